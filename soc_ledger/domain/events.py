@@ -1,0 +1,371 @@
+"""Every event of SPEC §4 as a frozen pydantic model with exactly the fields listed there.
+
+The JSON Lines input is validated against `LedgerEvent` (a union discriminated by `type`), so
+an unknown type or an unknown field is an error, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from soc_ledger.domain.values import (
+    BirthDate,
+    Code,
+    Instant,
+    IsoDate,
+    Money,
+    Number,
+    Share,
+    Text,
+)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+# --- contract terms -------------------------------------------------------------------
+
+
+class AgeRange(Model):
+    min: int = Field(ge=0, le=30)
+    max: int = Field(ge=0, le=30)
+    exception_max: int | None = Field(default=None, ge=0, le=30)
+
+
+class FeeFrom(Model):
+    from_: IsoDate = Field(alias="from")
+    annual_amount: Money
+
+
+WeekRule = Literal["fixed_blocks", "consecutive_runs"]
+Intervention = Literal["MST", "FFT"]
+
+
+class Terms(Model):
+    """The full terms of SPEC §3."""
+
+    price_per_week: Money
+    top_up_per_week: Money
+    tracking_weeks: int = Field(gt=0, le=1000)
+    tracking_offset_weeks: dict[Code, Annotated[int, Field(ge=0, le=520)]]
+    min_engagement_days: int = Field(ge=0, le=3650)
+    week_rule: WeekRule
+    excluded_legal_statuses: list[Code]
+    excluded_placements: list[Code]
+    age_at_referral: AgeRange
+    referrals_close: IsoDate
+    co_commissioning_fee: list[FeeFrom]
+
+
+class TermChanges(Model):
+    """Any subset of `Terms` (a variation's changes)."""
+
+    price_per_week: Money | None = None
+    top_up_per_week: Money | None = None
+    tracking_weeks: int | None = Field(default=None, gt=0, le=1000)
+    tracking_offset_weeks: dict[Code, Annotated[int, Field(ge=0, le=520)]] | None = None
+    min_engagement_days: int | None = Field(default=None, ge=0, le=3650)
+    week_rule: WeekRule | None = None
+    excluded_legal_statuses: list[Code] | None = None
+    excluded_placements: list[Code] | None = None
+    age_at_referral: AgeRange | None = None
+    referrals_close: IsoDate | None = None
+    co_commissioning_fee: list[FeeFrom] | None = None
+
+
+class Cap(Model):
+    cap: Code
+    payer: Code
+    boroughs: list[Code] | None = None
+    amount: Money
+
+
+class OutcomePayments(Model):
+    low: Money
+    medium: Money
+    high: Money
+
+
+class ProfilePoint(Model):
+    date: IsoDate
+    referrals: int = Field(ge=0)
+    outcome_payments: Money
+
+
+class Targets(Model):
+    referrals: int = Field(ge=0)
+    tracked: int = Field(ge=0)
+    outcome_weeks: int = Field(ge=0)
+    outcome_payments: OutcomePayments
+    investment: Money
+    per_borough: dict[Code, Annotated[int, Field(ge=0)]] | None = None
+    profile: list[ProfilePoint] | None = None
+
+
+class ClaimLine(Model):
+    case: Code
+    weeks: int = Field(ge=0)
+    amount: Money
+
+
+# --- the envelope every event shares -------------------------------------------------------
+
+
+class Event(Model):
+    type: str
+    contract: Code
+    effective: IsoDate
+    recorded_on: Instant | None = None
+    key: Code | None = None
+    source: Text | None = None
+
+    @property
+    def case_id(self) -> str | None:
+        return getattr(self, "case", None)
+
+
+# --- contract ---------------------------------------------------------------------------
+
+
+class ContractAgreed(Event):
+    type: Literal["ContractAgreed"]
+    name: Text
+    lead_commissioner: Code
+    prime_contractor: Code
+    top_up_funder: Code
+    terms: Terms
+    caps: list[Cap]
+
+
+class BoroughAcceded(Event):
+    type: Literal["BoroughAcceded"]
+    borough: Code
+    name: Text
+    award: Code
+
+
+class BoroughWithdrew(Event):
+    type: Literal["BoroughWithdrew"]
+    borough: Code
+
+
+class VariationAgreed(Event):
+    type: Literal["VariationAgreed"]
+    variation: Code
+    description: Text
+    term_changes: TermChanges
+    caps: list[Cap]
+    targets: Targets
+
+
+# --- case -------------------------------------------------------------------------------
+
+
+class ReferralReceived(Event):
+    type: Literal["ReferralReceived"]
+    case: Code
+    borough: Code
+    # Stored only as a keyed pseudonym (SPEC §11); the ledger replaces it before storing.
+    child_ref: Code
+    # A full date on input, checked for eligibility; stored as year and month only.
+    date_of_birth: BirthDate
+    behaviours: list[Code]
+    in_care: bool
+    age_exception: Text | None = None
+
+
+class ReferralAccepted(Event):
+    type: Literal["ReferralAccepted"]
+    case: Code
+    intervention: Intervention
+
+
+class ReferralDeclined(Event):
+    type: Literal["ReferralDeclined"]
+    case: Code
+    reason: Text
+
+
+class FirstFamilyMeeting(Event):
+    type: Literal["FirstFamilyMeeting"]
+    case: Code
+
+
+class InterventionEnded(Event):
+    type: Literal["InterventionEnded"]
+    case: Code
+    reason: Literal["completed", "disengaged", "withdrawn", "moved_away"]
+
+
+class BoosterSession(Event):
+    type: Literal["BoosterSession"]
+    case: Code
+
+
+class CareEpisodeStarted(Event):
+    type: Literal["CareEpisodeStarted"]
+    case: Code
+    episode: Code
+    legal_status: Code
+    placement: Code
+
+
+class CareEpisodeEnded(Event):
+    type: Literal["CareEpisodeEnded"]
+    case: Code
+    episode: Code
+    reason: Code
+
+
+class CareDataReceived(Event):
+    type: Literal["CareDataReceived"]
+    borough: Code
+    covers_until: IsoDate
+
+
+class EventCorrected(Event):
+    type: Literal["EventCorrected"]
+    target: Code
+    changes: dict[str, Any] = Field(min_length=1)
+    reason: Text
+
+
+class EventRetracted(Event):
+    type: Literal["EventRetracted"]
+    target: Code
+    reason: Text
+
+
+# --- money ------------------------------------------------------------------------------
+
+
+class ClaimSubmitted(Event):
+    type: Literal["ClaimSubmitted"]
+    claim: Code
+    payer: Code
+    period_end: IsoDate
+    lines: list[ClaimLine]
+
+
+class ClaimLineDisputed(Event):
+    type: Literal["ClaimLineDisputed"]
+    claim: Code
+    case: Code
+    raised_by: Code
+    reason: Text
+
+
+class DisputeResolved(Event):
+    type: Literal["DisputeResolved"]
+    claim: Code
+    case: Code
+    outcome: Literal["upheld", "rejected", "adjusted"]
+    amount: Money
+
+
+class PaymentReceived(Event):
+    type: Literal["PaymentReceived"]
+    claim: Code
+    payer: Code
+    amount: Money
+
+
+class InvestmentCommitted(Event):
+    type: Literal["InvestmentCommitted"]
+    investor: Code
+    amount: Money
+
+
+class CapitalDrawn(Event):
+    type: Literal["CapitalDrawn"]
+    amount: Money
+    purpose: Text
+    allocation: dict[Code, Money] | None = None
+
+
+class DistributionPaid(Event):
+    type: Literal["DistributionPaid"]
+    amount: Money
+    allocation: dict[Code, Money] | None = None
+
+
+class CostIncurred(Event):
+    type: Literal["CostIncurred"]
+    category: Code
+    amount: Money
+    provider: Code | None = None
+
+
+class UnitCostsSet(Event):
+    type: Literal["UnitCostsSet"]
+    weekly_cost: dict[Code, Money]
+    placement_mix: dict[Code, Share]
+    counterfactual_rate: Share
+
+
+# --- audit ------------------------------------------------------------------------------
+
+
+class BalanceAsserted(Event):
+    type: Literal["BalanceAsserted"]
+    as_of: IsoDate
+    known_at: IsoDate | None = None
+    scope: Code
+    figure: Literal["owed", "provisional", "outcome_weeks"]
+    value: Number
+    by: Code
+
+
+EVENT_CLASSES: tuple[type[Event], ...] = (
+    ContractAgreed,
+    BoroughAcceded,
+    BoroughWithdrew,
+    VariationAgreed,
+    ReferralReceived,
+    ReferralAccepted,
+    ReferralDeclined,
+    FirstFamilyMeeting,
+    InterventionEnded,
+    BoosterSession,
+    CareEpisodeStarted,
+    CareEpisodeEnded,
+    CareDataReceived,
+    EventCorrected,
+    EventRetracted,
+    ClaimSubmitted,
+    ClaimLineDisputed,
+    DisputeResolved,
+    PaymentReceived,
+    InvestmentCommitted,
+    CapitalDrawn,
+    DistributionPaid,
+    CostIncurred,
+    UnitCostsSet,
+    BalanceAsserted,
+)
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.model_fields["type"].annotation.__args__[0]: cls  # type: ignore[union-attr]
+    for cls in EVENT_CLASSES
+}
+
+LedgerEvent = Annotated[Union[EVENT_CLASSES], Field(discriminator="type")]  # noqa: UP007
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(LedgerEvent)
+
+# Events that belong to one case's history (the Case aggregate); the rest are the contract's.
+CASE_EVENTS = frozenset(
+    {
+        "ReferralReceived",
+        "ReferralAccepted",
+        "ReferralDeclined",
+        "FirstFamilyMeeting",
+        "InterventionEnded",
+        "BoosterSession",
+        "CareEpisodeStarted",
+        "CareEpisodeEnded",
+    }
+)
+# Fields a correction may not change: they say what the event is, not what it says.
+IDENTITY_FIELDS = frozenset({"type", "contract", "key", "recorded_on"})

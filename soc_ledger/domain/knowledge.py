@@ -1,0 +1,121 @@
+"""The two clocks, and the one function that turns a history into the facts known at a time.
+
+Every projection and every aggregate starts from `known_facts`: events recorded after
+`known_at` are invisible; corrections and retractions recorded by then are applied, their own
+corrections and retractions first (a correction of a correction changes what the correction
+says; a retraction of a correction restores the earlier reading).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from soc_ledger.domain.events import EVENT_TYPES, Event
+from soc_ledger.domain.values import end_of_day
+
+
+@dataclass(frozen=True, slots=True)
+class AsOf:
+    """Effective time: the state of the world at the end of this day."""
+
+    day: date
+
+
+@dataclass(frozen=True, slots=True)
+class KnownAt:
+    """Recorded time: only what was recorded on or before this instant counts."""
+
+    until: datetime | None = None  # None: everything recorded so far
+
+    @classmethod
+    def on(cls, day: date | None) -> KnownAt:
+        return cls(None if day is None else end_of_day(day))
+
+    def knows(self, recorded_on: datetime) -> bool:
+        return self.until is None or recorded_on <= self.until
+
+
+EVERYTHING = KnownAt()
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One stored event with its place in the log and in its aggregate's stream."""
+
+    position: int  # the log's notification id (0 until stored)
+    stream: str  # "<contract>" or "<contract>/<case>"
+    version: int  # position within the stream
+    recorded_on: datetime
+    appended_at: datetime
+    event: Event
+    target_version: int | None = None  # corrections/retractions: the target in this stream
+
+    @property
+    def ref(self) -> tuple[str, int]:
+        return (self.stream, self.version)
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """An event as it reads at some `known_at`: corrections applied, with what decided it."""
+
+    recorded: Recorded
+    event: Event
+    because: tuple[Recorded, ...] = field(default=())  # the original and its live corrections
+
+
+def known_facts(history: Iterable[Recorded], known_at: KnownAt = EVERYTHING) -> list[Fact]:
+    """The facts known at `known_at`, in log order, corrections applied, retracted ones gone.
+
+    Corrections and retractions themselves are consumed, not returned as facts.
+    """
+    visible = [r for r in history if known_at.knows(r.recorded_on)]
+    correctors: dict[tuple[str, int], list[Recorded]] = defaultdict(list)
+    for r in visible:
+        if r.target_version is not None:
+            correctors[(r.stream, r.target_version)].append(r)
+
+    # A corrector always comes after its target, so reading the log backwards resolves
+    # every corrector before the event it acts on.
+    resolved: dict[tuple[str, int], Fact | None] = {}
+    ordered = sorted(visible, key=lambda r: (r.stream, r.version))
+    for r in reversed(ordered):
+        resolved[r.ref] = _resolve(r, correctors.get(r.ref, ()), resolved)
+
+    return [
+        fact
+        for r in visible
+        if r.target_version is None and (fact := resolved[r.ref]) is not None
+    ]
+
+
+def _resolve(
+    r: Recorded,
+    acting: Sequence[Recorded],
+    resolved: dict[tuple[str, int], Fact | None],
+) -> Fact | None:
+    live = [f for c in acting if (f := resolved[c.ref]) is not None]
+    if any(f.event.type == "EventRetracted" for f in live):
+        return None
+    corrections = sorted(
+        (f for f in live if f.event.type == "EventCorrected"),
+        key=lambda f: (f.recorded.recorded_on, f.recorded.version),
+    )
+    if not corrections:
+        return Fact(r, r.event, (r,))
+    return Fact(
+        r,
+        apply_changes(r.event, [f.event.changes for f in corrections]),  # type: ignore[attr-defined]
+        (r, *(f.recorded for f in corrections)),
+    )
+
+
+def apply_changes(event: Event, changes: Sequence[dict]) -> Event:
+    """The event with each set of changes applied in turn, validated as the event type."""
+    data = event.model_dump(by_alias=True, exclude_none=True)
+    for change in changes:
+        data.update(change)
+    return EVENT_TYPES[event.type].model_validate(data)

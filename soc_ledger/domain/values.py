@@ -1,0 +1,130 @@
+"""Value types shared by every event: exact money, strict ISO dates, codes.
+
+Validation happens here, once, at the boundary: a value that passes is exact (no binary
+float ever reaches a Decimal) and a value that fails names what would have been right.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, StringConstraints
+
+PENNY = Decimal("0.01")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_YEAR_MONTH = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+
+
+def parse_iso_date(value: Any) -> date:
+    """A date written exactly `YYYY-MM-DD`; nothing else is a date here."""
+    if isinstance(value, datetime):
+        raise ValueError("expected a date YYYY-MM-DD, not a date and time")
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a real calendar date") from None
+
+
+def parse_instant(value: Any) -> datetime:
+    """`recorded_on`: an ISO date (midnight UTC) or a UTC date and time."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, date):
+        dt = datetime.combine(value, time.min)
+    elif isinstance(value, str) and _ISO_DATE.match(value):
+        dt = datetime.combine(parse_iso_date(value), time.min)
+    elif isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"expected an ISO date or UTC date and time, got {value!r}"
+            ) from None
+    else:
+        raise ValueError(f"expected an ISO date or UTC date and time, got {value!r}")
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    if dt.utcoffset() != timedelta(0):
+        raise ValueError(f"{value!r} is not in UTC; write it with Z or +00:00")
+    return dt.astimezone(UTC)
+
+
+def parse_money(value: Any) -> Decimal:
+    """Pounds and pence, exact: a JSON string or number, never negative, at most 2 places."""
+    amount = _parse_decimal(value, "an amount of money")
+    if amount < 0:
+        raise ValueError(f"money cannot be negative, got {value!r}")
+    if amount != amount.quantize(PENNY):
+        raise ValueError(f"money has at most two decimal places, got {value!r}")
+    return amount.quantize(PENNY)
+
+
+def parse_share(value: Any) -> Decimal:
+    """A fraction between 0 and 1 inclusive, exact."""
+    share = _parse_decimal(value, "a share between 0 and 1")
+    if not 0 <= share <= 1:
+        raise ValueError(f"a share is between 0 and 1, got {value!r}")
+    return share
+
+
+def parse_number(value: Any) -> Decimal:
+    """Any exact number (an audited figure: money or a count)."""
+    return _parse_decimal(value, "a number")
+
+
+def _parse_decimal(value: Any, what: str) -> Decimal:
+    if isinstance(value, bool) or isinstance(value, float):
+        # A float has already lost exactness; JSON input is parsed with Decimal.
+        raise ValueError(f"expected {what} written exactly, got {value!r}")
+    if isinstance(value, int | Decimal):
+        amount = Decimal(value)
+    elif isinstance(value, str) and value.strip() == value and value:
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"expected {what}, got {value!r}") from None
+    else:
+        raise ValueError(f"expected {what}, got {value!r}")
+    if not amount.is_finite():
+        raise ValueError(f"expected {what}, got {value!r}")
+    return amount
+
+
+def parse_birth_date(value: Any) -> str:
+    """A full birth date on input; only `YYYY-MM` is ever stored (SPEC §11)."""
+    if not isinstance(value, str) or not _YEAR_MONTH.match(value):
+        raise ValueError(f"expected a date of birth YYYY-MM-DD, got {value!r}")
+    probe = value if len(value) == 10 else value + "-01"
+    parse_iso_date(probe)
+    return value
+
+
+def _money_str(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+IsoDate = Annotated[date, BeforeValidator(parse_iso_date)]
+Instant = Annotated[datetime, BeforeValidator(parse_instant)]
+Money = Annotated[Decimal, BeforeValidator(parse_money), PlainSerializer(_money_str)]
+Share = Annotated[Decimal, BeforeValidator(parse_share), PlainSerializer(str)]
+Number = Annotated[Decimal, BeforeValidator(parse_number), PlainSerializer(str)]
+BirthDate = Annotated[str, BeforeValidator(parse_birth_date)]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=10_000)]
+
+
+def money(value: Decimal | int | str) -> str:
+    """Money as the JSON interface writes it: a string with two decimals."""
+    return f"{Decimal(value).quantize(PENNY):.2f}"
+
+
+def end_of_day(day: date) -> datetime:
+    """`known_at` D means everything recorded on or before day D (UTC)."""
+    return datetime.combine(day, time.max, tzinfo=UTC)
