@@ -68,21 +68,25 @@ def _referral(state: CaseState, e: ev.ReferralReceived, contract: ContractState)
             + (f", withdrew {membership.withdrew})" if membership.withdrew else ")")
         )
         raise DomainError(f"borough {e.borough!r} {why}", "borough")
+    if len(e.date_of_birth) == 10:
+        # Stored referrals keep only the birth month; they were checked on the full date.
+        check_age(e, contract)
+    state.referral = e
+
+
+def check_age(e: ev.ReferralReceived, contract: ContractState) -> None:
+    """Age at referral within the range, or up to `exception_max` with a recorded exception."""
     ages = contract.terms_on(e.effective).age_at_referral
     age = age_on(e.date_of_birth, e.effective)
-    if not ages.min <= age <= ages.max:
-        limit = ages.exception_max if ages.exception_max is not None else ages.max
-        if e.age_exception is None or not ages.min <= age <= limit:
-            raise DomainError(
-                f"age {age} at referral is outside {ages.min}-{ages.max}"
-                + (
-                    f" (up to {ages.exception_max} with a recorded age_exception)"
-                    if ages.exception_max is not None
-                    else ""
-                ),
-                "date_of_birth",
-            )
-    state.referral = e
+    if ages.min <= age <= ages.max:
+        return
+    limit = ages.exception_max if ages.exception_max is not None else ages.max
+    if e.age_exception is not None and ages.min <= age <= limit:
+        return
+    allowed = f"{ages.min}-{ages.max}"
+    if ages.exception_max is not None:
+        allowed += f" (up to {ages.exception_max} with a recorded age_exception)"
+    raise DomainError(f"age {age} at referral is outside {allowed}", "date_of_birth")
 
 
 def _accepted(state: CaseState, e: ev.ReferralAccepted, contract: ContractState) -> None:
@@ -135,7 +139,9 @@ def _ended(state: CaseState, e: ev.InterventionEnded, contract: ContractState) -
 
 def _episode_started(state: CaseState, e: ev.CareEpisodeStarted, contract: ContractState) -> None:
     if e.episode in state.episodes:
-        raise DomainError(f"episode {e.episode!r} of case {e.case!r} has already started", "episode")
+        raise DomainError(
+            f"episode {e.episode!r} of case {e.case!r} has already started", "episode"
+        )
     _no_overlap(state, e.episode, Episode(e.effective))
     state.episodes[e.episode] = Episode(e.effective)
 

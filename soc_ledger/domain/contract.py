@@ -60,9 +60,7 @@ class ContractState:
         """The agreed terms and every variation effective by `day`, in effective order."""
         if not self.terms_history:
             raise DomainError(f"contract {self.contract!r} has not been agreed", "contract")
-        return [self.terms_history[0]] + [
-            c for c in self.terms_history[1:] if c.effective <= day
-        ]
+        return [self.terms_history[0]] + [c for c in self.terms_history[1:] if c.effective <= day]
 
     def terms_on(self, day: date) -> Terms:
         """The terms in force on `day`: the agreed terms with every variation effective by then."""
@@ -169,16 +167,22 @@ def _disputed(state: ContractState, e: ev.ClaimLineDisputed) -> None:
     if e.case not in record.cases:
         raise DomainError(f"claim {e.claim!r} has no line for case {e.case!r}", "case")
     if e.case in record.disputed:
-        raise DomainError(f"the line for case {e.case!r} of claim {e.claim!r} is already disputed", "case")
+        raise DomainError(
+            f"the line for case {e.case!r} of claim {e.claim!r} is already disputed", "case"
+        )
     record.disputed.add(e.case)
 
 
 def _resolved(state: ContractState, e: ev.DisputeResolved) -> None:
     record = _known_claim(state, e.claim)
     if e.case not in record.disputed:
-        raise DomainError(f"the line for case {e.case!r} of claim {e.claim!r} is not disputed", "case")
+        raise DomainError(
+            f"the line for case {e.case!r} of claim {e.claim!r} is not disputed", "case"
+        )
     if e.case in record.resolved:
-        raise DomainError(f"the dispute on case {e.case!r} of claim {e.claim!r} is already resolved", "case")
+        raise DomainError(
+            f"the dispute on case {e.case!r} of claim {e.claim!r} is already resolved", "case"
+        )
     record.resolved.add(e.case)
 
 

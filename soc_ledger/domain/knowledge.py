@@ -86,9 +86,7 @@ def known_facts(history: Iterable[Recorded], known_at: KnownAt = EVERYTHING) -> 
         resolved[r.ref] = _resolve(r, correctors.get(r.ref, ()), resolved)
 
     return [
-        fact
-        for r in visible
-        if r.target_version is None and (fact := resolved[r.ref]) is not None
+        fact for r in visible if r.target_version is None and (fact := resolved[r.ref]) is not None
     ]
 
 

@@ -44,9 +44,7 @@ def parse_instant(value: Any) -> datetime:
         try:
             dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(
-                f"expected an ISO date or UTC date and time, got {value!r}"
-            ) from None
+            raise ValueError(f"expected an ISO date or UTC date and time, got {value!r}") from None
     else:
         raise ValueError(f"expected an ISO date or UTC date and time, got {value!r}")
     if dt.tzinfo is None:

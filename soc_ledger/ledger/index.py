@@ -1,0 +1,208 @@
+"""The event index: a read model of the log kept by following it with a tracked position.
+
+It answers the write side's lookups (idempotency keys, content digests, correction targets by
+key or position) and the audit trail's filters without decoding the whole log. The tracked
+position is committed in the same transaction as the rows it produced, so a crash leaves the
+index behind, never wrong, and the next command catches it up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.pool import NullPool
+
+from soc_ledger.ledger.store import EventLog, Location
+
+metadata = MetaData()
+
+events_index = Table(
+    "ledger_events",
+    metadata,
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("contract", String(200), nullable=False),
+    Column("stream", String(450), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("case_id", String(200)),
+    Column("key", String(200)),
+    Column("digest", String(64), nullable=False),
+    Column("effective", Date, nullable=False),
+    Column("recorded_on", DateTime, nullable=False),  # naive UTC
+    Column("appended_at", DateTime, nullable=False),  # naive UTC
+    Column("target_version", Integer),
+    Index("ix_ledger_events_key", "contract", "key"),
+    Index("ix_ledger_events_digest", "contract", "digest"),
+    Index("ix_ledger_events_stream", "stream", "version"),
+)
+
+tracking = Table(
+    "ledger_tracking",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("position", Integer, nullable=False),
+)
+
+INDEX = "ledger_events"
+
+
+def naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def aware_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC)
+
+
+def open_engine(location: Location) -> Engine:
+    kwargs = {"poolclass": NullPool} if location.kind == "sqlite" else {}
+    engine = create_engine(location.sqlalchemy_url(), **kwargs)
+    metadata.create_all(engine)
+    return engine
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedEvent:
+    position: int
+    contract: str
+    stream: str
+    version: int
+    type: str
+    case_id: str | None
+    key: str | None
+    digest: str
+    recorded_on: datetime
+
+
+def tracked_position(engine: Engine, name: str) -> int:
+    with engine.connect() as conn:
+        return (
+            conn.execute(select(tracking.c.position).where(tracking.c.name == name)).scalar() or 0
+        )
+
+
+def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
+    """Index every event after the tracked position; returns how many were added."""
+    added = 0
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(tracking.c.position).where(tracking.c.name == INDEX).with_for_update()
+        ).first()
+        position = row[0] if row else 0
+        if row is None:
+            conn.execute(insert(tracking).values(name=INDEX, position=0))
+        rows: list[dict] = []
+        for note in log.notifications(after=position):
+            state = log.mapper.decode_state(note)
+            payload = state["event"]
+            rows.append(
+                {
+                    "position": note.id,
+                    "contract": payload["contract"],
+                    "stream": state["stream"],
+                    "version": note.originator_version,
+                    "type": payload["type"],
+                    "case_id": payload.get("case"),
+                    "key": payload.get("key"),
+                    "digest": state["digest"],
+                    "effective": datetime.fromisoformat(payload["effective"]).date(),
+                    "recorded_on": naive_utc(datetime.fromisoformat(state["recorded_on"])),
+                    "appended_at": naive_utc(datetime.fromisoformat(state["appended_at"])),
+                    "target_version": state.get("target_version"),
+                }
+            )
+            position = note.id
+            if len(rows) >= batch:
+                conn.execute(insert(events_index), rows)
+                added += len(rows)
+                rows = []
+        if rows:
+            conn.execute(insert(events_index), rows)
+            added += len(rows)
+        conn.execute(update(tracking).where(tracking.c.name == INDEX).values(position=position))
+    return added
+
+
+def _indexed(row) -> IndexedEvent:
+    return IndexedEvent(
+        position=row.position,
+        contract=row.contract,
+        stream=row.stream,
+        version=row.version,
+        type=row.type,
+        case_id=row.case_id,
+        key=row.key,
+        digest=row.digest,
+        recorded_on=aware_utc(row.recorded_on),
+    )
+
+
+def by_key(engine: Engine, contract: str, key: str) -> IndexedEvent | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(events_index).where(
+                events_index.c.contract == contract, events_index.c.key == key
+            )
+        ).first()
+    return _indexed(row) if row else None
+
+
+def by_position(engine: Engine, position: int) -> IndexedEvent | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(events_index).where(events_index.c.position == position)).first()
+    return _indexed(row) if row else None
+
+
+def by_stream_version(engine: Engine, stream: str, version: int) -> IndexedEvent | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(events_index).where(
+                events_index.c.stream == stream, events_index.c.version == version
+            )
+        ).first()
+    return _indexed(row) if row else None
+
+
+def keyless_count(engine: Engine, contract: str, digest: str) -> int:
+    """How many keyless events with exactly this content the ledger already holds."""
+    with engine.connect() as conn:
+        return len(
+            conn.execute(
+                select(events_index.c.position).where(
+                    events_index.c.contract == contract,
+                    events_index.c.digest == digest,
+                    events_index.c.key.is_(None),
+                )
+            ).all()
+        )
+
+
+def keys_of(engine: Engine, contract: str, keys: list[str]) -> dict[str, IndexedEvent]:
+    """Bulk lookup of keys (a record of 100,000 keyed events is one query per 500 keys)."""
+    found: dict[str, IndexedEvent] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            for row in conn.execute(
+                select(events_index).where(
+                    events_index.c.contract == contract, events_index.c.key.in_(chunk)
+                )
+            ):
+                found[row.key] = _indexed(row)
+    return found

@@ -1,0 +1,44 @@
+"""One writer at a time per ledger: validation and append see and change the same state.
+
+Readers never wait. SQLite uses a lock file beside the database; PostgreSQL a session
+advisory lock on its own connection, released when the connection closes (even on a crash).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from soc_ledger.ledger.store import Location
+
+_ADVISORY_KEY = 0x50C1ED6E  # "soc-ledger" writers
+
+
+@contextmanager
+def writer_lock(location: Location) -> Iterator[None]:
+    if location.kind == "sqlite":
+        fd = os.open(location.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        return
+    import psycopg
+
+    with psycopg.connect(
+        host=location.host,
+        port=location.port,
+        user=location.user,
+        password=location.password or None,
+        dbname=location.dbname,
+        autocommit=True,
+    ) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_ADVISORY_KEY,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_KEY,))

@@ -1,0 +1,427 @@
+"""Recording events: parse, validate against the domain, append all or nothing.
+
+Every problem in a batch is collected and reported together (`file:line: field: what`), and
+a batch with any problem writes nothing. Validation and append happen under the writer lock,
+so what was checked is what is appended on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from soc_ledger.domain import case as case_rules
+from soc_ledger.domain import contract as contract_rules
+from soc_ledger.domain.contract import ContractState, DomainError
+from soc_ledger.domain.events import (
+    CASE_EVENTS,
+    EVENT_ADAPTER,
+    EVENT_TYPES,
+    IDENTITY_FIELDS,
+    Event,
+    EventCorrected,
+    ReferralReceived,
+)
+from soc_ledger.domain.knowledge import Recorded, apply_changes, known_facts
+from soc_ledger.ledger import index
+from soc_ledger.ledger.privacy import Pseudonymiser
+from soc_ledger.ledger.store import Envelope, canonical, stream_id
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    source: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.field}: {self.message}"
+
+
+class Rejected(Exception):
+    """A batch with problems; nothing was written."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"{len(problems)} {noun}; nothing was written")
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One validated input event and where it came from."""
+
+    source: str
+    line: int
+    event: Event
+
+
+@dataclass(slots=True)
+class Outcome:
+    appended: int = 0
+    already_present: int = 0
+    positions: list[int] = field(default_factory=list)
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in seen:
+            raise ValueError(f"field {name!r} appears twice")
+        seen[name] = value
+    return seen
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def parse_json_line(text: str) -> Any:
+    """JSON with exact decimals: no binary float is ever made."""
+    return json.loads(
+        text,
+        parse_float=Decimal,
+        parse_constant=_no_constants,
+        object_pairs_hook=_no_duplicate_keys,
+    )
+
+
+def problems_from(error: ValidationError, source: str, line: int) -> list[Problem]:
+    problems = []
+    for err in error.errors():
+        loc = [str(part) for part in err["loc"]]
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            tag = err.get("ctx", {}).get("tag")
+            message = (
+                f"unknown event type {tag!r}" if tag is not None else "missing (the event type)"
+            )
+            problems.append(Problem(source, line, "type", message))
+            continue
+        path = ".".join(loc[1:]) or "(event)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        problems.append(Problem(source, line, path, message))
+    return problems
+
+
+def parse_lines(lines: Iterable[str], source: str) -> tuple[list[Incoming], list[Problem]]:
+    incoming: list[Incoming] = []
+    problems: list[Problem] = []
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            data = parse_json_line(text)
+        except (ValueError, RecursionError) as exc:
+            problems.append(Problem(source, number, "(line)", f"not valid JSON: {exc}"))
+            continue
+        if not isinstance(data, dict):
+            problems.append(Problem(source, number, "(line)", "expected a JSON object"))
+            continue
+        try:
+            incoming.append(Incoming(source, number, EVENT_ADAPTER.validate_python(data)))
+        except ValidationError as exc:
+            problems.extend(problems_from(exc, source, number))
+    return incoming, problems
+
+
+# --- appending -----------------------------------------------------------------------------
+
+
+def content_digest(event: Event) -> str:
+    return hashlib.sha256(canonical(payload(event))).hexdigest()
+
+
+def payload(event: Event) -> dict[str, Any]:
+    return event.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def stream_of(event: Event) -> str:
+    """Case events live in the case's stream; everything else in the contract's."""
+    if event.type in CASE_EVENTS:
+        return json.dumps([event.contract, event.case_id])
+    return json.dumps([event.contract])
+
+
+class Batch:
+    """The write side of one `record` or import: aggregates loaded once, checked in order."""
+
+    def __init__(self, log, engine, pseudonymiser: Pseudonymiser, now: datetime) -> None:
+        self.log = log
+        self.engine = engine
+        self.pseudonymiser = pseudonymiser
+        self.now = now
+        self.streams: dict[str, list[Recorded]] = {}
+        self.contracts: dict[str, ContractState] = {}
+        self.cases: dict[str, case_rules.CaseState] = {}
+        self.pending: list[tuple[Recorded, str]] = []  # (record, digest)
+        self.keys: dict[tuple[str, str], tuple[str, Recorded]] = {}
+        self.keyless: Counter[tuple[str, str]] = Counter()
+        self.problems: list[Problem] = []
+        self.already_present = 0
+
+    # -- aggregate state ------------------------------------------------------------------
+
+    def _stream(self, name: str) -> list[Recorded]:
+        if name not in self.streams:
+            self.streams[name] = self.log.stream(name)
+        return self.streams[name]
+
+    def contract(self, contract: str) -> ContractState:
+        if contract not in self.contracts:
+            self.contracts[contract] = fold_contract(contract, self._stream(json.dumps([contract])))
+        return self.contracts[contract]
+
+    def case(self, stream: str, contract: str, case: str) -> case_rules.CaseState:
+        if stream not in self.cases:
+            self.cases[stream] = fold_case(case, self._stream(stream), self.contract(contract))
+        return self.cases[stream]
+
+    # -- one event ---------------------------------------------------------------------------
+
+    def add(self, item: Incoming) -> None:
+        event = item.event
+        problem = self._check_clock(item)
+        if problem:
+            self.problems.append(problem)
+            return
+        try:
+            event = self._normalise(event)
+        except DomainError as exc:
+            self.problems.append(Problem(item.source, item.line, exc.field, exc.message))
+            return
+        digest = content_digest(event)
+        if self._already_present(item, event, digest):
+            return
+        try:
+            record = self._validated(item, event)
+        except DomainError as exc:
+            self.problems.append(Problem(item.source, item.line, exc.field, exc.message))
+            return
+        self._stream(record.stream).append(record)
+        self.pending.append((record, digest))
+        if event.key is not None:
+            self.keys[(event.contract, event.key)] = (digest, record)
+
+    def _check_clock(self, item: Incoming) -> Problem | None:
+        recorded_on = item.event.recorded_on
+        if recorded_on is not None and recorded_on > self.now:
+            return Problem(
+                item.source,
+                item.line,
+                "recorded_on",
+                f"{recorded_on.isoformat()} is in the future (now {self.now.isoformat()}); "
+                "an event can only be recorded on or before the moment it is appended",
+            )
+        return None
+
+    def _normalise(self, event: Event) -> Event:
+        """What is stored: a pseudonym, never the CHILD id; a birth month, never the day."""
+        if isinstance(event, ReferralReceived):
+            # Age is checked on the full date before it is dropped.
+            contract = self.contract(event.contract)
+            case_rules.check_age(event, contract)
+            return event.model_copy(
+                update={
+                    "child_ref": self.pseudonymiser.pseudonym(event.child_ref),
+                    "date_of_birth": event.date_of_birth[:7],
+                }
+            )
+        return event
+
+    def _already_present(self, item: Incoming, event: Event, digest: str) -> bool:
+        if event.key is not None:
+            pending = self.keys.get((event.contract, event.key))
+            if pending is not None:
+                self._same_content(item, event.key, pending[0], digest, "earlier in this batch")
+                self.already_present += pending[0] == digest
+                return True
+            stored = index.by_key(self.engine, event.contract, event.key)
+            if stored is not None:
+                self._same_content(item, event.key, stored.digest, digest, f"#{stored.position}")
+                self.already_present += stored.digest == digest
+                return True
+            return False
+        # Without a key, the n-th identical line of a batch is the n-th identical stored event.
+        self.keyless[(event.contract, digest)] += 1
+        if self.keyless[(event.contract, digest)] <= index.keyless_count(
+            self.engine, event.contract, digest
+        ):
+            self.already_present += 1
+            return True
+        return False
+
+    def _same_content(self, item: Incoming, key: str, old: str, new: str, where: str) -> None:
+        if old != new:
+            self.problems.append(
+                Problem(
+                    item.source,
+                    item.line,
+                    "key",
+                    f"key {key!r} is already used by a different event ({where}); "
+                    "a key names one event: use a new key, or EventCorrected to change it",
+                )
+            )
+
+    def _validated(self, item: Incoming, event: Event) -> Recorded:
+        recorded_on = event.recorded_on or self.now
+        if event.type in ("EventCorrected", "EventRetracted"):
+            return self._corrector(event, recorded_on)
+        stream = stream_of(event)
+        contract = self.contract(event.contract)
+        if event.type in CASE_EVENTS:
+            case_rules.apply(self.case(stream, event.contract, event.case_id), event, contract)
+        else:
+            contract_rules.apply(contract, event)
+        return self._record(stream, event, recorded_on)
+
+    def _record(
+        self, stream: str, event: Event, recorded_on: datetime, target: int | None = None
+    ) -> Recorded:
+        history = self._stream(stream)
+        return Recorded(
+            position=0,
+            stream=stream,
+            version=(history[-1].version if history else 0) + 1,
+            recorded_on=recorded_on,
+            appended_at=self.now,
+            event=event,
+            target_version=target,
+        )
+
+    def _corrector(self, event: Event, recorded_on: datetime) -> Recorded:
+        target = self._target(event.contract, event.target)  # type: ignore[attr-defined]
+        if recorded_on < target.recorded_on:
+            raise DomainError(
+                f"a correction cannot be recorded before its target "
+                f"(recorded {target.recorded_on.isoformat()})",
+                "recorded_on",
+            )
+        if isinstance(event, EventCorrected):
+            event = self._checked_changes(event, target)
+        record = self._record(target.stream, event, recorded_on, target.version)
+        # Re-check the whole aggregate as it would read with the correction applied.
+        history = [*self._stream(target.stream), record]
+        contract_id = event.contract
+        if target.stream == json.dumps([contract_id]):
+            self.contracts[contract_id] = fold_contract(contract_id, history)
+        else:
+            case_id = json.loads(target.stream)[1]
+            self.cases[target.stream] = fold_case(case_id, history, self.contract(contract_id))
+        return record
+
+    def _target(self, contract: str, target: str) -> Recorded:
+        pending = self.keys.get((contract, target))
+        if pending is not None:
+            return pending[1]
+        found = index.by_key(self.engine, contract, target)
+        if found is None and target.startswith("#") and target[1:].isdigit():
+            found = index.by_position(self.engine, int(target[1:]))
+            if found is not None and found.contract != contract:
+                found = None
+        if found is None:
+            raise DomainError(
+                f"no event with key {target!r} (or position #N) in contract {contract!r}",
+                "target",
+            )
+        for record in self._stream(found.stream):
+            if record.version == found.version:
+                return record
+        raise DomainError(f"event {target!r} is missing from its stream", "target")
+
+    def _checked_changes(self, event: EventCorrected, target: Recorded) -> EventCorrected:
+        forbidden = sorted(set(event.changes) & IDENTITY_FIELDS)
+        if forbidden:
+            raise DomainError(
+                f"a correction cannot change {forbidden[0]!r}; retract the event and record "
+                "it again instead",
+                f"changes.{forbidden[0]}",
+            )
+        changes = dict(event.changes)
+        try:
+            corrected = apply_changes(target.event, [changes])
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "(event)"
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = f"{target.event.type} has no such field"
+            raise DomainError(message, f"changes.{where}") from None
+        if isinstance(corrected, ReferralReceived):
+            contract = self.contract(corrected.contract)
+            case_rules.check_age(corrected, contract)
+            if "child_ref" in changes:
+                changes["child_ref"] = self.pseudonymiser.pseudonym(corrected.child_ref)
+            if "date_of_birth" in changes:
+                changes["date_of_birth"] = corrected.date_of_birth[:7]
+        # Money and dates are stored as the model writes them, exactly.
+        canonical_changes = {
+            name: value
+            for name, value in payload(apply_changes(target.event, [changes])).items()
+            if name in changes
+        }
+        return event.model_copy(update={"changes": canonical_changes})
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def envelopes(self, prev_hash: str) -> list[Envelope]:
+        sealed = []
+        for record, digest in self.pending:
+            envelope = Envelope(
+                originator_id=stream_id(record.stream),
+                originator_version=record.version,
+                stream=record.stream,
+                appended_at=record.appended_at,
+                recorded_on=record.recorded_on,
+                target_version=record.target_version,
+                digest=digest,
+                prev_hash=prev_hash,
+                event=payload(record.event),
+            ).chained(prev_hash)
+            sealed.append(envelope)
+            prev_hash = envelope.hash
+        return sealed
+
+
+def fold_contract(contract: str, history: list[Recorded]) -> ContractState:
+    state = ContractState(contract)
+    for fact in known_facts(history):
+        contract_rules.apply(state, fact.event)
+    return state
+
+
+def fold_case(case: str, history: list[Recorded], contract: ContractState) -> case_rules.CaseState:
+    state = case_rules.CaseState(case)
+    for fact in known_facts(history):
+        case_rules.apply(state, fact.event, contract)
+    return state
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = [
+    "Batch",
+    "Incoming",
+    "Outcome",
+    "Problem",
+    "Rejected",
+    "parse_lines",
+    "EVENT_TYPES",
+]

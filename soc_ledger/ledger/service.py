@@ -1,0 +1,116 @@
+"""The ledger as the commands see it: open a store, record a batch, read the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
+from soc_ledger.ledger import index
+from soc_ledger.ledger.locks import writer_lock
+from soc_ledger.ledger.privacy import Pseudonymiser
+from soc_ledger.ledger.recording import (
+    Batch,
+    Incoming,
+    Outcome,
+    Rejected,
+    parse_lines,
+    payload,
+    utc_now,
+)
+from soc_ledger.ledger.store import EventLog, Location
+
+
+@dataclass(frozen=True, slots=True)
+class TrailEntry:
+    """One line of the audit trail."""
+
+    position: int
+    appended_at: datetime
+    recorded_on: datetime
+    event: dict[str, Any]
+
+    @property
+    def type(self) -> str:
+        return self.event["type"]
+
+    def row(self) -> dict[str, Any]:
+        e = self.event
+        return {
+            "position": self.position,
+            "appended_at": self.appended_at.isoformat(),
+            "recorded_on": self.recorded_on.isoformat(),
+            "effective": e["effective"],
+            "type": e["type"],
+            "contract": e["contract"],
+            "case": e.get("case"),
+            "key": e.get("key"),
+            "source": e.get("source"),
+        }
+
+
+class Ledger:
+    def __init__(self, url: str | None = None) -> None:
+        self.location = Location.parse(url)
+        self.log = EventLog(self.location)
+        self.engine = index.open_engine(self.location)
+        self.pseudonymiser = Pseudonymiser(self.location)
+
+    def close(self) -> None:
+        self.log.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def record_lines(self, lines: Iterable[str], source: str) -> Outcome:
+        incoming, problems = parse_lines(lines, source)
+        if problems:
+            raise Rejected(problems)
+        return self.record(incoming)
+
+    def record(self, incoming: list[Incoming], now: datetime | None = None) -> Outcome:
+        """Validate every event against the ledger and append them all, or none."""
+        with writer_lock(self.location):
+            index.catch_up(self.engine, self.log)
+            batch = Batch(self.log, self.engine, self.pseudonymiser, now or utc_now())
+            for item in incoming:
+                batch.add(item)
+            if batch.problems:
+                raise Rejected(batch.problems)
+            _, head_hash = self.log.head()
+            positions = self.log.append(batch.envelopes(head_hash))
+            index.catch_up(self.engine, self.log)
+        return Outcome(len(positions), batch.already_present, positions)
+
+    def trail(
+        self,
+        case: str | None = None,
+        types: Iterable[str] = (),
+        known_at: KnownAt = EVERYTHING,
+        contract: str | None = None,
+    ) -> Iterator[TrailEntry]:
+        """The audit trail read from the log itself, oldest first."""
+        for note in self.log.notifications(topics=tuple(types)):
+            state = self.log.mapper.decode_state(note)
+            entry = TrailEntry(
+                note.id,
+                datetime.fromisoformat(state["appended_at"]),
+                datetime.fromisoformat(state["recorded_on"]),
+                state["event"],
+            )
+            if not known_at.knows(entry.recorded_on):
+                continue
+            if case is not None and entry.event.get("case") != case:
+                continue
+            if contract is not None and entry.event["contract"] != contract:
+                continue
+            yield entry
+
+
+__all__ = ["Ledger", "Rejected", "TrailEntry", "payload"]
