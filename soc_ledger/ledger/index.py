@@ -24,9 +24,9 @@ from sqlalchemy import (
     create_engine,
     insert,
     select,
+    func,
     update,
 )
-from sqlalchemy.pool import NullPool
 
 from soc_ledger.ledger.store import EventLog, Location
 
@@ -71,8 +71,7 @@ def aware_utc(moment: datetime) -> datetime:
 
 
 def open_engine(location: Location) -> Engine:
-    kwargs = {"poolclass": NullPool} if location.kind == "sqlite" else {}
-    engine = create_engine(location.sqlalchemy_url(), **kwargs)
+    engine = create_engine(location.sqlalchemy_url())
     metadata.create_all(engine)
     return engine
 
@@ -179,17 +178,31 @@ def by_stream_version(engine: Engine, stream: str, version: int) -> IndexedEvent
     return _indexed(row) if row else None
 
 
-def keyless_count(engine: Engine, contract: str, digest: str) -> int:
-    """How many keyless events with exactly this content the ledger already holds."""
+def keyless_counts(engine: Engine, contract: str, digests: list[str]) -> dict[str, int]:
+    """How many keyless events with exactly each content the ledger already holds."""
+    counts: dict[str, int] = {}
     with engine.connect() as conn:
-        return len(
-            conn.execute(
-                select(events_index.c.position).where(
+        for i in range(0, len(digests), 500):
+            rows = conn.execute(
+                select(events_index.c.digest, func.count())
+                .where(
                     events_index.c.contract == contract,
-                    events_index.c.digest == digest,
+                    events_index.c.digest.in_(digests[i : i + 500]),
                     events_index.c.key.is_(None),
                 )
-            ).all()
+                .group_by(events_index.c.digest)
+            )
+            counts.update({digest: n for digest, n in rows})
+    return counts
+
+
+def streams_of(engine: Engine, contract: str) -> set[str]:
+    """The streams that hold at least one event of the contract (others need no read)."""
+    with engine.connect() as conn:
+        return set(
+            conn.execute(
+                select(events_index.c.stream).where(events_index.c.contract == contract).distinct()
+            ).scalars()
         )
 
 

@@ -167,11 +167,14 @@ class Batch:
         self.pseudonymiser = pseudonymiser
         self.now = now
         self.streams: dict[str, list[Recorded]] = {}
+        self.stored_streams: dict[str, set[str]] = {}  # contract -> streams with events
         self.contracts: dict[str, ContractState] = {}
         self.cases: dict[str, case_rules.CaseState] = {}
         self.pending: list[tuple[Recorded, str]] = []  # (record, digest)
         self.keys: dict[tuple[str, str], tuple[str, Recorded]] = {}
+        self.stored_keys: dict[str, dict[str, index.IndexedEvent]] = {}
         self.keyless: Counter[tuple[str, str]] = Counter()
+        self.stored_keyless: dict[str, dict[str, int]] = {}
         self.problems: list[Problem] = []
         self.already_present = 0
 
@@ -179,7 +182,11 @@ class Batch:
 
     def _stream(self, name: str) -> list[Recorded]:
         if name not in self.streams:
-            self.streams[name] = self.log.stream(name)
+            contract = json.loads(name)[0]
+            if contract not in self.stored_streams:
+                self.stored_streams[contract] = index.streams_of(self.engine, contract)
+            stored = name in self.stored_streams[contract]
+            self.streams[name] = self.log.stream(name) if stored else []
         return self.streams[name]
 
     def contract(self, contract: str) -> ContractState:
@@ -192,20 +199,42 @@ class Batch:
             self.cases[stream] = fold_case(case, self._stream(stream), self.contract(contract))
         return self.cases[stream]
 
-    # -- one event ---------------------------------------------------------------------------
+    # -- the batch ---------------------------------------------------------------------------
 
-    def add(self, item: Incoming) -> None:
-        event = item.event
-        problem = self._check_clock(item)
-        if problem:
-            self.problems.append(problem)
-            return
-        try:
-            event = self._normalise(event)
-        except DomainError as exc:
-            self.problems.append(Problem(item.source, item.line, exc.field, exc.message))
-            return
-        digest = content_digest(event)
+    def add_all(self, incoming: Iterable[Incoming]) -> None:
+        """Check every event in order; lookups of keys and contents are made in bulk first."""
+        prepared: list[tuple[Incoming, Event, str]] = []
+        for item in incoming:
+            problem = self._check_clock(item)
+            if problem:
+                self.problems.append(problem)
+                continue
+            try:
+                event = self._normalise(item.event)
+            except DomainError as exc:
+                self.problems.append(Problem(item.source, item.line, exc.field, exc.message))
+                continue
+            prepared.append((item, event, content_digest(event)))
+        self._prefetch(prepared)
+        for item, event, digest in prepared:
+            self._add(item, event, digest)
+
+    def _prefetch(self, prepared: list[tuple[Incoming, Event, str]]) -> None:
+        keys: dict[str, list[str]] = {}
+        digests: dict[str, list[str]] = {}
+        for _, event, digest in prepared:
+            if event.key is not None:
+                keys.setdefault(event.contract, []).append(event.key)
+            else:
+                digests.setdefault(event.contract, []).append(digest)
+        for contract, names in keys.items():
+            self.stored_keys[contract] = index.keys_of(self.engine, contract, sorted(set(names)))
+        for contract, values in digests.items():
+            self.stored_keyless[contract] = index.keyless_counts(
+                self.engine, contract, sorted(set(values))
+            )
+
+    def _add(self, item: Incoming, event: Event, digest: str) -> None:
         if self._already_present(item, event, digest):
             return
         try:
@@ -233,9 +262,7 @@ class Batch:
     def _normalise(self, event: Event) -> Event:
         """What is stored: a pseudonym, never the CHILD id; a birth month, never the day."""
         if isinstance(event, ReferralReceived):
-            # Age is checked on the full date before it is dropped.
-            contract = self.contract(event.contract)
-            case_rules.check_age(event, contract)
+            # Age is checked on the full date (`_validated`, from the input) before it is dropped.
             return event.model_copy(
                 update={
                     "child_ref": self.pseudonymiser.pseudonym(event.child_ref),
@@ -251,7 +278,7 @@ class Batch:
                 self._same_content(item, event.key, pending[0], digest, "earlier in this batch")
                 self.already_present += pending[0] == digest
                 return True
-            stored = index.by_key(self.engine, event.contract, event.key)
+            stored = self.stored_keys.get(event.contract, {}).get(event.key)
             if stored is not None:
                 self._same_content(item, event.key, stored.digest, digest, f"#{stored.position}")
                 self.already_present += stored.digest == digest
@@ -259,9 +286,9 @@ class Batch:
             return False
         # Without a key, the n-th identical line of a batch is the n-th identical stored event.
         self.keyless[(event.contract, digest)] += 1
-        if self.keyless[(event.contract, digest)] <= index.keyless_count(
-            self.engine, event.contract, digest
-        ):
+        if self.keyless[(event.contract, digest)] <= self.stored_keyless.get(
+            event.contract, {}
+        ).get(digest, 0):
             self.already_present += 1
             return True
         return False
@@ -284,6 +311,8 @@ class Batch:
             return self._corrector(event, recorded_on)
         stream = stream_of(event)
         contract = self.contract(event.contract)
+        if isinstance(item.event, ReferralReceived):
+            case_rules.check_age(item.event, contract)
         if event.type in CASE_EVENTS:
             case_rules.apply(self.case(stream, event.contract, event.case_id), event, contract)
         else:

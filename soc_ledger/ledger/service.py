@@ -79,8 +79,7 @@ class Ledger:
         with writer_lock(self.location):
             index.catch_up(self.engine, self.log)
             batch = Batch(self.log, self.engine, self.pseudonymiser, now or utc_now())
-            for item in incoming:
-                batch.add(item)
+            batch.add_all(incoming)
             if batch.problems:
                 raise Rejected(batch.problems)
             _, head_hash = self.log.head()

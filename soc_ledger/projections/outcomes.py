@@ -1,0 +1,324 @@
+"""SPEC §5 outcome rules: from facts to weeks, money and totals — pure, no I/O, no clock.
+
+The pieces, each a pure function:
+
+- `facts`: `contract_from_facts`, `cases_from_facts`, `coverage_from_facts` fold the facts
+  known at `known_at` (`domain.knowledge.known_facts`) into terms, cases and coverage;
+- `weeks`: `case_weeks` (one case's weeks and their status and price, before caps) and
+  `apply_caps` (the caps, over all cases of the contract);
+- here: `liability`, every week of every tracked case after caps, with totals by case,
+  borough, payer and contract.
+
+All money is `Decimal` in pounds and pence (every price and cap is already pence, and the rules
+only add and subtract, so nothing is ever rounded); the share of days out of care is the only
+division and is rounded half-even to 4 places (0.8912 = 89.12%).
+
+Usage::
+
+    facts = known_facts(history, KnownAt.on(known_at))
+    contract = contract_from_facts("plcip", facts)
+    result = liability(contract, cases_from_facts(facts, "plcip"),
+                       coverage_from_facts(facts, "plcip"), as_of)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from soc_ledger.domain.contract import ContractState
+from soc_ledger.projections.facts import (
+    CaseFacts,
+    ContractFacts,
+    Coverage,
+    Spell,
+    cases_from_facts,
+    contract_from_facts,
+    coverage_from_facts,
+)
+from soc_ledger.projections.weeks import (
+    STATUSES,
+    WEEK_RULES,
+    ZERO,
+    Assessment,
+    TermsTimeline,
+    Tracking,
+    Week,
+    apply_caps,
+    assess_case,
+    case_weeks,
+    engagement,
+    tracking,
+)
+
+__all__ = [
+    "STATUSES",
+    "WEEK_RULES",
+    "Assessment",
+    "BoroughSummary",
+    "CaseFacts",
+    "CaseSummary",
+    "ContractFacts",
+    "ContractTotals",
+    "Coverage",
+    "Figures",
+    "Liability",
+    "PayerTotals",
+    "Spell",
+    "TermsTimeline",
+    "Tracking",
+    "Week",
+    "WeekCounts",
+    "apply_caps",
+    "assess_case",
+    "case_weeks",
+    "cases_from_facts",
+    "contract_from_facts",
+    "coverage_from_facts",
+    "engagement",
+    "liability",
+    "share_out_of_care",
+    "tracking",
+]
+
+SHARE_PLACES = Decimal("0.0001")
+
+
+def share_out_of_care(days_in_care: int, days_out_of_care: int) -> Decimal | None:
+    """Tracked days out of care as a fraction, half-even to 4 places; None with no days."""
+    days = days_in_care + days_out_of_care
+    if days == 0:
+        return None
+    return (Decimal(days_out_of_care) / Decimal(days)).quantize(SHARE_PLACES, ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True, slots=True)
+class WeekCounts:
+    """Weeks by status (under `consecutive_runs`, `outcome`/`unverified` count 7-day units)."""
+
+    outcome: int = 0
+    in_care: int = 0
+    unverified: int = 0
+    pending: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {s: getattr(self, s) for s in STATUSES}
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """The §5 totals of a group of weeks: counts, money split by payer share, and days."""
+
+    weeks: WeekCounts
+    owed_borough: Decimal
+    owed_top_up: Decimal
+    provisional_borough: Decimal
+    provisional_top_up: Decimal
+    capped_borough: Decimal
+    capped_top_up: Decimal
+    days_in_care: int  # elapsed days of tracking windows in care
+    days_out_of_care: int  # elapsed days of tracking windows out of care (verified or not)
+
+    @property
+    def owed(self) -> Decimal:
+        return self.owed_borough + self.owed_top_up
+
+    @property
+    def provisional(self) -> Decimal:
+        return self.provisional_borough + self.provisional_top_up
+
+    @property
+    def capped(self) -> Decimal:
+        return self.capped_borough + self.capped_top_up
+
+    @property
+    def share_out_of_care(self) -> Decimal | None:
+        return share_out_of_care(self.days_in_care, self.days_out_of_care)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSummary(Figures):
+    case: str
+    borough: str
+    intervention: str
+    first_meeting: date
+    tracking_start: date
+    tracking_end: date  # last day of tracking, inclusive
+    week_rule: str  # the rule applied
+
+
+@dataclass(frozen=True, slots=True)
+class BoroughSummary(Figures):
+    """The cases referred by one borough (money of both shares; the borough's own bill is in
+    `Liability.payers`)."""
+
+    borough: str
+    cases_tracked: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContractTotals(Figures):
+    cases_tracked: int
+
+
+@dataclass(frozen=True, slots=True)
+class PayerTotals:
+    """What one payer (a borough, or the top-up funder) owes, would owe, and has capped."""
+
+    payer: str
+    owed: Decimal
+    provisional: Decimal
+    capped: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Liability:
+    contract: str
+    as_of: date
+    week_rule: str | None  # the rule forced on every case, None: each case's own
+    top_up_funder: str | None
+    weeks: tuple[Week, ...]  # every week of every tracked case after caps, by case then end
+    cases: tuple[CaseSummary, ...]  # tracked cases, by case id
+    boroughs: tuple[BoroughSummary, ...]  # every member borough and every case's borough
+    payers: tuple[PayerTotals, ...]  # boroughs by code, then the top-up funder
+    totals: ContractTotals
+    engagement: Mapping[str, str] = field(default_factory=dict)  # every case -> `engagement`
+
+    @property
+    def by_payer(self) -> dict[str, Decimal]:
+        """payer code -> amount owed."""
+        return {p.payer: p.owed for p in self.payers}
+
+    def case(self, case: str) -> CaseSummary | None:
+        return next((c for c in self.cases if c.case == case), None)
+
+    def weeks_of(self, case: str) -> list[Week]:
+        return [w for w in self.weeks if w.case == case]
+
+
+class _Tally:
+    """Running sums for one `Figures`."""
+
+    __slots__ = ("counts", "money", "days_in", "days_out", "cases")
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(STATUSES, 0)
+        self.money = [ZERO] * 6
+        self.days_in = self.days_out = self.cases = 0
+
+    def add_week(self, w: Week) -> None:
+        self.counts[w.status] += 1
+        m = self.money
+        m[0] += w.borough_amount
+        m[1] += w.top_up_amount
+        m[2] += w.provisional_borough
+        m[3] += w.provisional_top_up
+        m[4] += w.capped_borough
+        m[5] += w.capped_top_up
+
+    def add(self, other: _Tally) -> None:
+        for s in STATUSES:
+            self.counts[s] += other.counts[s]
+        self.money = [a + b for a, b in zip(self.money, other.money, strict=True)]
+        self.days_in += other.days_in
+        self.days_out += other.days_out
+        self.cases += 1
+
+    def figures(self) -> dict:
+        names = (
+            "owed_borough", "owed_top_up", "provisional_borough", "provisional_top_up",
+            "capped_borough", "capped_top_up",
+        )
+        return {
+            "weeks": WeekCounts(**self.counts),
+            **dict(zip(names, self.money, strict=True)),
+            "days_in_care": self.days_in,
+            "days_out_of_care": self.days_out,
+        }
+
+
+def liability(
+    contract: ContractState,
+    cases: Mapping[str, CaseFacts],
+    coverage: Mapping[str, date],
+    as_of: date,
+    week_rule: str | None = None,
+) -> Liability:
+    """Every week of every case tracked at `as_of`, after caps, with totals.
+
+    `week_rule` None applies each case's own rule; a rule name recomputes every case under it
+    (the what-if of SPEC §10 `liability --week-rule`). Totals by payer give each borough the
+    borough share of its cases and the top-up funder the top-up share of all.
+    """
+    timeline = TermsTimeline(contract)
+    assessed: list[Assessment] = []
+    states: dict[str, str] = {}
+    for case_id in sorted(cases):
+        case = cases[case_id]
+        states[case_id] = engagement(case, timeline, as_of)
+        if states[case_id] == "tracked":
+            result = assess_case(case, timeline, coverage, as_of, week_rule)
+            assert result is not None
+            assessed.append(result)
+
+    weeks = apply_caps([w for a in assessed for w in a.weeks], cases, timeline)
+
+    funder = timeline.top_up_funder
+    payers: dict[str, list[Decimal]] = {
+        code: [ZERO, ZERO, ZERO]
+        for code in sorted({*contract.boroughs, *(c.borough for c in cases.values())})
+    }
+    if funder is not None:
+        payers.setdefault(funder, [ZERO, ZERO, ZERO])
+    boroughs: dict[str, _Tally] = {code: _Tally() for code in payers if code != funder}
+    contract_tally = _Tally()
+    summaries: list[CaseSummary] = []
+    position = 0
+    for a in assessed:
+        tally = _Tally()
+        tally.days_in, tally.days_out = a.days_in_care, a.days_out_of_care
+        borough = payers[a.case.borough]
+        for w in weeks[position : position + len(a.weeks)]:
+            tally.add_week(w)
+            borough[0] += w.borough_amount
+            borough[1] += w.provisional_borough
+            borough[2] += w.capped_borough
+            if funder is not None:
+                top_up = payers[funder]
+                top_up[0] += w.top_up_amount
+                top_up[1] += w.provisional_top_up
+                top_up[2] += w.capped_top_up
+        position += len(a.weeks)
+        boroughs.setdefault(a.case.borough, _Tally()).add(tally)
+        contract_tally.add(tally)
+        assert a.case.intervention is not None and a.case.first_meeting is not None
+        summaries.append(
+            CaseSummary(
+                **tally.figures(),
+                case=a.case.case,
+                borough=a.case.borough,
+                intervention=a.case.intervention,
+                first_meeting=a.case.first_meeting,
+                tracking_start=a.tracking.start,
+                tracking_end=a.tracking.end,
+                week_rule=a.week_rule,
+            )
+        )
+
+    return Liability(
+        contract=contract.contract,
+        as_of=as_of,
+        week_rule=week_rule,
+        top_up_funder=funder,
+        weeks=tuple(weeks),
+        cases=tuple(summaries),
+        boroughs=tuple(
+            BoroughSummary(**t.figures(), borough=code, cases_tracked=t.cases)
+            for code, t in sorted(boroughs.items())
+        ),
+        payers=tuple(PayerTotals(code, *money) for code, money in payers.items()),
+        totals=ContractTotals(**contract_tally.figures(), cases_tracked=contract_tally.cases),
+        engagement=states,
+    )
