@@ -44,7 +44,7 @@ def age_on(date_of_birth: str, day: date) -> int:
 
 
 def apply(state: CaseState, event: Event, contract: ContractState) -> CaseState:
-    """Check `event` against the case and contract and fold it in; raise DomainError if impossible."""
+    """Check `event` against the case and contract, then fold it in; DomainError if impossible."""
     if isinstance(event, ev.ReferralReceived):
         _referral(state, event, contract)
         return state

@@ -21,14 +21,15 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     create_engine,
+    func,
     insert,
     select,
-    func,
     update,
 )
 
-from soc_ledger.ledger.store import EventLog, Location
+from soc_ledger.ledger.store import EventLog, Location, canonical
 
 metadata = MetaData()
 
@@ -47,6 +48,7 @@ events_index = Table(
     Column("recorded_on", DateTime, nullable=False),  # naive UTC
     Column("appended_at", DateTime, nullable=False),  # naive UTC
     Column("target_version", Integer),
+    Column("payload", Text, nullable=False),  # the event as stored (canonical JSON)
     Index("ix_ledger_events_key", "contract", "key"),
     Index("ix_ledger_events_digest", "contract", "digest"),
     Index("ix_ledger_events_stream", "stream", "version"),
@@ -124,6 +126,7 @@ def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
                     "recorded_on": naive_utc(datetime.fromisoformat(state["recorded_on"])),
                     "appended_at": naive_utc(datetime.fromisoformat(state["appended_at"])),
                     "target_version": state.get("target_version"),
+                    "payload": canonical(payload).decode(),
                 }
             )
             position = note.id

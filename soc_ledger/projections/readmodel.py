@@ -1,0 +1,243 @@
+"""The bitemporal facts read model: one row per version of a fact, for any `known_at`.
+
+A row is an event as it read between `recorded_from` and `recorded_to` (open while current):
+a correction closes the old row and opens a new one, a retraction closes it. "The facts known
+at K" is one indexed range query, not a replay of the log. Rows are kept up to date by following
+the log with a tracked position committed in the same transaction; a rebuild from position 0
+gives identical rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from soc_ledger.domain.events import EVENT_TYPES
+from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt, Recorded, known_facts
+from soc_ledger.ledger import index
+from soc_ledger.ledger.index import aware_utc, events_index, metadata, naive_utc, tracking
+from soc_ledger.ledger.store import EventLog, canonical
+
+NAME = "fact_versions"
+
+fact_versions = Table(
+    NAME,
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("contract", String(200), nullable=False),
+    Column("stream", String(450), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("position", Integer, nullable=False),  # the original event's log position
+    Column("type", String(40), nullable=False),
+    Column("case_id", String(200)),
+    Column("recorded_from", DateTime, nullable=False),  # naive UTC, inclusive
+    Column("recorded_to", DateTime),  # naive UTC, exclusive; NULL while current
+    Column("payload", Text, nullable=False),  # the event as it reads in this version
+    Column("because", Text, nullable=False),  # JSON list of positions that decided it
+    Index("ix_fact_versions_known", "contract", "recorded_from", "recorded_to"),
+    Index("ix_fact_versions_identity", "stream", "version"),
+)
+
+
+def _stored(row) -> Recorded:
+    payload = json.loads(row.payload)
+    return Recorded(
+        position=row.position,
+        stream=row.stream,
+        version=row.version,
+        recorded_on=aware_utc(row.recorded_on),
+        appended_at=aware_utc(row.appended_at),
+        event=EVENT_TYPES[payload["type"]].model_validate(payload),
+        target_version=row.target_version,
+    )
+
+
+def _chain(records: list[Recorded], target_version: int) -> tuple[Recorded, list[Recorded]]:
+    """The ultimate target of a corrector and every record that acts on it, directly or not."""
+    by_version = {r.version: r for r in records}
+    root = by_version[target_version]
+    while root.target_version is not None:
+        root = by_version[root.target_version]
+    members = {root.version}
+    for r in sorted(records, key=lambda r: r.version):
+        if r.target_version in members:
+            members.add(r.version)
+    return root, [r for r in records if r.version in members]
+
+
+def versions_of(root: Recorded, chain: list[Recorded]) -> list[dict]:
+    """The readings of `root` over recorded time: one row per distinct reading."""
+    rows: list[dict] = []
+    times = sorted({r.recorded_on for r in chain})
+    for i, moment in enumerate(times):
+        facts = [f for f in known_facts(chain, KnownAt(moment)) if f.recorded.ref == root.ref]
+        reading = None
+        if facts:
+            fact = facts[0]
+            reading = (
+                canonical(fact.event.model_dump(mode="json", by_alias=True, exclude_none=True)),
+                json.dumps([r.position for r in fact.because]),
+            )
+        until = times[i + 1] if i + 1 < len(times) else None
+        if rows and reading is not None and rows[-1]["reading"] == reading and (
+            rows[-1]["recorded_to"] == naive_utc(moment)
+        ):
+            rows[-1]["recorded_to"] = naive_utc(until) if until else None
+            continue
+        if reading is None:
+            continue
+        rows.append(
+            {
+                "reading": reading,
+                "recorded_from": naive_utc(moment),
+                "recorded_to": naive_utc(until) if until else None,
+            }
+        )
+    return [
+        {
+            "contract": root.event.contract,
+            "stream": root.stream,
+            "version": root.version,
+            "position": root.position,
+            "type": root.event.type,
+            "case_id": root.event.case_id,
+            "recorded_from": row["recorded_from"],
+            "recorded_to": row["recorded_to"],
+            "payload": row["reading"][0].decode(),
+            "because": row["reading"][1],
+        }
+        for row in rows
+    ]
+
+
+def catch_up(engine: Engine, log: EventLog) -> int:
+    """Bring the facts up to the log's head (the event index first, which it reads)."""
+    index.catch_up(engine, log)
+    handled = 0
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(tracking.c.position).where(tracking.c.name == NAME).with_for_update()
+        ).first()
+        position = row[0] if row else 0
+        if row is None:
+            conn.execute(insert(tracking).values(name=NAME, position=0))
+        new = conn.execute(
+            select(events_index)
+            .where(events_index.c.position > position)
+            .order_by(events_index.c.position)
+        ).all()
+        plain: list[dict] = []
+        touched: dict[str, set[int]] = {}
+        for r in new:
+            position = r.position
+            handled += 1
+            if r.target_version is None:
+                plain.append(
+                    {
+                        "contract": r.contract,
+                        "stream": r.stream,
+                        "version": r.version,
+                        "position": r.position,
+                        "type": r.type,
+                        "case_id": r.case_id,
+                        "recorded_from": r.recorded_on,
+                        "recorded_to": None,
+                        "payload": r.payload,
+                        "because": json.dumps([r.position]),
+                    }
+                )
+            else:
+                touched.setdefault(r.stream, set()).add(r.target_version)
+        if plain:
+            conn.execute(insert(fact_versions), plain)
+        for stream, targets in touched.items():
+            records = [
+                _stored(x)
+                for x in conn.execute(
+                    select(events_index).where(events_index.c.stream == stream)
+                )
+            ]
+            roots: dict[int, tuple[Recorded, list[Recorded]]] = {}
+            for target in targets:
+                root, chain = _chain(records, target)
+                roots[root.version] = (root, chain)
+            for root, chain in roots.values():
+                conn.execute(
+                    delete(fact_versions).where(
+                        fact_versions.c.stream == stream, fact_versions.c.version == root.version
+                    )
+                )
+                rows = versions_of(root, chain)
+                if rows:
+                    conn.execute(insert(fact_versions), rows)
+        conn.execute(update(tracking).where(tracking.c.name == NAME).values(position=position))
+    return handled
+
+
+def rebuild(engine: Engine, log: EventLog) -> int:
+    """Drop every row and follow the log again from the start."""
+    with engine.begin() as conn:
+        conn.execute(delete(fact_versions))
+        conn.execute(delete(tracking).where(tracking.c.name == NAME))
+    return catch_up(engine, log)
+
+
+def facts_known_at(
+    engine: Engine, contract: str, known_at: KnownAt = EVERYTHING, types: Iterable[str] = ()
+) -> list[Fact]:
+    """The facts of `contract` known at `known_at`, in log order: one range query."""
+    query = select(fact_versions).where(fact_versions.c.contract == contract)
+    if known_at.until is not None:
+        until = naive_utc(known_at.until)
+        query = query.where(
+            fact_versions.c.recorded_from <= until,
+            or_(fact_versions.c.recorded_to.is_(None), fact_versions.c.recorded_to > until),
+        )
+    else:
+        query = query.where(fact_versions.c.recorded_to.is_(None))
+    types = tuple(types)
+    if types:
+        query = query.where(fact_versions.c.type.in_(types))
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(fact_versions.c.position)).all()
+    facts = []
+    for row in rows:
+        payload = json.loads(row.payload)
+        event = EVENT_TYPES[payload["type"]].model_validate(payload)
+        recorded = Recorded(
+            position=row.position,
+            stream=row.stream,
+            version=row.version,
+            recorded_on=aware_utc(row.recorded_from),
+            appended_at=aware_utc(row.recorded_from),
+            event=event,
+        )
+        because = tuple(
+            Recorded(p, row.stream, 0, recorded.recorded_on, recorded.appended_at, event)
+            for p in json.loads(row.because)
+        )
+        facts.append(Fact(recorded, event, because))
+    return facts
+
+
+def contracts(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(
+            conn.execute(select(events_index.c.contract).distinct()).scalars()
+        )
