@@ -43,13 +43,18 @@ def age_on(date_of_birth: str, day: date) -> int:
     return day.year - year - ((day.month, day.day) < (month, dom))
 
 
-def apply(state: CaseState, event: Event, contract: ContractState) -> CaseState:
+def apply(
+    state: CaseState, event: Event, contract: ContractState, refold: bool = False
+) -> CaseState:
     """Check `event` against the case and contract, then fold it in; DomainError if impossible."""
     if isinstance(event, ev.ReferralReceived):
         _referral(state, event, contract)
         return state
     if state.referral is None:
         raise DomainError(f"case {state.case!r} has no referral", "case")
+    if refold and isinstance(event, ev.CareEpisodeEnded) and event.episode not in state.episodes:
+        # Re-reading history: the start of this episode has been retracted, so its end is moot.
+        return state
     handler = _HANDLERS.get(type(event))
     if handler is not None:
         handler(state, event, contract)

@@ -437,7 +437,7 @@ def fold_contract(contract: str, history: list[Recorded]) -> ContractState:
 def fold_case(case: str, history: list[Recorded], contract: ContractState) -> case_rules.CaseState:
     state = case_rules.CaseState(case)
     for fact in known_facts(history):
-        case_rules.apply(state, fact.event, contract)
+        case_rules.apply(state, fact.event, contract, refold=True)
     return state
 
 
