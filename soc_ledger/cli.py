@@ -120,5 +120,410 @@ def events(db: str, case, types, known_at, contract, fmt: str) -> None:
         write_table(f"{len(rows)} events", TRAIL_COLUMNS, rows, right=["position"])
 
 
+# --- reports ---------------------------------------------------------------------------------
+
+
+def as_of_option(default_help: str = "today"):
+    return click.option(
+        "--as-of", callback=_date, help=f"the world at the end of this day (default {default_help})"
+    )
+
+
+known_at_option = click.option(
+    "--known-at", callback=_date, help="only what was recorded by this day (default: everything)"
+)
+contract_option = click.option("--contract", help="the contract (needed if the store has several)")
+format_option = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+
+
+def _today() -> date:
+    return date.today()
+
+
+def _reporting(db: str):
+    """Open the ledger with its read models caught up to the log."""
+    from soc_ledger.projections import readmodel
+
+    ledger = open_ledger(db)
+    ledger.follow(readmodel.catch_up, readmodel.NAME)
+    return ledger
+
+
+def _query(fn, *args):
+    from soc_ledger.domain.contract import DomainError
+    from soc_ledger.projections.queries import QueryError
+
+    try:
+        return fn(*args)
+    except (QueryError, DomainError) as exc:
+        raise LedgerCommandError(str(exc)) from None
+
+
+@main.command()
+@db_option
+@as_of_option()
+@known_at_option
+@contract_option
+@click.option(
+    "--by",
+    "by",
+    type=click.Choice(["contract", "borough", "case", "payer"]),
+    default="contract",
+    show_default=True,
+    help="the rows of the table or CSV",
+)
+@click.option(
+    "--week-rule",
+    type=click.Choice(["fixed_blocks", "consecutive_runs"]),
+    help="recompute every case under this rule (a what-if); default each case's own",
+)
+@format_option
+def liability(db, as_of, known_at, contract, by, week_rule, fmt) -> None:
+    """What is owed for outcomes at (as_of, known_at): weeks, money, caps, days in care."""
+    from soc_ledger.domain.knowledge import KnownAt
+    from soc_ledger.projections import queries
+    from soc_ledger.views import liability_json
+
+    as_of = as_of or _today()
+    with _reporting(db) as ledger:
+        contract = _query(queries.the_contract, ledger.engine, contract)
+        known = _query(queries.knowledge, ledger.engine, contract, KnownAt.on(known_at))
+        from soc_ledger.projections.outcomes import liability as compute
+
+        result = compute(known.contract, known.cases, known.coverage, as_of, week_rule)
+        rule = week_rule or known.contract.terms_on(as_of).week_rule
+    data = liability_json(result, known_at, rule)
+    _render_liability(data, by, fmt)
+
+
+LIABILITY_COLUMNS = {
+    "contract": [
+        "cases_tracked",
+        "outcome",
+        "in_care",
+        "unverified",
+        "pending",
+        "owed",
+        "provisional",
+        "capped",
+        "share_out_of_care",
+    ],
+    "borough": [
+        "borough",
+        "cases_tracked",
+        "outcome",
+        "in_care",
+        "unverified",
+        "pending",
+        "owed",
+        "owed_top_up",
+        "provisional",
+        "capped",
+        "share_out_of_care",
+    ],
+    "case": [
+        "case",
+        "borough",
+        "intervention",
+        "first_meeting",
+        "tracking_start",
+        "tracking_end",
+        "outcome",
+        "in_care",
+        "unverified",
+        "pending",
+        "owed",
+        "provisional",
+        "capped",
+    ],
+    "payer": ["payer", "owed", "provisional", "capped"],
+}
+MONEY = [
+    "owed",
+    "owed_top_up",
+    "provisional",
+    "capped",
+    "cases_tracked",
+    "outcome",
+    "in_care",
+    "unverified",
+    "pending",
+    "share_out_of_care",
+]
+
+
+def _flat(row: dict) -> dict:
+    out = dict(row)
+    out.update(row.get("weeks", {}))
+    return out
+
+
+def _render_liability(data: dict, by: str, fmt: str) -> None:
+    from soc_ledger.render import write_csv, write_json, write_table
+
+    if fmt == "json":
+        write_json(data)
+        return
+    rows = {
+        "contract": [_flat(data["totals"])],
+        "borough": [_flat(b) for b in data["boroughs"]],
+        "case": [_flat(c) for c in data["cases"]],
+        "payer": data["payers"],
+    }[by]
+    columns = LIABILITY_COLUMNS[by]
+    if fmt == "csv":
+        write_csv(columns, rows)
+        return
+    known = data["known_at"] or "everything recorded"
+    title = (
+        f"{data['contract']}: outcome liability as of {data['as_of']}, known at {known} "
+        f"({data['week_rule']})"
+    )
+    if by == "contract":
+        total = data["totals"]
+        rows = [_flat(total)]
+        write_table(title, columns, rows, right=MONEY)
+        write_table(
+            "owed by payer", ["payer", "owed", "provisional", "capped"], data["payers"], right=MONEY
+        )
+        return
+    write_table(title, columns, rows, right=MONEY)
+
+
+@main.command()
+@click.argument("case")
+@db_option
+@as_of_option()
+@known_at_option
+@contract_option
+@click.option("--week", "week", type=int, help="only week K (0-based)")
+@click.option("--week-rule", type=click.Choice(["fixed_blocks", "consecutive_runs"]))
+@format_option
+def explain(case, db, as_of, known_at, contract, week, week_rule, fmt) -> None:
+    """Every week of CASE with its status, amounts and the events that decided it."""
+    from soc_ledger.domain.knowledge import KnownAt
+    from soc_ledger.projections import queries
+    from soc_ledger.projections.outcomes import liability as compute
+    from soc_ledger.render import write_csv, write_json, write_table
+    from soc_ledger.views import ref_json, week_json
+
+    as_of = as_of or _today()
+    with _reporting(db) as ledger:
+        contract = _query(queries.the_contract, ledger.engine, contract)
+        known = _query(queries.knowledge, ledger.engine, contract, KnownAt.on(known_at))
+        if case not in known.cases:
+            raise LedgerCommandError(f"no case {case!r} in contract {contract!r} as known then")
+        result = compute(known.contract, known.cases, known.coverage, as_of, week_rule)
+        weeks = result.weeks_of(case)
+        if week is not None:
+            weeks = [w for w in weeks if w.index == week]
+            if not weeks:
+                raise LedgerCommandError(f"case {case!r} has no week {week} at {as_of}")
+        facts = known.cases[case]
+        refs = queries.event_refs(
+            ledger.engine, [p for w in weeks for p in w.because] + list(facts.refs)
+        )
+    summary = result.case(case)
+    data = {
+        "contract": contract,
+        "case": case,
+        "as_of": as_of.isoformat(),
+        "known_at": known_at.isoformat() if known_at else None,
+        "borough": facts.borough,
+        "intervention": facts.intervention,
+        "first_meeting": facts.first_meeting.isoformat() if facts.first_meeting else None,
+        "ended": facts.ended.isoformat() if facts.ended else None,
+        "engagement": result.engagement.get(case),
+        "tracking_start": summary.tracking_start.isoformat() if summary else None,
+        "tracking_end": summary.tracking_end.isoformat() if summary else None,
+        "episodes": [
+            {
+                "episode": s.episode,
+                "start": s.start.isoformat(),
+                "end": s.end.isoformat() if s.end else None,
+                "legal_status": s.legal_status,
+                "placement": s.placement,
+                "because": [f"#{p}" for p in s.refs],
+            }
+            for s in facts.spells
+        ],
+        "weeks": [week_json(w) for w in weeks],
+        "events": {f"#{p}": ref_json(r) for p, r in sorted(refs.items())},
+    }
+    if fmt == "json":
+        write_json(data)
+        return
+    rows = [
+        {
+            **w,
+            "owed": w["owed"]["borough"] + " + " + w["owed"]["top_up"],
+            "because": " ".join(w["because"]),
+        }
+        for w in data["weeks"]
+    ]
+    columns = [
+        "week",
+        "start",
+        "end",
+        "status",
+        "days_in_care",
+        "owed",
+        "capped",
+        "terms",
+        "because",
+    ]
+    if fmt == "csv":
+        write_csv(columns, rows)
+        return
+    status = data["engagement"]
+    window = (
+        f", tracked {data['tracking_start']} to {data['tracking_end']}"
+        if data["tracking_start"]
+        else ""
+    )
+    click.echo(
+        f"case {case} ({data['borough']}, {data['intervention']}): first meeting "
+        f"{data['first_meeting']}, intervention ended {data['ended']}; {status}{window}"
+    )
+    for e in data["episodes"]:
+        click.echo(
+            f"  episode {e['episode']}: {e['start']} to {e['end'] or 'open'} "
+            f"({e['legal_status']}, {e['placement']}) {' '.join(e['because'])}"
+        )
+    write_table(
+        f"weeks as of {data['as_of']}",
+        columns,
+        rows,
+        right=["week", "days_in_care", "owed", "capped"],
+    )
+    write_table(
+        "events",
+        ["event", "type", "key", "effective", "recorded_on"],
+        list(data["events"].values()),
+    )
+
+
+@main.command()
+@db_option
+@click.option("--known-at", "k1", callback=_date, required=True, help="the earlier knowledge")
+@click.option("--vs", "k2", callback=_date, help="the later knowledge (default: everything)")
+@as_of_option("today")
+@contract_option
+@format_option
+def diff(db, k1, k2, as_of, contract, fmt) -> None:
+    """What changed between two states of knowledge, week by week, and which events did it."""
+    from soc_ledger.domain.knowledge import KnownAt
+    from soc_ledger.projections import queries
+    from soc_ledger.render import write_csv, write_json, write_table
+    from soc_ledger.views import diff_json
+
+    as_of = as_of or _today()
+    first, second = KnownAt.on(k1), KnownAt.on(k2)
+    with _reporting(db) as ledger:
+        contract = _query(queries.the_contract, ledger.engine, contract)
+        result = _query(queries.diff, ledger.engine, contract, as_of, first, second)
+    data = diff_json(result, first, second, k1, k2)
+    if fmt == "json":
+        write_json(data)
+        return
+    rows = [
+        {
+            "case": c["case"],
+            "borough": c["borough"],
+            "week": c["week"],
+            "end": c["end"],
+            "before": (c["before"] or {}).get("status", "-"),
+            "after": (c["after"] or {}).get("status", "-"),
+            "owed_change": c["owed_change"],
+            "because": " ".join(c["because"]),
+        }
+        for c in data["changes"]
+    ]
+    columns = ["case", "borough", "week", "end", "before", "after", "owed_change", "because"]
+    if fmt == "csv":
+        write_csv(columns, rows)
+        return
+    write_table(
+        f"changes as of {data['as_of']}: known at {k1} vs {data['vs'] or 'everything'}",
+        columns,
+        rows,
+        right=["week", "owed_change"],
+    )
+    write_table(
+        "events",
+        ["event", "type", "key", "effective", "recorded_on"],
+        list(data["events"].values()),
+    )
+    click.echo(
+        f"owed {data['before']['owed']} -> {data['after']['owed']}: total change "
+        f"{data['total_change']} ("
+        + ", ".join(f"{p} {v}" for p, v in data["by_payer"].items())
+        + ")"
+    )
+
+
+@main.command()
+@db_option
+@click.option(
+    "--emit",
+    type=click.Path(dir_okay=False, writable=True),
+    help="write the history as JSON Lines to this file instead of recording it",
+)
+@click.option(
+    "--scale",
+    type=click.IntRange(1, 1000),
+    default=1,
+    show_default=True,
+    help="multiply the cohort (for benchmarks); the calibrated figures are for 1",
+)
+@format_option
+def demo(db, emit, scale, fmt) -> None:
+    """Build the reference contract (SPEC §12) into the store and print its statement."""
+    from soc_ledger import demo as reference
+
+    lines = list(reference.emit(scale))
+    if emit:
+        with open(emit, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        click.echo(f"{emit}: {len(lines)} events of the reference contract (scale {scale})")
+        return
+    from soc_ledger.ledger.recording import Rejected
+
+    with open_ledger(db) as ledger:
+        try:
+            outcome = ledger.record_lines(lines, f"demo(scale={scale})")
+        except Rejected as exc:
+            for problem in exc.problems[:20]:
+                click.echo(str(problem), err=True)
+            raise LedgerCommandError(f"demo: {exc}") from None
+    if fmt == "table":
+        click.echo(
+            f"reference contract: appended {outcome.appended}, "
+            f"already present {outcome.already_present}"
+        )
+    ctx = click.get_current_context()
+    ctx.invoke(
+        liability,
+        db=db,
+        as_of=reference.AS_OF,
+        known_at=None,
+        contract=reference.CONTRACT,
+        by="borough" if fmt == "table" else "contract",
+        week_rule=None,
+        fmt=fmt,
+    )
+    if fmt == "table":
+        ctx.invoke(
+            liability,
+            db=db,
+            as_of=reference.AS_OF,
+            known_at=None,
+            contract=reference.CONTRACT,
+            by="contract",
+            week_rule=None,
+            fmt=fmt,
+        )
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Engine
 
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
 from soc_ledger.ledger import index
@@ -86,6 +88,18 @@ class Ledger:
             positions = self.log.append(batch.envelopes(head_hash))
             index.catch_up(self.engine, self.log)
         return Outcome(len(positions), batch.already_present, positions)
+
+    def follow(self, project: Callable[[Engine, EventLog], int], name: str) -> int:
+        """Bring a read model up to the head of the log.
+
+        Only a model that is behind takes the writer lock (so two catching up at once cannot
+        both write the same rows); an up-to-date one is read without waiting.
+        """
+        head = self.log.recorder.max_notification_id() or 0
+        if index.tracked_position(self.engine, name) >= head:
+            return 0
+        with writer_lock(self.location):
+            return project(self.engine, self.log)
 
     def trail(
         self,

@@ -1,0 +1,260 @@
+"""Questions at (as_of, known_at), answered from the read models and the outcome rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Engine, select
+
+from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt
+from soc_ledger.ledger.index import aware_utc, events_index, naive_utc
+from soc_ledger.projections import readmodel
+from soc_ledger.projections.facts import (
+    CaseFacts,
+    ContractFacts,
+    Coverage,
+    cases_from_facts,
+    contract_from_facts,
+    coverage_from_facts,
+)
+from soc_ledger.projections.outcomes import Liability, Week, liability
+from soc_ledger.projections.weeks import ZERO
+
+OUTCOME_TYPES = (
+    "ContractAgreed",
+    "VariationAgreed",
+    "BoroughAcceded",
+    "BoroughWithdrew",
+    "CareDataReceived",
+    "ReferralReceived",
+    "ReferralAccepted",
+    "ReferralDeclined",
+    "FirstFamilyMeeting",
+    "InterventionEnded",
+    "CareEpisodeStarted",
+    "CareEpisodeEnded",
+)
+
+
+class QueryError(Exception):
+    """A question that cannot be answered as asked (unknown contract, case, week)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Knowledge:
+    """What the outcome rules read, as known at one time."""
+
+    known_at: KnownAt
+    facts: list[Fact]
+    contract: ContractFacts
+    cases: dict[str, CaseFacts]
+    coverage: Coverage
+
+
+def the_contract(engine: Engine, contract: str | None) -> str:
+    """The contract a report is about: the one asked for, or the only one in the store."""
+    held = readmodel.contracts(engine)
+    if contract is not None:
+        if contract not in held:
+            raise QueryError(f"no contract {contract!r} in this ledger")
+        return contract
+    if not held:
+        raise QueryError("the ledger holds no contract yet (record some events, or run demo)")
+    if len(held) > 1:
+        raise QueryError(f"the ledger holds {len(held)} contracts: choose one with --contract")
+    return held[0]
+
+
+def knowledge(engine: Engine, contract: str, known_at: KnownAt = EVERYTHING) -> Knowledge:
+    facts = readmodel.facts_known_at(engine, contract, known_at, OUTCOME_TYPES)
+    terms = contract_from_facts(contract, facts)
+    if terms.agreed is None:
+        raise QueryError(f"contract {contract!r} was not agreed as known at that time")
+    return Knowledge(
+        known_at,
+        facts,
+        terms,
+        cases_from_facts(facts, contract),
+        coverage_from_facts(facts, contract),
+    )
+
+
+def liability_at(
+    engine: Engine,
+    contract: str,
+    as_of: date,
+    known_at: KnownAt = EVERYTHING,
+    week_rule: str | None = None,
+) -> Liability:
+    k = knowledge(engine, contract, known_at)
+    return liability(k.contract, k.cases, k.coverage, as_of, week_rule)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRef:
+    position: int
+    type: str
+    key: str | None
+    effective: date
+    recorded_on: str
+    case: str | None
+    stream: str
+    version: int
+    target_version: int | None
+
+    @property
+    def ref(self) -> str:
+        return f"#{self.position}"
+
+
+def event_refs(engine: Engine, positions: Iterable[int]) -> dict[int, EventRef]:
+    wanted = sorted(set(positions))
+    found: dict[int, EventRef] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(wanted), 500):
+            rows = conn.execute(
+                select(events_index).where(events_index.c.position.in_(wanted[i : i + 500]))
+            )
+            for r in rows:
+                found[r.position] = _ref(r)
+    return found
+
+
+def _ref(r) -> EventRef:
+    return EventRef(
+        r.position,
+        r.type,
+        r.key,
+        r.effective,
+        aware_utc(r.recorded_on).isoformat(),
+        r.case_id,
+        r.stream,
+        r.version,
+        r.target_version,
+    )
+
+
+def recorded_between(
+    engine: Engine, contract: str, after: KnownAt, until: KnownAt
+) -> list[EventRef]:
+    """Events of the contract recorded after `after` and by `until`."""
+    query = select(events_index).where(events_index.c.contract == contract)
+    if after.until is not None:
+        query = query.where(events_index.c.recorded_on > naive_utc(after.until))
+    if until.until is not None:
+        query = query.where(events_index.c.recorded_on <= naive_utc(until.until))
+    with engine.connect() as conn:
+        return [_ref(r) for r in conn.execute(query.order_by(events_index.c.position))]
+
+
+# --- diff -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WeekChange:
+    case: str
+    borough: str
+    week: int
+    start: date
+    end: date
+    before: Week | None
+    after: Week | None
+    because: tuple[int, ...]  # events recorded between the two times that decided the change
+
+    @property
+    def owed_change(self) -> Decimal:
+        return (self.after.owed if self.after else ZERO) - (
+            self.before.owed if self.before else ZERO
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    contract: str
+    as_of: date
+    before: Liability
+    after: Liability
+    changes: list[WeekChange]
+    refs: dict[int, EventRef]
+
+    @property
+    def total_change(self) -> Decimal:
+        return self.after.totals.owed - self.before.totals.owed
+
+    def by_payer(self) -> dict[str, Decimal]:
+        before, after = self.before.by_payer, self.after.by_payer
+        return {
+            payer: after.get(payer, ZERO) - before.get(payer, ZERO)
+            for payer in sorted(set(before) | set(after))
+            if after.get(payer, ZERO) != before.get(payer, ZERO)
+        }
+
+
+def _key(week: Week) -> tuple[str, int, date]:
+    return (week.case, week.index, week.end)
+
+
+def diff(engine: Engine, contract: str, as_of: date, first: KnownAt, second: KnownAt) -> Diff:
+    """Every case and week whose status or amount differs between two states of knowledge."""
+    before = liability_at(engine, contract, as_of, first)
+    after = liability_at(engine, contract, as_of, second)
+    old = {_key(w): w for w in before.weeks}
+    new = {_key(w): w for w in after.weeks}
+    early, late = (first, second) if _earlier(first, second) else (second, first)
+    news = recorded_between(engine, contract, early, late)
+    by_ref = {
+        (e.stream, e.version): e for e in event_refs(engine, _positions(before, after)).values()
+    }
+    news_by_position = {e.position: e for e in news}
+    borough = {c.case: c.borough for c in (*before.cases, *after.cases)}
+    changes = []
+    for key in sorted(set(old) | set(new), key=lambda k: (k[2], k[0], k[1])):
+        a, b = old.get(key), new.get(key)
+        if (
+            a is not None
+            and b is not None
+            and (a.status, a.owed, a.capped)
+            == (
+                b.status,
+                b.owed,
+                b.capped,
+            )
+        ):
+            continue
+        decided = set((a.because if a else ()) + (b.because if b else ()))
+        responsible = {p for p in decided if p in news_by_position}
+        # Corrections and retractions of what decided the week are responsible too.
+        for e in news:
+            if e.target_version is not None:
+                target = by_ref.get((e.stream, e.target_version))
+                if target is not None and target.position in decided:
+                    responsible.add(e.position)
+        w = b or a
+        assert w is not None
+        changes.append(
+            WeekChange(
+                key[0],
+                borough.get(key[0], ""),
+                w.index,
+                w.start,
+                w.end,
+                a,
+                b,
+                tuple(sorted(responsible)),
+            )
+        )
+    refs = event_refs(engine, (p for c in changes for p in c.because))
+    return Diff(contract, as_of, before, after, changes, refs)
+
+
+def _positions(*results: Liability) -> set[int]:
+    return {p for r in results for w in r.weeks for p in w.because}
+
+
+def _earlier(a: KnownAt, b: KnownAt) -> bool:
+    if a.until is None:
+        return False
+    return b.until is None or a.until <= b.until
