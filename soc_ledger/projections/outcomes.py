@@ -185,6 +185,7 @@ class Liability:
     payers: tuple[PayerTotals, ...]  # boroughs by code, then the top-up funder
     totals: ContractTotals
     engagement: Mapping[str, str] = field(default_factory=dict)  # every case -> `engagement`
+    by_case: Mapping[str, tuple[CaseSummary, tuple[Week, ...]]] = field(default_factory=dict)
 
     @property
     def by_payer(self) -> dict[str, Decimal]:
@@ -192,10 +193,14 @@ class Liability:
         return {p.payer: p.owed for p in self.payers}
 
     def case(self, case: str) -> CaseSummary | None:
-        return next((c for c in self.cases if c.case == case), None)
+        """The summary of a tracked case, None if it is not tracked."""
+        found = self.by_case.get(case)
+        return found[0] if found is not None else None
 
     def weeks_of(self, case: str) -> list[Week]:
-        return [w for w in self.weeks if w.case == case]
+        """The weeks of a case after caps, by last day ([] if it is not tracked)."""
+        found = self.by_case.get(case)
+        return list(found[1]) if found is not None else []
 
 
 class _Tally:
@@ -275,12 +280,14 @@ def liability(
     boroughs: dict[str, _Tally] = {code: _Tally() for code in payers if code != funder}
     contract_tally = _Tally()
     summaries: list[CaseSummary] = []
+    by_case: dict[str, tuple[CaseSummary, tuple[Week, ...]]] = {}
     position = 0
     for a in assessed:
         tally = _Tally()
         tally.days_in, tally.days_out = a.days_in_care, a.days_out_of_care
         borough = payers[a.case.borough]
-        for w in weeks[position : position + len(a.weeks)]:
+        own = tuple(weeks[position : position + len(a.weeks)])
+        for w in own:
             tally.add_week(w)
             borough[0] += w.borough_amount
             borough[1] += w.provisional_borough
@@ -306,6 +313,7 @@ def liability(
                 week_rule=a.week_rule,
             )
         )
+        by_case[a.case.case] = (summaries[-1], own)
 
     return Liability(
         contract=contract.contract,
@@ -321,4 +329,5 @@ def liability(
         payers=tuple(PayerTotals(code, *money) for code, money in payers.items()),
         totals=ContractTotals(**contract_tally.figures(), cases_tracked=contract_tally.cases),
         engagement=states,
+        by_case=by_case,
     )

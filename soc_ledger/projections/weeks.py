@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -124,11 +124,11 @@ class TermsTimeline:
         self.starts = [d.toordinal() for d in dates]
         self.segments = [_segment(contract, day, refs) for day in [date.min, *dates]]
         self.top_up_funder = contract.agreed.top_up_funder if contract.agreed else None
-        # Each cap as first defined, and the first segment in which it is in force.
-        self.first_caps: dict[str, tuple[Cap, int]] = {}
-        for i, seg in enumerate(self.segments):
+        # Every cap id, as first defined (in the earliest segment where it is in force).
+        self.first_caps: dict[str, Cap] = {}
+        for seg in self.segments:
             for cap_id, cap in seg.caps.items():
-                self.first_caps.setdefault(cap_id, (cap, i))
+                self.first_caps.setdefault(cap_id, cap)
 
     def index(self, day: int) -> int:
         return bisect_right(self.starts, day)
@@ -284,16 +284,19 @@ def assess_case(
     upto = min(first + 7 * count - 1, today)  # the last elapsed day of the window
     covered = coverage.get(case.borough)
     verified_to = covered.toordinal() if covered is not None else 0
-    coverage_refs = getattr(coverage, "refs", {}).get(case.borough, ())
-    base_refs = merge_refs(case.refs, window.refs)
+    maker = _WeekMaker(
+        case.case,
+        timeline,
+        merge_refs(case.refs, window.refs),
+        getattr(coverage, "refs", {}).get(case.borough, ()),
+    )
     spells = [_Span.of(s) for s in case.spells]
     care = _care_intervals(spells, timeline, first, count, upto)
 
-    blocks: list[Week] = []
+    weeks: list[Week] = []
     for k in range(count):
         start = first + 7 * k
         end = start + 6
-        seg = timeline.at(end)
         last = min(end, today)
         days_in = _overlap(care, start, last) if last >= start else 0
         days_out = max(0, last - start + 1) - days_in
@@ -307,21 +310,17 @@ def assess_case(
             status = "unverified"
         if rule == "consecutive_runs" and status in ("outcome", "unverified"):
             continue
-        blocks.append(
-            _week(case.case, k, start, end, status, seg, days_in, days_out,
-                  _touching(spells, start, end), base_refs, coverage_refs)
+        weeks.append(
+            maker.week(k, start, end, status, days_in, days_out, _touching(spells, start, end))
         )
 
     if rule == "consecutive_runs":
-        blocks.extend(
-            _run_units(case.case, spells, care, timeline, first, upto, verified_to,
-                       base_refs, coverage_refs)
-        )
-        blocks.sort(key=lambda w: (w.end, w.start))
+        weeks.extend(_run_units(maker, spells, care, first, upto, verified_to))
+        weeks.sort(key=lambda w: (w.end, w.start))
 
     days_in_care = sum(b - a for a, b in care)
     elapsed = max(0, upto - first + 1)
-    return Assessment(case, window, rule, tuple(blocks), days_in_care, elapsed - days_in_care)
+    return Assessment(case, window, rule, tuple(weeks), days_in_care, elapsed - days_in_care)
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,21 +388,22 @@ def _overlap(care: list[tuple[int, int]], first: int, last: int) -> int:
     return days
 
 
-def _touching(spells: list[_Span], first: int, last: int) -> Iterable[int]:
+def _touching(spells: list[_Span], first: int, last: int) -> tuple[int, ...]:
     """Positions of the spells (excluded or not) with a day in first..last."""
-    return [p for s in spells if s.start <= last and s.end > first for p in s.refs]
+    found: tuple[int, ...] = ()
+    for s in spells:
+        if s.start <= last and s.end > first:
+            found += s.refs
+    return found
 
 
 def _run_units(
-    case: str,
+    maker: _WeekMaker,
     spells: list[_Span],
     care: list[tuple[int, int]],
-    timeline: TermsTimeline,
     first: int,
     upto: int,
     verified_to: int,
-    base_refs: tuple[int, ...],
-    coverage_refs: tuple[int, ...],
 ) -> list[Week]:
     """`consecutive_runs`: each maximal run of elapsed out-of-care days in the window pays
     floor(length / 7) weeks, each dated by its 7th day; a unit whose 7th day is not verified
@@ -413,53 +413,76 @@ def _run_units(
     cursor = first
     for a, b in [*care, (upto + 1, upto + 1)]:
         if a > cursor:
-            bounds = [p for s in spells if s.end == cursor or s.start == a for p in s.refs]
+            bounds = tuple(p for s in spells if s.end == cursor or s.start == a for p in s.refs)
             for start in range(cursor, a - 6, 7):
                 end = start + 6
                 status = "outcome" if end <= verified_to else "unverified"
                 units.append(
-                    _week(case, (end - first) // 7, start, end, status, timeline.at(end), 0, 7,
-                          [*bounds, *_touching(spells, start, end)], base_refs, coverage_refs)
+                    maker.week((end - first) // 7, start, end, status, 0, 7,
+                               bounds + _touching(spells, start, end))
                 )
         cursor = max(cursor, b)
     return units
 
 
-def _week(
-    case: str,
-    index: int,
-    start: int,
-    end: int,
-    status: str,
-    seg: _Segment,
-    days_in: int,
-    days_out: int,
-    spell_refs: Iterable[int],
-    base_refs: tuple[int, ...],
-    coverage_refs: tuple[int, ...],
-) -> Week:
-    outcome = status == "outcome"
-    unverified = status == "unverified"
-    return Week(
-        case=case,
-        index=index,
-        start=date.fromordinal(start),
-        end=date.fromordinal(end),
-        status=status,
-        variation=seg.variation,
-        borough_amount=seg.borough_price if outcome else ZERO,
-        top_up_amount=seg.top_up_price if outcome else ZERO,
-        capped_borough=ZERO,
-        capped_top_up=ZERO,
-        provisional_borough=seg.borough_price if unverified else ZERO,
-        provisional_top_up=seg.top_up_price if unverified else ZERO,
-        days_in_care=days_in,
-        days_out_of_care=days_out,
-        because=merge_refs(
-            base_refs, spell_refs, seg.price_refs,
-            coverage_refs if outcome or unverified else (),
-        ),
-    )
+class _WeekMaker:
+    """Builds the `Week` rows of one case, sharing each distinct `because` tuple."""
+
+    __slots__ = ("case", "timeline", "base_refs", "coverage_refs", "_because")
+
+    def __init__(
+        self,
+        case: str,
+        timeline: TermsTimeline,
+        base_refs: tuple[int, ...],
+        coverage_refs: tuple[int, ...],
+    ) -> None:
+        self.case = case
+        self.timeline = timeline
+        self.base_refs = base_refs  # the case's lifecycle and tracking terms
+        self.coverage_refs = coverage_refs  # the care-data fact verifying its borough
+        self._because: dict[tuple, tuple[int, ...]] = {}
+
+    def week(
+        self,
+        index: int,
+        start: int,
+        end: int,
+        status: str,
+        days_in: int,
+        days_out: int,
+        spell_refs: tuple[int, ...],
+    ) -> Week:
+        i = self.timeline.index(end)
+        seg = self.timeline.segments[i]
+        outcome = status == "outcome"
+        unverified = status == "unverified"
+        key = (i, outcome or unverified, spell_refs)
+        because = self._because.get(key)
+        if because is None:
+            because = self._because[key] = merge_refs(
+                self.base_refs,
+                spell_refs,
+                seg.price_refs,
+                self.coverage_refs if outcome or unverified else (),
+            )
+        return Week(
+            self.case,
+            index,
+            date.fromordinal(start),
+            date.fromordinal(end),
+            status,
+            seg.variation,
+            seg.borough_price if outcome else ZERO,
+            seg.top_up_price if outcome else ZERO,
+            ZERO,
+            ZERO,
+            seg.borough_price if unverified else ZERO,
+            seg.top_up_price if unverified else ZERO,
+            days_in,
+            days_out,
+            because,
+        )
 
 
 # --- caps --------------------------------------------------------------------------------
@@ -490,56 +513,101 @@ def apply_caps(
     """
     timeline = _timeline(contract)
     weeks = list(weeks)
-    funder = timeline.top_up_funder
     totals: dict[str, Decimal] = {cap_id: ZERO for cap_id in timeline.first_caps}
-    order = sorted(
-        (i for i, w in enumerate(weeks) if w.status == "outcome"),
-        key=lambda i: (weeks[i].end, weeks[i].case),
-    )
-    for i in order:
+    if not totals:
+        return weeks
+    plans: dict[tuple[int, str], tuple[tuple[_CapUse, ...], tuple[_CapUse, ...]]] = {}
+    because: dict[tuple, tuple[int, ...]] = {}
+    order = sorted((w.end, w.case, i) for i, w in enumerate(weeks) if w.status == "outcome")
+    for _, _, i in order:
         week = weeks[i]
         borough = cases[week.case].borough
-        seg = timeline.at(week.end.toordinal())
-        owed: dict[str, Decimal] = {}
-        capped: dict[str, Decimal] = {}
+        segment = timeline.index(week.end.toordinal())
+        plan = plans.get((segment, borough))
+        if plan is None:
+            plan = plans[(segment, borough)] = _cap_plan(timeline, segment, borough)
+        if not plan[0] and not plan[1]:
+            continue
+        gross_borough = week.borough_amount + week.capped_borough
+        gross_top_up = week.top_up_amount + week.capped_top_up
         refs: list[int] = []
-        for share, gross in (
-            ("borough", week.borough_amount + week.capped_borough),
-            ("top_up", week.top_up_amount + week.capped_top_up),
-        ):
-            payer = funder if share == "top_up" else borough
-            counting: list[str] = []
-            room = gross
-            for cap_id, (first_cap, _) in timeline.first_caps.items():
-                in_force = seg.caps.get(cap_id)
-                cap = in_force or first_cap
-                if not _covers(cap, share, payer, borough):
-                    continue
-                counting.append(cap_id)
-                if in_force is not None:
-                    left = max(ZERO, in_force.amount - totals[cap_id])
-                    if left < gross:
-                        refs.extend(seg.cap_refs.get(cap_id, ()))
-                    room = min(room, left)
-            owed[share], capped[share] = room, gross - room
-            for cap_id in counting:
-                totals[cap_id] += room
-        if (owed["borough"], owed["top_up"]) != (week.borough_amount, week.top_up_amount):
-            weeks[i] = replace(
-                week,
-                borough_amount=owed["borough"],
-                top_up_amount=owed["top_up"],
-                capped_borough=capped["borough"],
-                capped_top_up=capped["top_up"],
-                because=merge_refs(week.because, refs),
-            )
+        owed_borough = _limit(plan[0], gross_borough, totals, refs)
+        owed_top_up = _limit(plan[1], gross_top_up, totals, refs)
+        if owed_borough == week.borough_amount and owed_top_up == week.top_up_amount:
+            continue
+        key = (week.because, *refs)
+        if key not in because:
+            because[key] = merge_refs(week.because, refs)
+        weeks[i] = Week(
+            week.case,
+            week.index,
+            week.start,
+            week.end,
+            week.status,
+            week.variation,
+            owed_borough,
+            owed_top_up,
+            gross_borough - owed_borough,
+            gross_top_up - owed_top_up,
+            week.provisional_borough,
+            week.provisional_top_up,
+            week.days_in_care,
+            week.days_out_of_care,
+            because[key],
+        )
     return weeks
 
 
-def _covers(cap: Cap, share: str, payer: str | None, borough: str) -> bool:
+@dataclass(frozen=True, slots=True)
+class _CapUse:
+    """A cap covering one payer share of the weeks ending in one terms segment."""
+
+    cap: str
+    limit: Decimal | None  # the amount in force, None if not yet in force (it only counts)
+    refs: tuple[int, ...]
+
+
+def _cap_plan(
+    timeline: TermsTimeline, segment: int, borough: str
+) -> tuple[tuple[_CapUse, ...], tuple[_CapUse, ...]]:
+    """The caps covering the borough share and the top-up share of a week of a case of
+    `borough` whose last day falls in `segment`: as in force then, else as first defined."""
+    seg = timeline.segments[segment]
+    shares: tuple[list[_CapUse], list[_CapUse]] = ([], [])
+    for cap_id, first_cap in timeline.first_caps.items():
+        in_force = seg.caps.get(cap_id)
+        cap = in_force or first_cap
+        use = _CapUse(
+            cap_id,
+            in_force.amount if in_force is not None else None,
+            seg.cap_refs.get(cap_id, ()),
+        )
+        for n, share in enumerate(("borough", "top_up")):
+            if _covers(cap, share, timeline.top_up_funder, borough):
+                shares[n].append(use)
+    return tuple(shares[0]), tuple(shares[1])
+
+
+def _limit(uses: tuple[_CapUse, ...], gross: Decimal, totals: dict[str, Decimal], refs: list[int]):
+    """What is owed of a share of `gross` under the caps `uses`; adds it to their totals and
+    the positions of the caps that bound to `refs`."""
+    owed = gross
+    for use in uses:
+        if use.limit is not None:
+            room = use.limit - totals[use.cap]
+            if room < gross:
+                refs.extend(use.refs)
+                if room < owed:
+                    owed = room if room > ZERO else ZERO
+    for use in uses:
+        totals[use.cap] += owed
+    return owed
+
+
+def _covers(cap: Cap, share: str, funder: str | None, borough: str) -> bool:
     """Does `cap` cover the `share` ("borough" or "top_up") of a week of a case of `borough`?"""
     if cap.boroughs is not None and borough not in cap.boroughs:
         return False
     if share == "borough":
         return cap.payer in ("boroughs", borough)
-    return payer is not None and cap.payer == payer
+    return funder is not None and cap.payer == funder
