@@ -36,8 +36,8 @@ db_option = click.option(
 
 
 def open_ledger(db: str):
+    from soc_ledger.ledger.location import StoreError
     from soc_ledger.ledger.service import Ledger
-    from soc_ledger.ledger.store import StoreError
 
     try:
         return Ledger(db)
@@ -142,10 +142,10 @@ def _today() -> date:
 
 def _reporting(db: str):
     """Open the ledger with its read models caught up to the log."""
-    from soc_ledger.projections import readmodel
+    from soc_ledger.projections import latest
 
     ledger = open_ledger(db)
-    ledger.follow(readmodel.catch_up, readmodel.NAME)
+    ledger.follow(latest.catch_up, latest.NAME)
     return ledger
 
 
@@ -187,11 +187,11 @@ def liability(db, as_of, known_at, contract, by, week_rule, fmt) -> None:
     as_of = as_of or _today()
     with _reporting(db) as ledger:
         contract = _query(queries.the_contract, ledger.engine, contract)
-        known = _query(queries.knowledge, ledger.engine, contract, KnownAt.on(known_at))
-        from soc_ledger.projections.outcomes import liability as compute
-
-        result = compute(known.contract, known.cases, known.coverage, as_of, week_rule)
-        rule = week_rule or known.contract.terms_on(as_of).week_rule
+        known = KnownAt.on(known_at)
+        result = _query(queries.liability_at, ledger.engine, contract, as_of, known, week_rule)
+        rule = week_rule or _query(queries.terms, ledger.engine, contract, known).terms_on(
+            as_of
+        ).week_rule
     data = liability_json(result, known_at, rule)
     _render_liability(data, by, fmt)
 
@@ -303,27 +303,24 @@ def explain(case, db, as_of, known_at, contract, week, week_rule, fmt) -> None:
     """Every week of CASE with its status, amounts and the events that decided it."""
     from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import queries
-    from soc_ledger.projections.outcomes import liability as compute
     from soc_ledger.render import write_csv, write_json, write_table
     from soc_ledger.views import ref_json, week_json
 
     as_of = as_of or _today()
     with _reporting(db) as ledger:
         contract = _query(queries.the_contract, ledger.engine, contract)
-        known = _query(queries.knowledge, ledger.engine, contract, KnownAt.on(known_at))
-        if case not in known.cases:
-            raise LedgerCommandError(f"no case {case!r} in contract {contract!r} as known then")
-        result = compute(known.contract, known.cases, known.coverage, as_of, week_rule)
-        weeks = result.weeks_of(case)
+        known = KnownAt.on(known_at)
+        found = _query(queries.explain_case, ledger.engine, contract, case, as_of, known, week_rule)
+        weeks = found.weeks
         if week is not None:
             weeks = [w for w in weeks if w.index == week]
             if not weeks:
                 raise LedgerCommandError(f"case {case!r} has no week {week} at {as_of}")
-        facts = known.cases[case]
+        facts = found.facts
         refs = queries.event_refs(
             ledger.engine, [p for w in weeks for p in w.because] + list(facts.refs)
         )
-    summary = result.case(case)
+    window = found.assessment.tracking if found.assessment else None
     data = {
         "contract": contract,
         "case": case,
@@ -333,9 +330,9 @@ def explain(case, db, as_of, known_at, contract, week, week_rule, fmt) -> None:
         "intervention": facts.intervention,
         "first_meeting": facts.first_meeting.isoformat() if facts.first_meeting else None,
         "ended": facts.ended.isoformat() if facts.ended else None,
-        "engagement": result.engagement.get(case),
-        "tracking_start": summary.tracking_start.isoformat() if summary else None,
-        "tracking_end": summary.tracking_end.isoformat() if summary else None,
+        "engagement": found.engagement,
+        "tracking_start": window.start.isoformat() if window else None,
+        "tracking_end": window.end.isoformat() if window else None,
         "episodes": [
             {
                 "episode": s.episode,
@@ -523,6 +520,106 @@ def demo(db, emit, scale, fmt) -> None:
             week_rule=None,
             fmt=fmt,
         )
+
+
+IMPORT_903_ROWS = [
+    ("rows", "episode rows read"),
+    ("header_children", "children in the header table"),
+    ("children", "children in the episodes table"),
+    ("children_matched", "children matched to referred cases"),
+    ("cases_matched", "referred cases in the return"),
+    ("cases_absent", "referred cases absent (not in care in the period)"),
+    ("rows_unmatched", "rows discarded: child not referred (never stored)"),
+    ("rows_outside", "rows ignored: no day in the period"),
+    ("rows_used", "rows used"),
+    ("episodes_new", "episodes new"),
+    ("episodes_corrected", "episodes corrected"),
+    ("episodes_retracted", "episodes retracted"),
+    ("episodes_unchanged", "episodes unchanged"),
+]
+
+
+def _import_progress():
+    """A rich progress bar on stderr, only when stderr is a terminal."""
+    import contextlib
+
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext(None)
+    from rich.console import Console
+    from rich.progress import Progress
+
+    return Progress(console=Console(stderr=True), transient=True)
+
+
+@main.command("import-903")
+@click.argument("header", type=click.Path(exists=True, dir_okay=False))
+@click.argument("episodes", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--borough", required=True, help="the borough whose return this is")
+@click.option("--period-end", callback=_date, help="last day of the period the return covers")
+@click.option(
+    "--period-start", callback=_date, help="first day (default: the day after a year earlier)"
+)
+@click.option("--year", type=int, help="collection year ending 31 March of YEAR")
+@click.option("--received-on", required=True, callback=_date, help="when the return came in")
+@contract_option
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def import_903(
+    header, episodes, borough, period_end, period_start, year, received_on, contract, db, fmt
+) -> None:
+    """Import an SSDA903 return: HEADER and EPISODES CSV tables, or one XML file.
+
+    Only rows of the borough's referred children are used (the rest are counted and
+    discarded, never stored); episodes are clipped to the period; a resubmission of a period
+    supersedes the earlier return. All or nothing: any problem in a used row rejects the
+    whole return and every problem is listed.
+    """
+    from soc_ledger.ledger import ssda903
+    from soc_ledger.ledger.recording import Rejected
+    from soc_ledger.render import write_json, write_table
+
+    name = episodes or header
+    try:
+        period = ssda903.Period.of(period_end, year, period_start)
+        with _import_progress() as bar:
+            progress = None
+            if bar is not None:
+                task = bar.add_task(f"reading {name}", total=None)
+
+                def progress(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+            ret = ssda903.read_return(header, episodes, progress)
+        with open_ledger(db) as ledger:
+            result = ssda903.import_return(ledger, ret, borough, period, received_on, contract)
+    except ssda903.ReturnError as exc:
+        raise LedgerCommandError(str(exc)) from None
+    except Rejected as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise LedgerCommandError(f"{name}: {exc}") from None
+    summary, outcome = result.summary, result.outcome
+    covered = result.covered_until.isoformat() if result.covered_until else None
+    if fmt == "json":
+        write_json(
+            dict(
+                summary.as_dict(),
+                contract=result.contract,
+                appended=outcome.appended,
+                already_present=outcome.already_present,
+                nothing_new=result.nothing_new,
+                covered_until=covered,
+            )
+        )
+        return
+    click.echo(
+        f"{name}: {borough} {period}, received {received_on}: appended {outcome.appended}, "
+        f"already present {outcome.already_present}"
+        + (" (nothing new: this return is already imported)" if result.nothing_new else "")
+    )
+    rows = [{"": label, "count": getattr(summary, field)} for field, label in IMPORT_903_ROWS]
+    rows.append({"": f"care data of {borough} verified to", "count": covered or "-"})
+    write_table(None, ["", "count"], rows, right=["count"])
 
 
 if __name__ == "__main__":  # pragma: no cover

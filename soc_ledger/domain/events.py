@@ -23,7 +23,9 @@ from soc_ledger.domain.values import (
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, defer_build=True
+    )
 
 
 # --- contract terms -------------------------------------------------------------------
@@ -352,7 +354,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 LedgerEvent = Annotated[Union[EVENT_CLASSES], Field(discriminator="type")]  # noqa: UP007
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(LedgerEvent)
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(
+    LedgerEvent, config=ConfigDict(defer_build=True)
+)
 
 # Events that belong to one case's history (the Case aggregate); the rest are the contract's.
 CASE_EVENTS = frozenset(

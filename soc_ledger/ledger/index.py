@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Column,
@@ -28,8 +29,12 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 
-from soc_ledger.ledger.store import EventLog, Location, canonical
+from soc_ledger.ledger.location import Location, canonical
+
+if TYPE_CHECKING:
+    from soc_ledger.ledger.store import EventLog
 
 metadata = MetaData()
 
@@ -89,6 +94,21 @@ class IndexedEvent:
     key: str | None
     digest: str
     recorded_on: datetime
+
+
+def log_head(engine: Engine, location: Location) -> int | None:
+    """The last position in the library's own event table, read without opening the library
+    (None if there is no table yet)."""
+    statement = (
+        "SELECT MAX(rowid) FROM stored_events"
+        if location.kind == "sqlite"
+        else "SELECT MAX(notification_id) FROM socledger_events"
+    )
+    try:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql(statement).scalar() or 0
+    except DBAPIError:
+        return None
 
 
 def tracked_position(engine: Engine, name: str) -> int:

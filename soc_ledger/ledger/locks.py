@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from soc_ledger.ledger.store import Location
+from soc_ledger.ledger.location import Location
 
 _ADVISORY_KEY = 0x50C1ED6E  # "soc-ledger" writers
 

@@ -11,7 +11,7 @@ import hmac
 import os
 import secrets
 
-from soc_ledger.ledger.store import Location, StoreError
+from soc_ledger.ledger.location import Location, StoreError
 
 PREFIX = "hmac-sha256:"
 

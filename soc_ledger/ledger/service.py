@@ -5,24 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
 from soc_ledger.ledger import index
+from soc_ledger.ledger.location import Location
 from soc_ledger.ledger.locks import writer_lock
 from soc_ledger.ledger.privacy import Pseudonymiser
-from soc_ledger.ledger.recording import (
-    Batch,
-    Incoming,
-    Outcome,
-    Rejected,
-    parse_lines,
-    payload,
-    utc_now,
-)
-from soc_ledger.ledger.store import EventLog, Location
+
+if TYPE_CHECKING:
+    from soc_ledger.ledger.recording import Incoming, Outcome
+    from soc_ledger.ledger.store import EventLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +51,23 @@ class TrailEntry:
 class Ledger:
     def __init__(self, url: str | None = None) -> None:
         self.location = Location.parse(url)
-        self.log = EventLog(self.location)
         self.engine = index.open_engine(self.location)
         self.pseudonymiser = Pseudonymiser(self.location)
+        self._log: EventLog | None = None
+
+    @property
+    def log(self) -> EventLog:
+        """The event log, opened on first use (a report whose read models are current never
+        needs it)."""
+        if self._log is None:
+            from soc_ledger.ledger.store import EventLog
+
+            self._log = EventLog(self.location)
+        return self._log
 
     def close(self) -> None:
-        self.log.close()
+        if self._log is not None:
+            self._log.close()
         self.engine.dispose()
 
     def __enter__(self) -> Ledger:
@@ -71,6 +77,8 @@ class Ledger:
         self.close()
 
     def record_lines(self, lines: Iterable[str], source: str) -> Outcome:
+        from soc_ledger.ledger.recording import Rejected, parse_lines
+
         incoming, problems = parse_lines(lines, source)
         if problems:
             raise Rejected(problems)
@@ -78,6 +86,8 @@ class Ledger:
 
     def record(self, incoming: list[Incoming], now: datetime | None = None) -> Outcome:
         """Validate every event against the ledger and append them all, or none."""
+        from soc_ledger.ledger.recording import Batch, Outcome, Rejected, utc_now
+
         with writer_lock(self.location):
             index.catch_up(self.engine, self.log)
             batch = Batch(self.log, self.engine, self.pseudonymiser, now or utc_now())
@@ -95,8 +105,8 @@ class Ledger:
         Only a model that is behind takes the writer lock (so two catching up at once cannot
         both write the same rows); an up-to-date one is read without waiting.
         """
-        head = self.log.recorder.max_notification_id() or 0
-        if index.tracked_position(self.engine, name) >= head:
+        head = index.log_head(self.engine, self.location)
+        if head is not None and index.tracked_position(self.engine, name) >= head:
             return 0
         with writer_lock(self.location):
             return project(self.engine, self.log)
@@ -126,4 +136,3 @@ class Ledger:
             yield entry
 
 
-__all__ = ["Ledger", "Rejected", "TrailEntry", "payload"]

@@ -12,10 +12,8 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import unquote, urlparse
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper, Notification, StoredEvent, Transcoder
@@ -24,19 +22,10 @@ from pydantic import BaseModel, ConfigDict
 
 from soc_ledger.domain.events import EVENT_TYPES
 from soc_ledger.domain.knowledge import Recorded
+from soc_ledger.ledger.location import Location, StoreError, canonical
 
-DEFAULT_DB = "sqlite:///ledger.db"
 GENESIS = "0" * 64
 _NAMESPACE = uuid.UUID("6f1d3c2e-7a51-4e0b-9a57-5c0c1ad9e1b3")
-
-
-class StoreError(Exception):
-    """The store cannot be opened or used as asked; the message says why."""
-
-
-def canonical(obj: Any) -> bytes:
-    """One byte string per content: the basis of digests and the hash chain."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def stream_id(stream: str) -> uuid.UUID:
@@ -119,64 +108,6 @@ class LedgerApplication(Application):
         "TRANSCODER_TOPIC": get_topic(CanonicalJSONTranscoder),
         "MAPPER_TOPIC": get_topic(LedgerMapper),
     }
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where a ledger lives, parsed from `--db` / `SOC_LEDGER_DB`."""
-
-    url: str
-    kind: str  # "sqlite" | "postgresql"
-    path: str = ""  # sqlite
-    host: str = ""
-    port: str = ""
-    user: str = ""
-    password: str = ""
-    dbname: str = ""
-
-    @classmethod
-    def parse(cls, url: str | None) -> Location:
-        url = url or os.environ.get("SOC_LEDGER_DB") or DEFAULT_DB
-        if url.startswith("sqlite:///"):
-            path = url[len("sqlite:///") :]
-            if not path:
-                raise StoreError(f"no file in {url!r}: write sqlite:///path/to/ledger.db")
-            return cls(url, "sqlite", path=path)
-        parts = urlparse(url)
-        if parts.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
-            dbname = parts.path.lstrip("/")
-            if not dbname:
-                raise StoreError(f"no database name in {url!r}: write postgresql://user@host/db")
-            return cls(
-                url,
-                "postgresql",
-                host=parts.hostname or "127.0.0.1",
-                port=str(parts.port or 5432),
-                user=unquote(parts.username or "postgres"),
-                password=unquote(parts.password or ""),
-                dbname=dbname,
-            )
-        raise StoreError(
-            f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db"
-        )
-
-    def library_env(self) -> dict[str, str]:
-        if self.kind == "sqlite":
-            return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": self.path}
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": self.dbname,
-            "POSTGRES_HOST": self.host,
-            "POSTGRES_PORT": self.port,
-            "POSTGRES_USER": self.user,
-            "POSTGRES_PASSWORD": self.password,
-        }
-
-    def sqlalchemy_url(self) -> str:
-        if self.kind == "sqlite":
-            return f"sqlite:///{self.path}"
-        auth = self.user + (f":{self.password}" if self.password else "")
-        return f"postgresql+psycopg://{auth}@{self.host}:{self.port}/{self.dbname}"
 
 
 class EventLog:

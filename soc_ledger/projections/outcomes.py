@@ -23,7 +23,7 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -203,7 +203,7 @@ class Liability:
         return list(found[1]) if found is not None else []
 
 
-class _Tally:
+class Tally:
     """Running sums for one `Figures`."""
 
     __slots__ = ("counts", "money", "days_in", "days_out", "cases")
@@ -223,7 +223,7 @@ class _Tally:
         m[4] += w.capped_borough
         m[5] += w.capped_top_up
 
-    def add(self, other: _Tally) -> None:
+    def add(self, other: Tally) -> None:
         for s in STATUSES:
             self.counts[s] += other.counts[s]
         self.money = [a + b for a, b in zip(self.money, other.money, strict=True)]
@@ -269,36 +269,64 @@ def liability(
             assessed.append(result)
 
     weeks = apply_caps([w for a in assessed for w in a.weeks], cases, timeline)
+    per_case = []
+    position = 0
+    for a in assessed:
+        own = tuple(weeks[position : position + len(a.weeks)])
+        position += len(a.weeks)
+        per_case.append((a, tally_weeks(a, own), own))
+    return summarise(
+        timeline, {c.borough for c in cases.values()}, per_case, as_of, week_rule, states
+    )
 
+
+def tally_weeks(a: Assessment, weeks: Iterable[Week]) -> Tally:
+    """The totals of one assessed case from its (capped) weeks."""
+    tally = Tally()
+    tally.days_in, tally.days_out = a.days_in_care, a.days_out_of_care
+    for w in weeks:
+        tally.add_week(w)
+    return tally
+
+
+def summarise(
+    timeline: TermsTimeline,
+    boroughs_of_cases: Iterable[str],
+    assessed: Sequence[tuple[Assessment, Tally, tuple[Week, ...]]],
+    as_of: date,
+    week_rule: str | None,
+    states: Mapping[str, str],
+) -> Liability:
+    """Totals by case, borough, payer and contract from each tracked case's totals.
+
+    Each item is a case's assessment, the totals of its weeks after caps, and those weeks
+    (empty when the totals were read already summed).
+    """
+    contract = timeline.contract
     funder = timeline.top_up_funder
     payers: dict[str, list[Decimal]] = {
-        code: [ZERO, ZERO, ZERO]
-        for code in sorted({*contract.boroughs, *(c.borough for c in cases.values())})
+        code: [ZERO, ZERO, ZERO] for code in sorted({*contract.boroughs, *boroughs_of_cases})
     }
     if funder is not None:
         payers.setdefault(funder, [ZERO, ZERO, ZERO])
-    boroughs: dict[str, _Tally] = {code: _Tally() for code in payers if code != funder}
-    contract_tally = _Tally()
+    boroughs: dict[str, Tally] = {code: Tally() for code in payers if code != funder}
+    contract_tally = Tally()
     summaries: list[CaseSummary] = []
     by_case: dict[str, tuple[CaseSummary, tuple[Week, ...]]] = {}
-    position = 0
-    for a in assessed:
-        tally = _Tally()
-        tally.days_in, tally.days_out = a.days_in_care, a.days_out_of_care
+    weeks: list[Week] = []
+    for a, tally, own in assessed:
+        m = tally.money
         borough = payers[a.case.borough]
-        own = tuple(weeks[position : position + len(a.weeks)])
-        for w in own:
-            tally.add_week(w)
-            borough[0] += w.borough_amount
-            borough[1] += w.provisional_borough
-            borough[2] += w.capped_borough
-            if funder is not None:
-                top_up = payers[funder]
-                top_up[0] += w.top_up_amount
-                top_up[1] += w.provisional_top_up
-                top_up[2] += w.capped_top_up
-        position += len(a.weeks)
-        boroughs.setdefault(a.case.borough, _Tally()).add(tally)
+        borough[0] += m[0]
+        borough[1] += m[2]
+        borough[2] += m[4]
+        if funder is not None:
+            top_up = payers[funder]
+            top_up[0] += m[1]
+            top_up[1] += m[3]
+            top_up[2] += m[5]
+        weeks.extend(own)
+        boroughs.setdefault(a.case.borough, Tally()).add(tally)
         contract_tally.add(tally)
         assert a.case.intervention is not None and a.case.first_meeting is not None
         summaries.append(

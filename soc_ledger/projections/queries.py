@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, select
 
+from soc_ledger.domain.events import CASE_EVENTS
 from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt
 from soc_ledger.ledger.index import aware_utc, events_index, naive_utc
 from soc_ledger.projections import readmodel
@@ -21,7 +22,7 @@ from soc_ledger.projections.facts import (
     coverage_from_facts,
 )
 from soc_ledger.projections.outcomes import Liability, Week, liability
-from soc_ledger.projections.weeks import ZERO
+from soc_ledger.projections.weeks import ZERO, Assessment, TermsTimeline, assess_case, engagement
 
 OUTCOME_TYPES = (
     "ContractAgreed",
@@ -68,8 +69,14 @@ def the_contract(engine: Engine, contract: str | None) -> str:
     return held[0]
 
 
-def knowledge(engine: Engine, contract: str, known_at: KnownAt = EVERYTHING) -> Knowledge:
-    facts = readmodel.facts_known_at(engine, contract, known_at, OUTCOME_TYPES)
+CONTRACT_TYPES = tuple(t for t in OUTCOME_TYPES if t not in CASE_EVENTS)
+
+
+def knowledge(
+    engine: Engine, contract: str, known_at: KnownAt = EVERYTHING, case: str | None = None
+) -> Knowledge:
+    """The contract, its cases (or just `case`) and coverage as known at `known_at`."""
+    facts = readmodel.facts_known_at(engine, contract, known_at, OUTCOME_TYPES, case)
     terms = contract_from_facts(contract, facts)
     if terms.agreed is None:
         raise QueryError(f"contract {contract!r} was not agreed as known at that time")
@@ -82,6 +89,15 @@ def knowledge(engine: Engine, contract: str, known_at: KnownAt = EVERYTHING) -> 
     )
 
 
+def terms(engine: Engine, contract: str, known_at: KnownAt = EVERYTHING) -> ContractFacts:
+    """The contract's terms, variations and boroughs alone (no case facts read)."""
+    facts = readmodel.facts_known_at(engine, contract, known_at, CONTRACT_TYPES)
+    folded = contract_from_facts(contract, facts)
+    if folded.agreed is None:
+        raise QueryError(f"contract {contract!r} was not agreed as known at that time")
+    return folded
+
+
 def liability_at(
     engine: Engine,
     contract: str,
@@ -89,8 +105,63 @@ def liability_at(
     known_at: KnownAt = EVERYTHING,
     week_rule: str | None = None,
 ) -> Liability:
+    """Every week of every tracked case at (as_of, known_at), after caps, with totals.
+
+    With the latest knowledge and each case's own rule the answer is read from the weeks read
+    model (`latest`); any other question is computed from the facts known then.
+    """
+    if known_at.until is None and week_rule is None:
+        from soc_ledger.projections import latest
+
+        return latest.liability_at(engine, contract, as_of, TermsTimeline(terms(engine, contract)))
     k = knowledge(engine, contract, known_at)
     return liability(k.contract, k.cases, k.coverage, as_of, week_rule)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseExplained:
+    facts: CaseFacts
+    engagement: str
+    assessment: Assessment | None
+    weeks: list[Week]  # after caps
+
+
+def explain_case(
+    engine: Engine,
+    contract: str,
+    case: str,
+    as_of: date,
+    known_at: KnownAt = EVERYTHING,
+    week_rule: str | None = None,
+) -> CaseExplained:
+    """One case's weeks with status, amounts after caps, and what decided them."""
+    if known_at.until is None and week_rule is None:
+        # Only this case's facts: caps come from the weeks read model, where the amount of a
+        # week that has elapsed is final (caps take weeks in order of their last days).
+        from soc_ledger.projections import latest
+
+        k = knowledge(engine, contract, known_at, case)
+        facts = _the_case(k, case)
+        timeline = TermsTimeline(k.contract)
+        assessed = assess_case(facts, timeline, k.coverage, as_of)
+        stored = latest.weeks_of(engine, contract, case)
+        weeks = [
+            stored.get((w.index, w.end), w) if w.status == "outcome" else w
+            for w in (assessed.weeks if assessed else ())
+        ]
+        return CaseExplained(facts, engagement(facts, timeline, as_of), assessed, weeks)
+    k = knowledge(engine, contract, known_at)
+    facts = _the_case(k, case)
+    result = liability(k.contract, k.cases, k.coverage, as_of, week_rule)
+    timeline = TermsTimeline(k.contract)
+    assessed = assess_case(facts, timeline, k.coverage, as_of, week_rule)
+    return CaseExplained(facts, result.engagement[case], assessed, result.weeks_of(case))
+
+
+def _the_case(k: Knowledge, case: str) -> CaseFacts:
+    if case not in k.cases:
+        raise QueryError(f"no case {case!r} in contract {k.contract.contract!r} as known then")
+    return k.cases[case]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Column,
@@ -32,7 +33,10 @@ from soc_ledger.domain.events import EVENT_TYPES
 from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt, Recorded, known_facts
 from soc_ledger.ledger import index
 from soc_ledger.ledger.index import aware_utc, events_index, metadata, naive_utc, tracking
-from soc_ledger.ledger.store import EventLog, canonical
+from soc_ledger.ledger.location import canonical
+
+if TYPE_CHECKING:
+    from soc_ledger.ledger.store import EventLog
 
 NAME = "fact_versions"
 
@@ -199,10 +203,21 @@ def rebuild(engine: Engine, log: EventLog) -> int:
 
 
 def facts_known_at(
-    engine: Engine, contract: str, known_at: KnownAt = EVERYTHING, types: Iterable[str] = ()
+    engine: Engine,
+    contract: str,
+    known_at: KnownAt = EVERYTHING,
+    types: Iterable[str] = (),
+    case: str | None = None,
 ) -> list[Fact]:
-    """The facts of `contract` known at `known_at`, in log order: one range query."""
+    """The facts of `contract` known at `known_at`, in log order: one range query.
+
+    With `case`, only that case's facts and the contract's own (no other case's).
+    """
     query = select(fact_versions).where(fact_versions.c.contract == contract)
+    if case is not None:
+        query = query.where(
+            or_(fact_versions.c.case_id == case, fact_versions.c.case_id.is_(None))
+        )
     if known_at.until is not None:
         until = naive_utc(known_at.until)
         query = query.where(

@@ -119,6 +119,7 @@ class TermsTimeline:
     """
 
     def __init__(self, contract: ContractState) -> None:
+        self.contract = contract
         refs: Mapping[str, tuple[int, ...]] = getattr(contract, "refs", {})
         dates = sorted({c.effective for c in contract.in_force(date.max)[1:]})
         self.starts = [d.toordinal() for d in dates]
