@@ -323,7 +323,10 @@ def test_events_filters_by_case_and_type(tmp_path, sqlite_url, quickstart_lines)
     by_case = json.loads(
         run("events", "--db", sqlite_url, "--case", "C001", "--format", "json").stdout
     )
-    assert len(by_case) == 6
+    # Its six events and the correction of its episode's end (a correction takes its
+    # target's case).
+    assert len(by_case) == 7
+    assert by_case[-1]["type"] == "EventCorrected" and by_case[-1]["case"] == "C001"
     csv_out = run("events", "--db", sqlite_url, "--format", "csv").stdout.splitlines()
     assert csv_out[0] == "position,appended_at,recorded_on,effective,type,case,key,source"
     assert len(csv_out) == 12

@@ -8,6 +8,7 @@ index behind, never wrong, and the next command catches it up.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -139,7 +140,7 @@ def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
                     "stream": state["stream"],
                     "version": note.originator_version,
                     "type": payload["type"],
-                    "case_id": payload.get("case"),
+                    "case_id": payload.get("case") or case_of(state["stream"]),
                     "key": payload.get("key"),
                     "digest": state["digest"],
                     "effective": datetime.fromisoformat(payload["effective"]).date(),
@@ -159,6 +160,12 @@ def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
             added += len(rows)
         conn.execute(update(tracking).where(tracking.c.name == INDEX).values(position=position))
     return added
+
+
+def case_of(stream: str) -> str | None:
+    """A correction names no case; it belongs to the case whose stream holds its target."""
+    parts = json.loads(stream)
+    return parts[1] if len(parts) == 2 else None
 
 
 def _indexed(row) -> IndexedEvent:

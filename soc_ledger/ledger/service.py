@@ -28,6 +28,7 @@ class TrailEntry:
     appended_at: datetime
     recorded_on: datetime
     event: dict[str, Any]
+    case: str | None  # a correction's case is its target's
 
     @property
     def type(self) -> str:
@@ -42,7 +43,7 @@ class TrailEntry:
             "effective": e["effective"],
             "type": e["type"],
             "contract": e["contract"],
-            "case": e.get("case"),
+            "case": self.case,
             "key": e.get("key"),
             "source": e.get("source"),
         }
@@ -126,10 +127,11 @@ class Ledger:
                 datetime.fromisoformat(state["appended_at"]),
                 datetime.fromisoformat(state["recorded_on"]),
                 state["event"],
+                state["event"].get("case") or index.case_of(state["stream"]),
             )
             if not known_at.knows(entry.recorded_on):
                 continue
-            if case is not None and entry.event.get("case") != case:
+            if case is not None and entry.case != case:
                 continue
             if contract is not None and entry.event["contract"] != contract:
                 continue

@@ -69,6 +69,15 @@ def the_contract(engine: Engine, contract: str | None) -> str:
     return held[0]
 
 
+LIFECYCLE = frozenset(
+    {
+        "ReferralReceived",
+        "ReferralAccepted",
+        "ReferralDeclined",
+        "FirstFamilyMeeting",
+        "InterventionEnded",
+    }
+)
 CONTRACT_TYPES = tuple(t for t in OUTCOME_TYPES if t not in CASE_EVENTS)
 
 
@@ -280,6 +289,14 @@ def diff(engine: Engine, contract: str, as_of: date, first: KnownAt, second: Kno
         (e.stream, e.version): e for e in event_refs(engine, _positions(before, after)).values()
     }
     news_by_position = {e.position: e for e in news}
+    lifecycle_news: dict[str, set[int]] = {}
+    for e in news:
+        if e.case is None:
+            continue
+        target = by_ref.get((e.stream, e.target_version)) if e.target_version else None
+        if e.type in LIFECYCLE or (target is not None and target.type in LIFECYCLE):
+            # Whether and when a case is tracked moves every one of its weeks.
+            lifecycle_news.setdefault(e.case, set()).add(e.position)
     borough = {c.case: c.borough for c in (*before.cases, *after.cases)}
     changes = []
     for key in sorted(set(old) | set(new), key=lambda k: (k[2], k[0], k[1])):
@@ -297,6 +314,7 @@ def diff(engine: Engine, contract: str, as_of: date, first: KnownAt, second: Kno
             continue
         decided = set((a.because if a else ()) + (b.because if b else ()))
         responsible = {p for p in decided if p in news_by_position}
+        responsible |= lifecycle_news.get(key[0], set())
         # Corrections and retractions of what decided the week are responsible too.
         for e in news:
             if e.target_version is not None:
