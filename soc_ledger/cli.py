@@ -258,6 +258,21 @@ def _flat(row: dict) -> dict:
     return out
 
 
+MONEY_FIELDS = {"owed", "owed_top_up", "provisional", "capped", "owed_borough", "owed_total"}
+
+
+def _readable(row: dict) -> dict:
+    """For people: thousands separators in money, a share as a percentage."""
+    from decimal import Decimal
+
+    out = dict(row)
+    for name in MONEY_FIELDS & set(row):
+        out[name] = f"{Decimal(row[name]):,.2f}"
+    if row.get("share_out_of_care") is not None:
+        out["share_out_of_care"] = f"{Decimal(row['share_out_of_care']) * 100:.2f}%"
+    return out
+
+
 def _render_liability(data: dict, by: str, fmt: str) -> None:
     from soc_ledger.render import write_csv, write_json, write_table
 
@@ -274,20 +289,20 @@ def _render_liability(data: dict, by: str, fmt: str) -> None:
     if fmt == "csv":
         write_csv(columns, rows)
         return
+    rows = [_readable(r) for r in rows]
     known = data["known_at"] or "everything recorded"
     title = (
         f"{data['contract']}: outcome liability as of {data['as_of']}, known at {known} "
         f"({data['week_rule']})"
     )
-    if by == "contract":
-        total = data["totals"]
-        rows = [_flat(total)]
-        write_table(title, columns, rows, right=MONEY)
-        write_table(
-            "owed by payer", ["payer", "owed", "provisional", "capped"], data["payers"], right=MONEY
-        )
-        return
     write_table(title, columns, rows, right=MONEY)
+    if by == "contract":
+        write_table(
+            "owed by payer",
+            ["payer", "owed", "provisional", "capped"],
+            [_readable(p) for p in data["payers"]],
+            right=MONEY,
+        )
 
 
 @main.command()
