@@ -389,7 +389,7 @@ def explain(case, db, as_of, known_at, contract, week, week_rule, fmt) -> None:
         return
     status = data["engagement"]
     window = (
-        f", tracked {data['tracking_start']} to {data['tracking_end']}"
+        f"; tracking {data['tracking_start']} to {data['tracking_end']}"
         if data["tracking_start"]
         else ""
     )
