@@ -19,22 +19,45 @@ from datetime import date, timedelta
 def synthetic_history(n_events: int) -> list[str]:
     c = "bench"
     lines = [
-        {"type": "ContractAgreed", "contract": c, "effective": "2017-09-01", "key": "contract",
-         "recorded_on": "2017-09-01", "name": "Benchmark", "lead_commissioner": "B0",
-         "prime_contractor": "P", "top_up_funder": "CBO",
-         "terms": {"price_per_week": "214.00", "top_up_per_week": "45.00", "tracking_weeks": 104,
-                   "tracking_offset_weeks": {"MST": 17, "FFT": 11}, "min_engagement_days": 28,
-                   "week_rule": "fixed_blocks", "excluded_legal_statuses": ["V3", "V4"],
-                   "excluded_placements": [],
-                   "age_at_referral": {"min": 10, "max": 16, "exception_max": 17},
-                   "referrals_close": "2030-06-30",
-                   "co_commissioning_fee": [{"from": "2018-04-01", "annual_amount": "13000.00"}]},
-         "caps": []},
+        {
+            "type": "ContractAgreed",
+            "contract": c,
+            "effective": "2017-09-01",
+            "key": "contract",
+            "recorded_on": "2017-09-01",
+            "name": "Benchmark",
+            "lead_commissioner": "B0",
+            "prime_contractor": "P",
+            "top_up_funder": "CBO",
+            "terms": {
+                "price_per_week": "214.00",
+                "top_up_per_week": "45.00",
+                "tracking_weeks": 104,
+                "tracking_offset_weeks": {"MST": 17, "FFT": 11},
+                "min_engagement_days": 28,
+                "week_rule": "fixed_blocks",
+                "excluded_legal_statuses": ["V3", "V4"],
+                "excluded_placements": [],
+                "age_at_referral": {"min": 10, "max": 16, "exception_max": 17},
+                "referrals_close": "2030-06-30",
+                "co_commissioning_fee": [{"from": "2018-04-01", "annual_amount": "13000.00"}],
+            },
+            "caps": [],
+        },
     ]
     for b in range(5):
-        lines.append({"type": "BoroughAcceded", "contract": c, "effective": "2018-01-01",
-                      "recorded_on": "2018-01-01", "key": f"accede-B{b}", "borough": f"B{b}",
-                      "name": f"Borough {b}", "award": "original"})
+        lines.append(
+            {
+                "type": "BoroughAcceded",
+                "contract": c,
+                "effective": "2018-01-01",
+                "recorded_on": "2018-01-01",
+                "key": f"accede-B{b}",
+                "borough": f"B{b}",
+                "name": f"Borough {b}",
+                "award": "original",
+            }
+        )
     i = 0
     while len(lines) < n_events:
         case = f"C{i:06d}"
@@ -42,22 +65,53 @@ def synthetic_history(n_events: int) -> list[str]:
         d = start.isoformat()
         common = {"contract": c, "case": case, "recorded_on": d}
         lines += [
-            {"type": "ReferralReceived", "effective": d, "key": f"{case}-ref", "borough": f"B{i % 5}",
-             "child_ref": f"CH{i}", "date_of_birth": "2006-05-01", "behaviours": ["offending"],
-             "in_care": False, **common},
-            {"type": "ReferralAccepted", "effective": d, "key": f"{case}-acc", "intervention": "MST",
-             **common},
+            {
+                "type": "ReferralReceived",
+                "effective": d,
+                "key": f"{case}-ref",
+                "borough": f"B{i % 5}",
+                "child_ref": f"CH{i}",
+                "date_of_birth": "2006-05-01",
+                "behaviours": ["offending"],
+                "in_care": False,
+                **common,
+            },
+            {
+                "type": "ReferralAccepted",
+                "effective": d,
+                "key": f"{case}-acc",
+                "intervention": "MST",
+                **common,
+            },
             {"type": "FirstFamilyMeeting", "effective": d, "key": f"{case}-ffm", **common},
-            {"type": "InterventionEnded", "effective": (start + timedelta(days=120)).isoformat(),
-             "key": f"{case}-end", "reason": "completed", **common},
+            {
+                "type": "InterventionEnded",
+                "effective": (start + timedelta(days=120)).isoformat(),
+                "key": f"{case}-end",
+                "reason": "completed",
+                **common,
+            },
         ]
         for k in range(6):
             s = start + timedelta(days=200 + 60 * k)
             lines += [
-                {"type": "CareEpisodeStarted", "effective": s.isoformat(), "key": f"{case}-e{k}s",
-                 "episode": f"E{k}", "legal_status": "C2", "placement": "U1", **common},
-                {"type": "CareEpisodeEnded", "effective": (s + timedelta(days=10)).isoformat(),
-                 "key": f"{case}-e{k}e", "episode": f"E{k}", "reason": "E11", **common},
+                {
+                    "type": "CareEpisodeStarted",
+                    "effective": s.isoformat(),
+                    "key": f"{case}-e{k}s",
+                    "episode": f"E{k}",
+                    "legal_status": "C2",
+                    "placement": "U1",
+                    **common,
+                },
+                {
+                    "type": "CareEpisodeEnded",
+                    "effective": (s + timedelta(days=10)).isoformat(),
+                    "key": f"{case}-e{k}e",
+                    "episode": f"E{k}",
+                    "reason": "E11",
+                    **common,
+                },
             ]
         i += 1
     return [json.dumps(x) for x in lines[:n_events]]
@@ -78,8 +132,16 @@ def main() -> None:
             started = time.perf_counter()
             outcome = ledger.record_lines(lines, "bench.jsonl")
             elapsed = time.perf_counter() - started
-    print(json.dumps({"db": url.split(":")[0], "events": outcome.appended,
-                      "seconds": round(elapsed, 2), "events_per_s": round(outcome.appended / elapsed)}))
+    print(
+        json.dumps(
+            {
+                "db": url.split(":")[0],
+                "events": outcome.appended,
+                "seconds": round(elapsed, 2),
+                "events_per_s": round(outcome.appended / elapsed),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

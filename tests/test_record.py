@@ -383,3 +383,46 @@ def test_an_unsupported_database_url_is_a_one_line_error():
     assert result.exit_code != 0
     assert result.stderr.strip().startswith("error: unsupported database URL")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def _episode(ep: str, start: str, end: str | None, recorded: str) -> list[str]:
+    lines = [line(type="CareEpisodeStarted", contract=C, effective=start, recorded_on=recorded,
+                  key=f"{ep}-s", case="C001", episode=ep, legal_status="C2", placement="U1")]
+    if end:
+        lines.append(line(type="CareEpisodeEnded", contract=C, effective=end,
+                          recorded_on=recorded, key=f"{ep}-e", case="C001", episode=ep,
+                          reason="E11"))
+    return lines
+
+
+def test_an_earlier_episode_may_be_recorded_after_a_later_one(tmp_path, sqlite_url,
+                                                               quickstart_lines):
+    # C001 has a stay 2019-01-07 to 2019-01-28; a return received later reports one in 2018.
+    run("record", write_lines(tmp_path / "q.jsonl", quickstart_lines), "--db", sqlite_url)
+    late = _episode("E0", "2018-11-05", "2018-11-12", "2019-10-01")
+    result = run("record", write_lines(tmp_path / "late.jsonl", late), "--db", sqlite_url)
+    assert result.exit_code == 0, result.output
+
+
+def test_an_episode_left_open_across_a_later_one_is_rejected_at_the_end_of_the_batch(
+    tmp_path, sqlite_url, quickstart_lines
+):
+    run("record", write_lines(tmp_path / "q.jsonl", quickstart_lines), "--db", sqlite_url)
+    # Starts before C001-1 and never ends: it would still be open when C001-1 starts.
+    path = write_lines(tmp_path / "open.jsonl", _episode("E0", "2018-11-05", None, "2019-10-01"))
+    result = run("record", path, "--db", sqlite_url)
+    assert result.exit_code != 0
+    assert f"{path}:1: effective: episode 'C001-1' overlaps episode 'E0'" in result.stderr
+
+
+def test_episodes_are_checked_in_file_order_and_as_the_batch_leaves_them(tmp_path, sqlite_url,
+                                                                     quickstart_lines):
+    run("record", write_lines(tmp_path / "q.jsonl", quickstart_lines), "--db", sqlite_url)
+    # Two later stays, both starts first then both ends: legal once the batch is complete.
+    a, b = _episode("E5", "2019-05-01", "2019-05-10", "2019-10-01"), _episode(
+        "E6", "2019-06-01", "2019-06-03", "2019-10-01")
+    path = write_lines(tmp_path / "two.jsonl", [a[0], b[0], a[1], b[1]])
+    result = run("record", path, "--db", sqlite_url)
+    assert result.exit_code != 0  # E6 starts while E5 is still open as read in file order
+    path = write_lines(tmp_path / "two.jsonl", [b[0], a[0], a[1], b[1]])
+    assert run("record", path, "--db", sqlite_url).exit_code == 0

@@ -58,7 +58,22 @@ def apply(
     handler = _HANDLERS.get(type(event))
     if handler is not None:
         handler(state, event, contract)
+        if not refold and isinstance(event, ev.CareEpisodeStarted | ev.CareEpisodeEnded):
+            _no_overlap(state, event.episode, event.type == "CareEpisodeStarted")
     return state
+
+
+def check_episodes(state: CaseState) -> None:
+    """No two episodes of the case overlap (an open one runs on): the state a batch leaves.
+
+    While a batch is applied an episode can be open for a moment (a start before its end, a
+    retracted end before its start), so the full check is made once the batch is complete.
+    """
+    names = sorted(state.episodes, key=lambda n: (state.episodes[n].start, n))
+    for i, name in enumerate(names):
+        for other in names[i + 1 :]:
+            if state.episodes[name].overlaps(state.episodes[other]):
+                _overlap_error(state, other, name)
 
 
 def _referral(state: CaseState, e: ev.ReferralReceived, contract: ContractState) -> None:
@@ -147,7 +162,6 @@ def _episode_started(state: CaseState, e: ev.CareEpisodeStarted, contract: Contr
         raise DomainError(
             f"episode {e.episode!r} of case {e.case!r} has already started", "episode"
         )
-    _no_overlap(state, e.episode, Episode(e.effective))
     state.episodes[e.episode] = Episode(e.effective)
 
 
@@ -162,19 +176,30 @@ def _episode_ended(state: CaseState, e: ev.CareEpisodeEnded, contract: ContractS
             f"episode {e.episode!r} ends on {e.effective}, before it starts on {episode.start}",
             "effective",
         )
-    ended = Episode(episode.start, e.effective)
-    _no_overlap(state, e.episode, ended)
-    state.episodes[e.episode] = ended
+    state.episodes[e.episode] = Episode(episode.start, e.effective)
 
 
-def _no_overlap(state: CaseState, name: str, episode: Episode) -> None:
+def _no_overlap(state: CaseState, name: str, starting: bool) -> None:
+    """A start must not fall inside another episode; an end must not make two overlap.
+
+    (A start is not yet compared with later episodes: its end may follow in the same batch.)
+    """
+    episode = state.episodes[name]
     for other_name, other in state.episodes.items():
-        if other_name != name and episode.overlaps(other):
-            span = f"{other.start} to {other.end or 'open'}"
-            raise DomainError(
-                f"episode {name!r} overlaps episode {other_name!r} ({span}) of case {state.case!r}",
-                "effective",
-            )
+        if other_name == name:
+            continue
+        inside = other.start <= episode.start and (other.end is None or episode.start < other.end)
+        if inside or (not starting and episode.overlaps(other)):
+            _overlap_error(state, name, other_name)
+
+
+def _overlap_error(state: CaseState, name: str, other_name: str) -> None:
+    other = state.episodes[other_name]
+    span = f"{other.start} to {other.end or 'open'}"
+    raise DomainError(
+        f"episode {name!r} overlaps episode {other_name!r} ({span}) of case {state.case!r}",
+        "effective",
+    )
 
 
 _HANDLERS = {

@@ -177,6 +177,7 @@ class Batch:
         self.stored_keyless: dict[str, dict[str, int]] = {}
         self.problems: list[Problem] = []
         self.already_present = 0
+        self.last_item: dict[str, Incoming] = {}  # stream -> the last event of the batch in it
 
     # -- aggregate state ------------------------------------------------------------------
 
@@ -218,6 +219,18 @@ class Batch:
         self._prefetch(prepared)
         for item, event, digest in prepared:
             self._add(item, event, digest)
+        self._check_cases()
+
+    def _check_cases(self) -> None:
+        """Each case as the batch leaves it: no two episodes overlap."""
+        for stream, item in self.last_item.items():
+            state = self.cases.get(stream)
+            if state is None:
+                continue
+            try:
+                case_rules.check_episodes(state)
+            except DomainError as exc:
+                self.problems.append(Problem(item.source, item.line, exc.field, exc.message))
 
     def _prefetch(self, prepared: list[tuple[Incoming, Event, str]]) -> None:
         keys: dict[str, list[str]] = {}
@@ -244,6 +257,7 @@ class Batch:
             return
         self._stream(record.stream).append(record)
         self.pending.append((record, digest))
+        self.last_item[record.stream] = item
         if event.key is not None:
             self.keys[(event.contract, event.key)] = (digest, record)
 

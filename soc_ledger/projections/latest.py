@@ -153,6 +153,7 @@ def _week(row) -> Week:
 
 def catch_up(engine: Engine, log: EventLog) -> int:
     """Refresh the weeks of every case touched since the tracked position."""
+    metadata.create_all(engine, tables=[latest_cases, latest_weeks])
     readmodel.catch_up(engine, log)
     with engine.begin() as conn:
         row = conn.execute(

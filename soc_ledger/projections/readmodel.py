@@ -132,6 +132,8 @@ def versions_of(root: Recorded, chain: list[Recorded]) -> list[dict]:
 
 def catch_up(engine: Engine, log: EventLog) -> int:
     """Bring the facts up to the log's head (the event index first, which it reads)."""
+    # Its table is created here: a ledger may have been opened before this module was loaded.
+    metadata.create_all(engine, tables=[fact_versions])
     index.catch_up(engine, log)
     handled = 0
     with engine.begin() as conn:
