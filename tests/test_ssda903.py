@@ -526,7 +526,7 @@ def test_a_resubmission_corrects_and_retracts_and_earlier_knowledge_keeps_the_fi
     summary = json.loads(result.stdout)
     assert (summary["episodes_corrected"], summary["episodes_retracted"]) == (1, 1)
     assert (summary["episodes_new"], summary["episodes_unchanged"]) == (0, 1)
-    # One correction, two retractions (the vanished episode's end, then its start), one receipt.
+    # Two retractions (the vanished episode's start, then its end), a correction, one receipt.
     added = trail(db_url)[-4:]
     assert [e["type"] for e in added] == [
         "EventRetracted",
@@ -535,7 +535,7 @@ def test_a_resubmission_corrects_and_retracts_and_earlier_knowledge_keeps_the_fi
         "CareDataReceived",
     ]
     retracted, _, corrected, _ = added
-    assert retracted["event"]["target"] == "903:SUT:2019-04-01:S1:2019-09-01:end@2020-06-30"
+    assert retracted["event"]["target"] == "903:SUT:2019-04-01:S1:2019-09-01:start@2020-06-30"
     assert corrected["event"]["target"] == "903:SUT:2019-04-01:S1:2019-05-01:end@2020-06-30"
     assert corrected["event"]["changes"] == {"effective": "2019-07-15"}
     assert corrected["recorded_on"].startswith("2020-09-01")
@@ -784,28 +784,43 @@ def test_a_broken_or_foreign_xml_file_is_named(tmp_path, sqlite_url):
 # === limits of the Case rule, and the command in a fresh process ===============================
 
 
-def test_a_resubmission_the_case_rule_cannot_yet_express_is_refused_whole(tmp_path, sqlite_url):
-    """The Case aggregate checks each event as it comes: an episode whose end is retracted
-    reads as open, and a new start reads as open until its end. So a vanished episode with a
-    later one standing, or a new episode before one already recorded, cannot be written; the
-    import is refused, naming the episode, and nothing is written (see docs/ssda903.md)."""
+def test_a_vanished_episode_before_a_later_one_and_a_new_earlier_one_are_imported(
+    tmp_path, sqlite_url
+):
+    """The Case rule checks the episodes as the whole import leaves each case, so an episode
+    may vanish while a later one stands, and a new one may come before those recorded."""
+    setup(sqlite_url, tmp_path, ["SUT"], SUTTON)
+    files = write_return(tmp_path / "a", "r", FIRST)
+    assert import_903(sqlite_url, "SUT", files, "2020-06-30", year=2020).exit_code == 0
+    first_day, last_day = YEAR
+    # A's May episode vanishes while its September one stays: 61 days (Sep 30 + Oct 31).
+    vanished = write_return(tmp_path / "b", "r", [FIRST[1], FIRST[2]])
+    result = import_903(sqlite_url, "SUT", vanished, "2020-09-01", year=2020)
+    assert result.exit_code == 0, result.output
+    assert days_in_care(sqlite_url, "S1", first_day, last_day) == 61
+    # Then a new April episode before it: [2019-04-10, 2019-04-20) adds 10 days.
+    earlier = [episode("SUT-CHILD-A", "2019-04-10", "2019-04-20", "E11"), FIRST[1], FIRST[2]]
+    result = import_903(
+        sqlite_url, "SUT", write_return(tmp_path / "c", "r", earlier), "2020-10-01", year=2020
+    )
+    assert result.exit_code == 0, result.output
+    assert days_in_care(sqlite_url, "S1", first_day, last_day) == 71
+    # Known before either resubmission: the first return's 122 days.
+    assert days_in_care(sqlite_url, "S1", first_day, last_day, known_at=date(2020, 8, 31)) == 122
+
+
+def test_an_episode_overlapping_one_already_recorded_is_refused_whole(tmp_path, sqlite_url):
     setup(sqlite_url, tmp_path, ["SUT"], SUTTON)
     files = write_return(tmp_path / "a", "r", FIRST)
     assert import_903(sqlite_url, "SUT", files, "2020-06-30", year=2020).exit_code == 0
     before = trail(sqlite_url)
-    # A's May episode vanishes while its September one stays.
-    vanished = write_return(tmp_path / "b", "r", [FIRST[1], FIRST[2]])
-    result = import_903(sqlite_url, "SUT", vanished, "2020-09-01", year=2020)
-    assert result.exit_code != 0
-    assert "episode '903:SUT:2019-04-01:2019-05-01' of case 'S1'" in result.stderr
-    assert "cannot retract it while the later episode" in result.stderr
-    # A new April episode before the May one already recorded.
-    earlier = [episode("SUT-CHILD-A", "2019-04-10", "2019-04-20", "E11"), *FIRST[:3]]
+    # A new episode from 20 June to 10 July would overlap the May one [2019-05-01, 2019-07-01).
+    overlapping = [episode("SUT-CHILD-A", "2019-06-20", "2019-07-10", "E11"), *FIRST[:3]]
     result = import_903(
-        sqlite_url, "SUT", write_return(tmp_path / "c", "r", earlier), "2020-09-01", year=2020
+        sqlite_url, "SUT", write_return(tmp_path / "c", "r", overlapping), "2020-09-01", year=2020
     )
     assert result.exit_code != 0
-    assert ":2: DECOM: episode '903:SUT:2019-04-01:2019-04-10' of case 'S1'" in result.stderr
+    assert "overlaps" in result.stderr
     assert trail(sqlite_url) == before
 
 

@@ -1017,45 +1017,24 @@ class _Writer:
         return None
 
     def _retract(self, case: str, gone: Recorded903, state: dict[str, Episode]) -> None:
-        reopened = Episode(gone.start.effective)
-        blocker = self._blocking(gone.episode, reopened, state)
-        if blocker is not None and gone.end is not None:
-            # The Case rule re-reads the episode as open once its end is retracted.
-            self.problems.append(
-                Problem(
-                    self.ret.episodes_file,
-                    0,
-                    "(return)",
-                    f"episode {gone.episode!r} of case {case!r} ({gone.start.effective} to "
-                    f"{gone.end.effective}) is no longer in the return, but the ledger cannot "
-                    f"retract it while the later {blocker} stands (the Case rule reads an "
-                    "episode whose end is retracted as open)",
-                )
-            )
-            return
+        # The start goes first: a case re-read without its start ignores the orphaned end,
+        # and no reading ever has the episode open over a later one.
         reason = f"{self._why()}: the episode is no longer in the return"
         source = f"{self._why()}: {self.ret.names}"
+        parts = [("start-retracted", gone.start_target)]
         if gone.end_target is not None:
+            parts.append(("end-retracted", gone.end_target))
+        for part, target in parts:
             self._add(
                 0,
                 {
                     "type": "EventRetracted",
-                    "key": self._key(case, gone.decom, "end-retracted"),
-                    "target": gone.end_target,
+                    "key": self._key(case, gone.decom, part),
+                    "target": target,
                     "reason": reason,
                     "source": source,
                 },
             )
-        self._add(
-            0,
-            {
-                "type": "EventRetracted",
-                "key": self._key(case, gone.decom, "start-retracted"),
-                "target": gone.start_target,
-                "reason": reason,
-                "source": source,
-            },
-        )
         state.pop(gone.episode, None)
 
     def _correct(
@@ -1120,22 +1099,15 @@ class _Writer:
 
     def _start(self, case: str, want: _Stated, state: dict[str, Episode]) -> None:
         clip = want.clip
-        blocker = self._blocking(want.episode, Episode(clip.start), state)
-        if blocker is not None:
-            overlapping = self._blocking(want.episode, Episode(clip.start, clip.end), state)
-            why = (
-                f"overlaps {overlapping} already in the ledger"
-                if overlapping is not None
-                else f"would be recorded before the later {blocker} already in the ledger "
-                "(the Case rule checks a new episode's start as open)"
-            )
+        overlapping = self._blocking(want.episode, Episode(clip.start, clip.end), state)
+        if overlapping is not None:
             self.problems.append(
                 Problem(
                     clip.row.source,
                     clip.row.line,
                     "DECOM",
                     f"episode {want.episode!r} of case {case!r} ({clip.start} to {clip.end}) "
-                    + why,
+                    f"overlaps {overlapping} already in the ledger",
                 )
             )
             return
