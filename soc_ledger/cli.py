@@ -120,6 +120,25 @@ def events(db: str, case, types, known_at, contract, fmt: str) -> None:
         write_table(f"{len(rows)} events", TRAIL_COLUMNS, rows, right=["position"])
 
 
+@main.command()
+@db_option
+def rebuild(db: str) -> None:
+    """Drop every read model and rebuild it from the event log (the log is never touched)."""
+    import time
+
+    from soc_ledger.ledger import index
+    from soc_ledger.ledger.locks import writer_lock
+    from soc_ledger.projections import latest, readmodel
+
+    with open_ledger(db) as ledger, writer_lock(ledger.location):
+        started = time.perf_counter()
+        events = index.rebuild(ledger.engine, ledger.log)
+        readmodel.rebuild(ledger.engine, ledger.log)
+        latest.rebuild(ledger.engine, ledger.log)
+        elapsed = time.perf_counter() - started
+    click.echo(f"rebuilt the read models from {events} events in {elapsed:.2f} s")
+
+
 # --- reports ---------------------------------------------------------------------------------
 
 

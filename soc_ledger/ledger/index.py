@@ -168,6 +168,14 @@ def case_of(stream: str) -> str | None:
     return parts[1] if len(parts) == 2 else None
 
 
+def rebuild(engine: Engine, log: EventLog) -> int:
+    """Drop the index and follow the log again from the start."""
+    with engine.begin() as conn:
+        conn.execute(events_index.delete())
+        conn.execute(tracking.delete().where(tracking.c.name == INDEX))
+    return catch_up(engine, log)
+
+
 def _indexed(row) -> IndexedEvent:
     return IndexedEvent(
         position=row.position,

@@ -114,7 +114,7 @@ def _pence(amount: Decimal) -> int:
 
 
 def _pounds(pence: int) -> Decimal:
-    return (Decimal(pence) * PENNY).quantize(PENNY)
+    return Decimal(pence).scaleb(-2)
 
 
 def _week_row(contract: str, w: Week) -> dict:
@@ -233,18 +233,21 @@ def _refresh(conn, engine: Engine, contract: str, what: _Touched) -> None:
                     latest_cases.c.contract == contract, latest_cases.c.case_id.in_(chunk)
                 )
             )
-    case_rows, week_rows = [], []
+    case_rows, weeks = [], []
     for case_id in sorted(ids & set(k.cases)):
         assessed = assess_case(k.cases[case_id], timeline, k.coverage, FOREVER)
         if assessed is None:
             continue
         case_rows.append(_case_row(contract, assessed, timeline))
-        week_rows.extend(_week_row(contract, w) for w in assessed.weeks)
+        weeks.extend(assessed.weeks)
+    if what.everything and timeline.first_caps:
+        # Every week of the contract is here: cap them before they are written.
+        weeks = apply_caps(weeks, k.cases, timeline)
     if case_rows:
         conn.execute(insert(latest_cases), case_rows)
-    if week_rows:
-        conn.execute(insert(latest_weeks), week_rows)
-    if timeline.first_caps:
+    if weeks:
+        conn.execute(insert(latest_weeks), [_week_row(contract, w) for w in weeks])
+    if timeline.first_caps and not what.everything:
         _recap(conn, contract, k.cases, timeline)
 
 
