@@ -1,0 +1,439 @@
+"""The scale benchmark: the demo at several scales, into SQLite and PostgreSQL, side by side with
+the raw `eventsourcing` library and a naive replay-everything approach. Plain timing, no asserts.
+
+    python benchmarks/run.py                         # scales 1 10 100, both stores, 3 runs
+    python benchmarks/run.py --scales 1 10 --stores sqlite --repeats 2
+
+Every command is run as its own process (start-up included, as a user sees it); each figure is
+the median of the runs; peak resident memory is the child process's `ru_maxrss`. Prints a table
+and writes JSON (default benchmarks/results.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+PG = os.environ.get("SOC_LEDGER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+KEY = "benchmark-key-0123456789abcdef"
+ENV = {**os.environ, "SOC_LEDGER_KEY": KEY}
+
+
+def run_measured(args: list[str]) -> tuple[float, int, str]:
+    """Wall seconds, peak resident KiB (the child's own, from wait4) and stdout of a command
+    run as its own process."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(args, stdout=out, stderr=err, env=ENV)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed: {err.read().decode()[-2000:]}")
+        return elapsed, usage.ru_maxrss, out.read().decode()
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "soc_ledger.cli", *args]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+# --- stores ----------------------------------------------------------------------------------
+
+
+class Store:
+    def __init__(self, kind: str, folder: Path) -> None:
+        self.kind = kind
+        self.folder = folder
+        self.names: list[str] = []
+
+    def fresh(self) -> str:
+        if self.kind == "sqlite":
+            path = self.folder / f"{uuid.uuid4().hex[:8]}.db"
+            return f"sqlite:///{path}"
+        import psycopg
+
+        name = f"soc_bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(PG + "/postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.names.append(name)
+        return f"{PG}/{name}"
+
+    def drop_all(self) -> None:
+        if self.kind != "postgres":
+            return
+        import psycopg
+
+        with psycopg.connect(PG + "/postgres", autocommit=True) as conn:
+            for name in self.names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- the 903 return for the catch-up measure ----------------------------------------------------
+
+
+def return_903(history: Path, folder: Path, episodes: int = 5000) -> tuple[str, Path, Path]:
+    """A return of `episodes` short stays in 2025-26 for one borough's referred children."""
+    children: dict[str, list[str]] = {}
+    cases: dict[str, tuple[str, str]] = {}
+    started: dict[str, set[str]] = {}
+    ended: dict[str, set[str]] = {}
+    for line in history.read_text().splitlines():
+        event = json.loads(line)
+        if event["type"] == "ReferralReceived":
+            cases[event["case"]] = (event["borough"], event["child_ref"])
+        elif event["type"] == "CareEpisodeStarted":
+            started.setdefault(event["case"], set()).add(event["episode"])
+        elif event["type"] == "CareEpisodeEnded":
+            ended.setdefault(event["case"], set()).add(event["episode"])
+    for case, (borough, ref) in cases.items():
+        # A child still in care (an open episode) cannot have new stays in 2025-26.
+        if not started.get(case, set()) - ended.get(case, set()):
+            children.setdefault(borough, []).append(ref)
+    borough, refs = max(children.items(), key=lambda kv: len(kv[1]))
+    header = folder / "header.csv"
+    rows = folder / "episodes.csv"
+    header.write_text(
+        "CHILD,SEX,DOB,ETHNIC,UPN,MOTHER,MC_DOB\n"
+        + "".join(f"{ref},1,01/01/2008,WBRI,,,\n" for ref in refs)
+    )
+    per_child = -(-episodes // len(refs))
+    lines = [
+        "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC,REASON_PLACE_CHANGE,"
+        "HOME_POST,PL_POST,URN"
+    ]
+    written = 0
+    for ref in refs:
+        day = date(2025, 4, 2)
+        for _ in range(per_child):
+            if written == episodes:
+                break
+            end = day + timedelta(days=2)
+            lines.append(f"{ref},{day:%d/%m/%Y},S,C2,N1,U1,PR1,{end:%d/%m/%Y},E11,,,,")
+            day = end + timedelta(days=1)
+            written += 1
+    rows.write_text("\n".join(lines) + "\n")
+    return borough, header, rows
+
+
+# --- side by side: the raw library, and a naive replay ---------------------------------------
+
+
+def raw_library(lines: list[str]) -> dict[str, float]:
+    """The same events through `eventsourcing` alone: plain aggregates, no projections."""
+    from eventsourcing.application import Application
+    from eventsourcing.domain import Aggregate, event
+
+    class Stream(Aggregate):
+        @event("Happened")
+        def happened(self, payload: dict) -> None:
+            self.last = payload
+
+    with tempfile.TemporaryDirectory() as folder:
+        app = Application(
+            env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{folder}/raw.db"}
+        )
+        streams: dict[str, Stream] = {}
+        started = time.perf_counter()
+        batch: list[Stream] = []
+        for text in lines:
+            payload = json.loads(text)
+            name = payload.get("case") or payload["contract"]
+            aggregate = streams.get(name)
+            if aggregate is None:
+                aggregate = streams[name] = Stream()
+            aggregate.happened(payload=payload)
+            if aggregate not in batch:
+                batch.append(aggregate)
+            if len(batch) >= 100:
+                app.save(*batch)
+                batch = []
+        if batch:
+            app.save(*batch)
+        written = time.perf_counter() - started
+        started = time.perf_counter()
+        count = 0
+        start = 0
+        while True:
+            page = app.recorder.select_notifications(start, 1000, inclusive_of_start=False)
+            for note in page:
+                app.mapper.to_domain_event(note)
+                count += 1
+            if len(page) < 1000:
+                break
+            start = page[-1].id
+        replayed = time.perf_counter() - started
+        app.close()
+    stored = count
+    return {
+        "append_events_per_s": stored / written,
+        "replay_events_per_s": stored / replayed,
+        "events": stored,
+    }
+
+
+def naive_liability(url: str, as_of: date) -> float:
+    """Replay the whole log to answer one liability question (no read model)."""
+    from soc_ledger.domain.knowledge import known_facts
+    from soc_ledger.ledger.service import Ledger
+    from soc_ledger.projections.facts import (
+        cases_from_facts,
+        contract_from_facts,
+        coverage_from_facts,
+    )
+    from soc_ledger.projections.outcomes import liability
+
+    started = time.perf_counter()
+    with Ledger(url) as ledger:
+        facts = known_facts(list(ledger.log.records()))
+    contract = contract_from_facts("plcip", facts)
+    liability(
+        contract, cases_from_facts(facts, "plcip"), coverage_from_facts(facts, "plcip"), as_of
+    )
+    return time.perf_counter() - started
+
+
+def read_model_liability(url: str, as_of: date, known_at: date | None) -> float:
+    from soc_ledger.domain.knowledge import KnownAt
+    from soc_ledger.ledger.service import Ledger
+    from soc_ledger.projections import queries
+
+    with Ledger(url) as ledger:
+        started = time.perf_counter()
+        queries.liability_at(ledger.engine, "plcip", as_of, KnownAt.on(known_at))
+        return time.perf_counter() - started
+
+
+# --- one scale, one store --------------------------------------------------------------------
+
+
+def measure(scale: int, kind: str, repeats: int, folder: Path, rng: random.Random) -> dict:
+    history = folder / f"demo-{scale}.jsonl"
+    if not history.exists():
+        subprocess.run(
+            cli("demo", "--emit", str(history), "--scale", str(scale)),
+            check=True,
+            env=ENV,
+            capture_output=True,
+        )
+    lines = history.read_text().splitlines()
+    store = Store(kind, folder)
+    result: dict[str, Any] = {"scale": scale, "store": kind, "events": len(lines)}
+    try:
+        appends, peaks, url = [], [], ""
+        for _ in range(repeats):
+            url = store.fresh()
+            elapsed, peak, _ = run_measured(cli("record", str(history), "--db", url))
+            appends.append(len(lines) / elapsed)
+            peaks.append(peak)
+        result["append_events_per_s"] = median(appends)
+        result["record_peak_mib"] = max(peaks) / 1024
+        # The first report after a bulk append brings every read model up to date.
+        elapsed, peak, _ = run_measured(
+            cli("liability", "--db", url, "--as-of", "2023-12-31", "--format", "json")
+        )
+        result["first_report_s"] = elapsed
+        rebuilds = []
+        for _ in range(repeats):
+            elapsed, peak, out = run_measured(cli("rebuild", "--db", url))
+            rebuilds.append(len(lines) / elapsed)
+        result["rebuild_events_per_s"] = median(rebuilds)
+        result["rebuild_peak_mib"] = peak / 1024
+
+        def pairs() -> tuple[str, str]:
+            as_of = date(2018, 6, 1) + timedelta(days=rng.randrange(2000))
+            known = as_of + timedelta(days=rng.randrange(400))
+            return as_of.isoformat(), known.isoformat()
+
+        samples, peaks_l = [], []
+        for _ in range(max(3, repeats)):
+            as_of, known = pairs()
+            elapsed, peak, _ = run_measured(
+                cli(
+                    "liability",
+                    "--db",
+                    url,
+                    "--as-of",
+                    as_of,
+                    "--known-at",
+                    known,
+                    "--format",
+                    "json",
+                )
+            )
+            samples.append(elapsed)
+            peaks_l.append(peak)
+        result["liability_known_at_s"] = median(samples)
+        latest = []
+        for _ in range(max(3, repeats)):
+            as_of, _ = pairs()
+            elapsed, peak, _ = run_measured(
+                cli("liability", "--db", url, "--as-of", as_of, "--format", "json")
+            )
+            latest.append(elapsed)
+            peaks_l.append(peak)
+        result["liability_s"] = median(latest)
+        result["liability_peak_mib"] = max(peaks_l) / 1024
+        cases = [json.loads(x)["case"] for x in lines if '"FirstFamilyMeeting"' in x]
+        explains, peaks_e = [], []
+        for _ in range(max(3, repeats)):
+            elapsed, peak, _ = run_measured(
+                cli(
+                    "explain",
+                    rng.choice(cases),
+                    "--db",
+                    url,
+                    "--as-of",
+                    "2023-12-31",
+                    "--format",
+                    "json",
+                )
+            )
+            explains.append(elapsed)
+            peaks_e.append(peak)
+        result["explain_s"] = median(explains)
+        result["explain_peak_mib"] = max(peaks_e) / 1024
+        diffs = []
+        for _ in range(max(3, repeats)):
+            as_of, known = pairs()
+            elapsed, peak, _ = run_measured(
+                cli(
+                    "diff",
+                    "--db",
+                    url,
+                    "--known-at",
+                    as_of,
+                    "--vs",
+                    known,
+                    "--as-of",
+                    as_of,
+                    "--format",
+                    "json",
+                )
+            )
+            diffs.append(elapsed)
+        result["diff_s"] = median(diffs)
+        result["diff_peak_mib"] = peak / 1024
+        borough, header, episodes = return_903(history, folder)
+        elapsed, peak, _ = run_measured(
+            cli(
+                "import-903",
+                "--borough",
+                borough,
+                "--year",
+                "2026",
+                "--received-on",
+                "2026-06-01",
+                "--db",
+                url,
+                "--format",
+                "json",
+                str(header),
+                str(episodes),
+            )
+        )
+        result["import_903_s"] = elapsed
+        result["import_903_peak_mib"] = peak / 1024
+        elapsed, peak, _ = run_measured(
+            cli("liability", "--db", url, "--as-of", "2023-12-31", "--format", "json")
+        )
+        result["catch_up_after_903_s"] = elapsed
+        ours = [read_model_liability(url, date(2023, 12, 31), None) for _ in range(3)]
+        naive = [naive_liability(url, date(2023, 12, 31)) for _ in range(2)]
+        result["repeated_liability_s"] = median(ours)
+        result["naive_liability_s"] = median(naive)
+        result["speedup_vs_naive"] = median(naive) / median(ours)
+    finally:
+        store.drop_all()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 100])
+    parser.add_argument("--stores", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    results: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for scale in args.scales:
+            lines = None
+            for kind in args.stores:
+                repeats = args.repeats if scale < 100 else max(1, args.repeats - 1)
+                print(f"scale {scale} {kind} ...", file=sys.stderr, flush=True)
+                results.append(measure(scale, kind, repeats, folder, rng))
+                Path(args.out).write_text(json.dumps(_report(results), indent=2) + "\n")
+            history = folder / f"demo-{scale}.jsonl"
+            lines = history.read_text().splitlines()
+            print(f"scale {scale} raw library ...", file=sys.stderr, flush=True)
+            raw = raw_library(lines)
+            results.append({"scale": scale, "store": "eventsourcing alone (sqlite)", **raw})
+            Path(args.out).write_text(json.dumps(_report(results), indent=2) + "\n")
+    _print(results)
+
+
+def _report(results: list[dict]) -> dict:
+    return {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "date": date.today().isoformat(),
+        "command": "python " + " ".join(sys.argv),
+        "results": results,
+    }
+
+
+COLUMNS = [
+    ("scale", "scale", "{}"),
+    ("store", "store", "{}"),
+    ("events", "events", "{:,}"),
+    ("append_events_per_s", "append ev/s", "{:,.0f}"),
+    ("rebuild_events_per_s", "rebuild ev/s", "{:,.0f}"),
+    ("replay_events_per_s", "replay ev/s", "{:,.0f}"),
+    ("liability_s", "liability s", "{:.2f}"),
+    ("liability_known_at_s", "liab@K s", "{:.2f}"),
+    ("explain_s", "explain s", "{:.2f}"),
+    ("diff_s", "diff s", "{:.2f}"),
+    ("catch_up_after_903_s", "after 903 s", "{:.2f}"),
+    ("speedup_vs_naive", "x naive", "{:.0f}"),
+    ("record_peak_mib", "record MiB", "{:.0f}"),
+]
+
+
+def _print(results: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="soc-ledger scale benchmark (medians)")
+    for _, title, _ in COLUMNS:
+        table.add_column(title, justify="right")
+    for r in results:
+        table.add_row(*(fmt.format(r[k]) if k in r else "" for k, _, fmt in COLUMNS))
+    Console(width=220).print(table)
+
+
+if __name__ == "__main__":
+    main()
