@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 
 from soc_ledger.domain.events import CASE_EVENTS
+from soc_ledger.ledger import index
 from soc_ledger.ledger.index import events_index, metadata, tracking
 from soc_ledger.projections import readmodel
 from soc_ledger.projections.facts import CaseFacts
@@ -205,7 +206,7 @@ def _touch(what: _Touched, r) -> None:
     elif r.type in TERMS_EVENTS:
         what.everything = True
     elif r.type == "CareDataReceived":
-        what.boroughs.add(json.loads(r.payload)["borough"])
+        what.boroughs.add(index.payload_of(r)["borough"])
 
 
 def _refresh(conn, engine: Engine, contract: str, what: _Touched) -> None:
@@ -314,7 +315,16 @@ def rebuild(engine: Engine, log: EventLog) -> int:
 def liability_at(engine: Engine, contract: str, as_of: date, timeline: TermsTimeline) -> Liability:
     """`outcomes.liability` for the latest knowledge, summed by the database: same figures."""
     today = as_of.toordinal()
-    sums = [func.sum(latest_weeks.c[name]) for name in MONEY_COLUMNS]
+    # In the order of `Tally.money`.
+    order = (
+        "borough_amount",
+        "top_up_amount",
+        "provisional_borough",
+        "provisional_top_up",
+        "capped_borough",
+        "capped_top_up",
+    )
+    sums = [func.sum(latest_weeks.c[name]) for name in order]
     with engine.connect() as conn:
         cases = conn.execute(
             select(latest_cases)
