@@ -63,7 +63,9 @@ def test_the_demo_has_410_service_starts_between_february_2018_and_march_2021(tm
         "HRY": "2019-08-01",
     }
     variations = [e["variation"] for e in events if e["type"] == "VariationAgreed"]
-    assert variations == ["2019", "2021", "2022"]  # with the original award: four sets of terms
+    # The original award's baseline is recorded as variation "2017" (no term changes) on the
+    # contract's date, so the four variations of SPEC §12 each carry their targets.
+    assert variations == ["2017", "2019", "2021", "2022"]
     # Like real data: late returns, restated end dates and episodes recorded in error.
     kinds = {e["type"] for e in events}
     assert {"EventCorrected", "EventRetracted", "CareDataReceived"} <= kinds
