@@ -197,7 +197,8 @@ def _query(fn, *args):
     help="recompute every case under this rule (a what-if); default each case's own",
 )
 @format_option
-def liability(db, as_of, known_at, contract, by, week_rule, fmt) -> None:
+@click.option("--plot", type=click.Path(dir_okay=False), help="also draw owed over time (PNG)")
+def liability(db, as_of, known_at, contract, by, week_rule, fmt, plot=None) -> None:
     """What is owed for outcomes at (as_of, known_at): weeks, money, caps, days in care."""
     from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import queries
@@ -211,6 +212,8 @@ def liability(db, as_of, known_at, contract, by, week_rule, fmt) -> None:
         rule = week_rule or _query(queries.terms, ledger.engine, contract, known).terms_on(
             as_of
         ).week_rule
+        if plot:
+            _plot_liability(ledger.engine, contract, as_of, known, known_at, week_rule, plot)
     data = liability_json(result, known_at, rule)
     _render_liability(data, by, fmt)
 
@@ -654,6 +657,638 @@ def import_903(
     rows = [{"": label, "count": getattr(summary, field)} for field, label in IMPORT_903_ROWS]
     rows.append({"": f"care data of {borough} verified to", "count": covered or "-"})
     write_table(None, ["", "count"], rows, right=["count"])
+
+
+# --- investors, finances, baselines and forecasts (SPEC §8, §9) ------------------------------
+
+plot_option = click.option(
+    "--plot", type=click.Path(dir_okay=False), help="also draw the picture to this PNG file"
+)
+
+
+def _people(row: dict, money_fields) -> dict:
+    """For people: thousands separators in money, shares and rates as percentages."""
+    from decimal import Decimal
+
+    out = dict(row)
+    for name in money_fields:
+        if out.get(name) is not None:
+            out[name] = f"{Decimal(out[name]):,.2f}"
+    for name in ("share", "attainment", "irr"):
+        if out.get(name) is not None:
+            out[name] = f"{Decimal(out[name]) * 100:.2f}%"
+    return out
+
+
+def _plotted(path: str) -> None:
+    click.echo(f"picture written to {path}", err=True)
+
+
+def _plot_liability(engine, contract, as_of, known, known_at, week_rule, path) -> None:
+    from soc_ledger.plots import plot_liability
+    from soc_ledger.projections import finances as money_rules
+
+    result = _query(money_rules.liability_with_weeks, engine, contract, as_of, known, week_rule)
+    title = (
+        f"{contract}: cumulative outcome payments owed by borough, as of {as_of.isoformat()}"
+        f"\n(known at {known_at or 'everything recorded'}; each borough's own share, the "
+        f"top-up funder's share dashed)"
+    )
+    plot_liability(
+        money_rules.owed_over_time(result), title, path, top_up_funder=result.top_up_funder
+    )
+    _plotted(path)
+
+
+RETURNS_COLUMNS = [
+    "investor", "committed", "drawn", "distributed", "net", "money_multiple", "irr",
+]
+
+
+@main.command("returns")
+@db_option
+@as_of_option()
+@known_at_option
+@contract_option
+@format_option
+def returns_command(db, as_of, known_at, contract, fmt) -> None:
+    """Investors' returns: committed, drawn, distributed, net cash, money multiple, IRR."""
+    from soc_ledger.domain.knowledge import KnownAt
+    from soc_ledger.projections import finances as money_rules
+    from soc_ledger.projections import queries
+    from soc_ledger.render import write_csv, write_json, write_table
+    from soc_ledger.views_finance import returns_json
+
+    as_of = as_of or _today()
+    with _reporting(db) as ledger:
+        contract = _query(queries.the_contract, ledger.engine, contract)
+        result = _query(
+            money_rules.returns_at, ledger.engine, contract, as_of, KnownAt.on(known_at)
+        )
+    data = returns_json(result, known_at)
+    if fmt == "json":
+        write_json(data)
+        return
+    rows = [*data["investors"], data["total"]]
+    if fmt == "csv":
+        write_csv(RETURNS_COLUMNS, rows)
+        return
+    money_fields = ("committed", "drawn", "distributed", "net")
+    write_table(
+        f"{contract}: investors' returns as of {data['as_of']}, known at "
+        f"{known_at or 'everything recorded'}",
+        RETURNS_COLUMNS,
+        [{**_people(r, money_fields), "irr": _irr_text(r["irr"])} for r in rows],
+        right=RETURNS_COLUMNS[1:],
+    )
+    click.echo(
+        "money multiple = distributed / drawn; IRR = XIRR of drawdowns (-) and distributions "
+        "(+), actual/365, none before the first distribution"
+    )
+
+
+def _irr_text(irr: str | None) -> str:
+    from decimal import Decimal
+
+    return "none" if irr is None else f"{Decimal(irr) * 100:.4f}%"
+
+
+@main.command("finances")
+@db_option
+@as_of_option()
+@known_at_option
+@contract_option
+@format_option
+@plot_option
+def finances_command(db, as_of, known_at, contract, fmt, plot) -> None:
+    """Contract finances: income due and received, costs, surplus, fees, avoided care costs."""
+    from soc_ledger.domain.knowledge import KnownAt
+    from soc_ledger.projections import finances as money_rules
+    from soc_ledger.projections import queries
+    from soc_ledger.render import write_csv, write_json
+    from soc_ledger.views_finance import finances_json
+
+    as_of = as_of or _today()
+    known = KnownAt.on(known_at)
+    with _reporting(db) as ledger:
+        contract = _query(queries.the_contract, ledger.engine, contract)
+        result = _query(money_rules.finances_at, ledger.engine, contract, as_of, known)
+        if plot:
+            from soc_ledger.plots import plot_finances
+
+            invested = _query(money_rules.returns_at, ledger.engine, contract, as_of, known)
+            plot_finances(invested, result, plot)
+            _plotted(plot)
+    data = finances_json(result, known_at)
+    if fmt == "json":
+        write_json(data)
+    elif fmt == "csv":
+        write_csv(["section", "item", "amount", "share"], _finance_rows(data))
+    else:
+        _finance_tables(data, known_at)
+
+
+def _finance_rows(data: dict) -> list[dict]:
+    rows = []
+    for payer, p in data["income"]["by_payer"].items():
+        rows.append({"section": "income_due", "item": payer, "amount": p["due"]})
+        rows.append({"section": "income_received", "item": payer, "amount": p["received"]})
+    for category, c in data["costs"]["by_category"].items():
+        rows.append({"section": "costs", "item": category, **c})
+    fees = data["co_commissioning_fees"]
+    for borough, f in fees["by_borough"].items():
+        for year in f["years"]:
+            rows.append(
+                {"section": "co_commissioning_fee", "item": f"{borough} {year['year']}",
+                 "amount": year["amount"]}
+            )
+    summary = [
+        ("income_due", data["income"]["due"]),
+        ("income_received", data["income"]["received"]),
+        ("costs", data["costs"]["total"]),
+        ("surplus", data["surplus"]),
+        ("cost_per_service_user", data["cost_per_service_user"]),
+        ("co_commissioning_fees", fees["total"]),
+        ("avoided_care_costs", (data["avoided_care_costs"] or {}).get("amount")),
+    ]
+    rows.extend({"section": "total", "item": item, "amount": v} for item, v in summary)
+    return rows
+
+
+def _finance_tables(data: dict, known_at) -> None:
+    from decimal import Decimal
+
+    from soc_ledger.render import write_table
+
+    known = known_at or "everything recorded"
+    income = [{"payer": payer, **p} for payer, p in data["income"]["by_payer"].items()]
+    income.append({"payer": "total", "due": data["income"]["due"],
+                   "received": data["income"]["received"],
+                   "outstanding": data["income"]["outstanding"]})
+    money_fields = ("due", "received", "outstanding", "amount")
+    write_table(
+        f"{data['contract']}: outcome income by payer as of {data['as_of']}, known at {known}",
+        ["payer", "due", "received", "outstanding"],
+        [_people(r, money_fields) for r in income],
+        right=["due", "received", "outstanding"],
+    )
+    costs = [{"category": c, **v} for c, v in data["costs"]["by_category"].items()]
+    costs.append({"category": "total", "amount": data["costs"]["total"],
+                  "share": "1" if costs else None})
+    write_table(
+        "costs by category",
+        ["category", "amount", "share"],
+        [_people(r, money_fields) for r in costs],
+        right=["amount", "share"],
+    )
+    fees = data["co_commissioning_fees"]
+    years = sorted({y["year"] for f in fees["by_borough"].values() for y in f["years"]})
+    fee_rows = []
+    for borough, f in fees["by_borough"].items():
+        row = {"borough": borough, "total": f"{Decimal(f['total']):,.2f}"}
+        row.update({y["year"]: f"{Decimal(y['amount']):,.2f}" for y in f["years"]})
+        fee_rows.append(row)
+    write_table(
+        f"co-commissioning fees owed to the lead commissioner ({fees['lead']}), by financial "
+        "year, pro rata to days of membership",
+        ["borough", *years, "total"],
+        fee_rows,
+        right=[*years, "total"],
+    )
+    surplus = Decimal(data["surplus"])
+    avoided = data["avoided_care_costs"]
+    summary = [
+        ("outcome income due", data["income"]["due"]),
+        ("costs", data["costs"]["total"]),
+        ("surplus" if surplus >= 0 else "deficit (income due - costs)", data["surplus"]),
+        ("service users (first family meetings)", str(data["service_users"])),
+        ("cost per service user (outcome payments / service users)",
+         data["cost_per_service_user"]),
+        ("co-commissioning fees", fees["total"]),
+        ("avoided care costs (outcome weeks x counterfactual rate x weekly cost)",
+         avoided["amount"] if avoided else None),
+    ]
+    write_table(
+        "summary",
+        ["", "amount"],
+        [
+            {"": label, "amount": value if label.startswith("service users") or value is None
+             else f"{Decimal(value):,.2f}"}
+            for label, value in summary
+        ],
+        right=["amount"],
+    )
+    if surplus < 0:
+        click.echo(
+            f"costs exceed outcome income due by {-surplus:,.2f}: a deficit of {-surplus:,.2f}"
+        )
+    if avoided:
+        click.echo(
+            f"avoided care costs: {avoided['outcome_weeks']} outcome weeks x "
+            f"{avoided['counterfactual_rate']} x {Decimal(avoided['weekly_cost']):,.2f} a week "
+            f"(unit costs of {avoided['unit_costs_effective']})"
+        )
+
+
+BASELINE_COLUMNS = ["measure", "target", "actual", "difference", "attainment"]
+
+
+@main.command("baseline")
+@click.option("--variation", required=True, help="the variation whose targets to compare with")
+@db_option
+@as_of_option()
+@known_at_option
+@contract_option
+@format_option
+def baseline_command(variation, db, as_of, known_at, contract, fmt) -> None:
+    """Actuals against a variation's baseline targets, in full and against its profile."""
+    from soc_ledger.domain.knowledge import KnownAt
+    from soc_ledger.projections import baseline as baselines
+    from soc_ledger.projections import queries
+    from soc_ledger.render import write_csv, write_json, write_table
+    from soc_ledger.views_finance import baseline_json
+
+    as_of = as_of or _today()
+    with _reporting(db) as ledger:
+        contract = _query(queries.the_contract, ledger.engine, contract)
+        result = _query(
+            baselines.baseline_at, ledger.engine, contract, variation, as_of,
+            KnownAt.on(known_at),
+        )
+    data = baseline_json(result, known_at)
+    if fmt == "json":
+        write_json(data)
+        return
+    if fmt == "csv":
+        write_csv(BASELINE_COLUMNS, data["in_full"])
+        return
+    money_fields = ("target", "actual", "difference")
+
+    def readable(row: dict) -> dict:
+        is_money = isinstance(row["target"], str)
+        return _people(row, money_fields if is_money else ())
+
+    write_table(
+        f"{contract}: actuals as of {data['as_of']} (known at "
+        f"{known_at or 'everything recorded'}) against the baseline of variation "
+        f"{data['variation']} ({data['description']}; effective {data['effective']})",
+        BASELINE_COLUMNS,
+        [readable(r) for r in data["in_full"]],
+        right=BASELINE_COLUMNS[1:],
+    )
+    if data["per_borough"]:
+        write_table(
+            "referrals (first family meetings) by borough",
+            ["borough", "target", "actual", "difference", "attainment"],
+            [_people(r, ()) for r in data["per_borough"]],
+            right=["target", "actual", "difference", "attainment"],
+        )
+    if data["profile"]:
+        rows = []
+        for m in data["profile"]:
+            ref, pay = m["referrals"], m["outcome_payments"]
+            rows.append(
+                _people(
+                    {
+                        "milestone": m["date"],
+                        "referrals_target": ref["target"],
+                        "referrals_actual": ref["actual"],
+                        "payments_target": pay["target"],
+                        "payments_actual": pay["actual"],
+                        "payments_difference": pay["difference"],
+                    },
+                    ("payments_target", "payments_actual", "payments_difference"),
+                )
+            )
+        columns = ["milestone", "referrals_target", "referrals_actual", "payments_target",
+                   "payments_actual", "payments_difference"]
+        write_table(
+            "cumulative profile: each milestone against the actuals at its date "
+            "(blank: not reached by as_of)",
+            columns,
+            rows,
+            right=columns[1:],
+        )
+    due = data["at_as_of"]
+    if due:
+        ref, pay = due["referrals"], due["outcome_payments"]
+        click.echo(
+            f"against the profile at {data['as_of']} (milestone {due['milestone']}): referrals "
+            f"{ref['actual']} against {ref['target']}; outcome payments "
+            f"{_pounds_text(pay['actual'])} against {_pounds_text(pay['target'])}"
+        )
+    elif data["profile"]:
+        click.echo(f"no profile milestone falls on or before {data['as_of']}")
+
+
+def _pounds_text(value: str) -> str:
+    from decimal import Decimal
+
+    return f"{Decimal(value):,.2f}"
+
+
+FORECAST_COLUMNS = ["payer", "owed", "remaining_weeks", "minimum", "expected", "maximum"]
+
+
+@main.command("forecast")
+@db_option
+@as_of_option()
+@known_at_option
+@contract_option
+@format_option
+@plot_option
+def forecast_command(db, as_of, known_at, contract, fmt, plot) -> None:
+    """Still to pay for cases already referred: minimum, expected, maximum, after caps."""
+    from soc_ledger.domain.knowledge import KnownAt
+    from soc_ledger.projections import forecast as forecasts
+    from soc_ledger.projections import queries
+    from soc_ledger.render import write_csv, write_json, write_table
+    from soc_ledger.views_finance import forecast_json
+
+    as_of = as_of or _today()
+    with _reporting(db) as ledger:
+        contract = _query(queries.the_contract, ledger.engine, contract)
+        result = _query(
+            forecasts.forecast_at, ledger.engine, contract, as_of, KnownAt.on(known_at)
+        )
+    if plot:
+        from soc_ledger.plots import plot_forecast
+
+        plot_forecast(result, plot)
+        _plotted(plot)
+    data = forecast_json(result, known_at)
+    if fmt == "json":
+        write_json(data)
+        return
+    rows = [*data["payers"], data["total"]]
+    if fmt == "csv":
+        write_csv(FORECAST_COLUMNS, rows)
+        return
+    write_table(
+        f"{contract}: still to pay for cases already referred, as of {data['as_of']}, known "
+        f"at {known_at or 'everything recorded'} (after caps)",
+        FORECAST_COLUMNS,
+        [_people(r, ("owed", "minimum", "expected", "maximum")) for r in rows],
+        right=FORECAST_COLUMNS[1:],
+    )
+    rate = data["outcome_rate"]
+    basis = data["rate_basis"]
+    cases, weeks = data["cases"], data["remaining_weeks"]
+    click.echo(
+        "expected = remaining weeks x the verified outcome rate to date "
+        + (
+            f"{float(rate) * 100:.2f}% ({basis['outcome_weeks']} outcome weeks of "
+            f"{basis['outcome_weeks'] + basis['in_care_weeks']} decided)"
+            if rate is not None
+            else "(none yet: no week decided)"
+        )
+        + f"; remaining weeks: {weeks['pending']} pending, {weeks['unverified']} unverified, "
+        f"{weeks['engaging']} weeks of {cases['engaging']} engaging cases; "
+        f"{cases['not_started']} "
+        "referred cases not yet started (no dated window, not in the money)"
+    )
+    click.echo(
+        "a borough's maximum is the most it alone could be billed; the total is the sum"
+    )
+
+
+# --- integrity (SPEC §11) ----------------------------------------------------------------------
+
+
+@main.command()
+@db_option
+@click.option(
+    "--export",
+    "export_to",
+    type=click.Path(dir_okay=False, writable=True),
+    help="once the store verifies, write its chain heads to this file (JSON) for a later --against",
+)
+@click.option(
+    "--against",
+    type=click.File("r", encoding="utf-8"),
+    help="chain heads exported earlier: nothing up to them may have changed",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def verify(db, export_to, against, fmt) -> None:
+    """Check the store: the hash chain, stream versions, privacy, every aggregate replayed,
+    every projection rebuilt and compared, every balance assertion re-checked.
+
+    Exits 1 naming the first break (by log position where there is one).
+    """
+    import json
+
+    from soc_ledger.ledger import integrity
+    from soc_ledger.ledger.location import StoreError
+    from soc_ledger.render import write_json, write_table
+
+    exported = None
+    if against is not None:
+        try:
+            exported = integrity.load_export(against.read())
+        except integrity.AssertionProblem as exc:
+            raise LedgerCommandError(f"--against {against.name}: {exc}") from None
+    with open_ledger(db) as ledger:
+        try:
+            report = integrity.verify(ledger, exported)
+        except StoreError as exc:
+            raise LedgerCommandError(str(exc)) from None
+    if fmt == "json":
+        write_json(report.as_json())
+    else:
+        write_table(None, ["check", "result", "detail"], integrity.describe(report.checks))
+    first = report.first_break
+    if first is not None:
+        for finding in report.findings:
+            click.echo(str(finding), err=True)
+        raise LedgerCommandError(f"verify: {first}")
+    position, head = report.head
+    if export_to:
+        with open(export_to, "w", encoding="utf-8") as handle:
+            json.dump(report.export(), handle, indent=2)
+            handle.write("\n")
+    if fmt == "table":
+        click.echo(f"verified: {report.events} events, head #{position} {head}")
+        if export_to:
+            click.echo(f"chain heads written to {export_to}")
+
+
+@main.command("assert")
+@db_option
+@click.option("--scope", required=True, help="contract, a borough code, or the top-up funder")
+@click.option(
+    "--figure", required=True, type=click.Choice(["owed", "provisional", "outcome_weeks"])
+)
+@click.option("--as-of", required=True, callback=_date, help="the world at the end of this day")
+@known_at_option
+@click.option("--by", "by", required=True, help="who signs the figure off (e.g. the auditor)")
+@click.option("--value", help="the figure expected: if it differs, nothing is recorded")
+@contract_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def assert_balance(db, scope, figure, as_of, known_at, by, value, contract, fmt) -> None:
+    """Record an auditor's sign-off (BalanceAsserted) of a figure at (as_of, known_at).
+
+    Every later `verify` re-checks it: a correction recorded after --known-at cannot break it;
+    anything that does is reported.
+    """
+    from soc_ledger.domain.values import parse_number
+    from soc_ledger.ledger import integrity
+    from soc_ledger.ledger.location import StoreError
+    from soc_ledger.ledger.recording import Rejected
+    from soc_ledger.render import write_json
+
+    expected = None
+    if value is not None:
+        try:
+            expected = parse_number(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--value") from None
+    with open_ledger(db) as ledger:
+        try:
+            contract, asserted, position = integrity.assert_balance(
+                ledger, contract, scope, figure, as_of, known_at, by, expected
+            )
+        except (integrity.AssertionProblem, StoreError) as exc:
+            raise LedgerCommandError(str(exc)) from None
+        except Rejected as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            raise LedgerCommandError(f"assert: {exc}") from None
+    known = known_at.isoformat() if known_at else None
+    if fmt == "json":
+        write_json(
+            {
+                "contract": contract,
+                "scope": scope,
+                "figure": figure,
+                "as_of": as_of.isoformat(),
+                "known_at": known,
+                "value": str(asserted),
+                "by": by,
+                "position": position,
+            }
+        )
+        return
+    click.echo(
+        f"asserted: {figure} of {scope} in {contract} as of {as_of}, known at "
+        f"{known or 'everything'}: {asserted} (BalanceAsserted #{position} by {by})"
+    )
+
+
+# --- claims (SPEC §7) ------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("claim")
+@db_option
+@as_of_option("today: payments and disputes by then")
+@known_at_option
+@contract_option
+@format_option
+def reconcile(claim, db, as_of, known_at, contract, fmt) -> None:
+    """CLAIM line by line: claimed, due then and now, paid, disputed, and why they differ."""
+    from soc_ledger.domain.knowledge import KnownAt
+    from soc_ledger.projections import claims, queries
+    from soc_ledger.render import write_csv, write_json, write_table
+    from soc_ledger.views_claims import (
+        RECONCILE_COLUMNS,
+        RECONCILE_MONEY,
+        readable,
+        reconcile_json,
+        reconcile_rows,
+    )
+
+    as_of = as_of or _today()
+    with _reporting(db) as ledger:
+        contract = _query(queries.the_contract, ledger.engine, contract)
+        result = _query(
+            claims.reconcile, ledger.engine, contract, claim, as_of, KnownAt.on(known_at)
+        )
+    data = reconcile_json(result, known_at)
+    if fmt == "json":
+        write_json(data)
+        return
+    rows = reconcile_rows(data)
+    if fmt == "csv":
+        write_csv(RECONCILE_COLUMNS, rows)
+        return
+    click.echo(
+        f"claim {data['claim']} to {data['payer']} for weeks to {data['period_end']}: "
+        f"submitted {data['submitted']}, recorded {data['recorded_on'][:19]}; "
+        f"as of {data['as_of']}, known at {data['known_at'] or 'everything recorded'}"
+    )
+    write_table(
+        None,
+        RECONCILE_COLUMNS,
+        [readable(r, RECONCILE_MONEY) for r in rows],
+        right=RECONCILE_MONEY + ["weeks_claimed", "weeks_due_then", "weeks_due_now"],
+    )
+    totals = readable(data["totals"], list(data["totals"]))
+    click.echo(
+        f"claimed {totals['claimed']}, due then {totals['due_then']}, due now "
+        f"{totals['due_now']}, paid {totals['paid']}, still disputed {totals['disputed']}"
+    )
+    payee = data["payee"] or "the provider"
+    click.echo(
+        f"adjustment: {data['payer']} owes {payee} {totals['owed_by_payer']}; {payee} owes "
+        f"{data['payer']} {totals['owed_to_payer']}; net {totals['adjustment']}"
+    )
+    if data["events"]:
+        write_table(
+            "correcting events",
+            ["event", "type", "key", "effective", "recorded_on"],
+            list(data["events"].values()),
+        )
+
+
+@main.command()
+@click.argument("payer")
+@db_option
+@as_of_option()
+@known_at_option
+@contract_option
+@format_option
+def statement(payer, db, as_of, known_at, contract, fmt) -> None:
+    """PAYER's account (a borough or the top-up funder): claims, due, paid, balance."""
+    from soc_ledger.domain.knowledge import KnownAt
+    from soc_ledger.projections import claims, queries
+    from soc_ledger.render import write_csv, write_json, write_table
+    from soc_ledger.views_claims import (
+        STATEMENT_COLUMNS,
+        STATEMENT_MONEY,
+        readable,
+        statement_json,
+        statement_rows,
+    )
+
+    as_of = as_of or _today()
+    with _reporting(db) as ledger:
+        contract = _query(queries.the_contract, ledger.engine, contract)
+        result = _query(
+            claims.statement, ledger.engine, contract, payer, as_of, KnownAt.on(known_at)
+        )
+    data = statement_json(result, known_at)
+    if fmt == "json":
+        write_json(data)
+        return
+    rows = statement_rows(data)
+    if fmt == "csv":
+        write_csv(STATEMENT_COLUMNS, rows)
+        return
+    known = data["known_at"] or "everything recorded"
+    write_table(
+        f"{data['contract']}: statement of account of {payer} as of {data['as_of']}, "
+        f"known at {known}",
+        STATEMENT_COLUMNS,
+        [readable(r, STATEMENT_MONEY) for r in rows],
+        right=STATEMENT_MONEY,
+    )
+    totals = readable(data["totals"], list(data["totals"]))
+    balance = totals["balance"]
+    click.echo(
+        f"due {totals['due']} ({totals['unclaimed']} not yet claimed), paid {totals['paid']}, "
+        f"in dispute {totals['disputed']}: balance {balance} "
+        + (f"({balance[1:]} owed to {payer})" if balance.startswith("-") else f"owed by {payer}")
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -441,6 +441,12 @@ def history(scale: int = 1, seed: int = SEED) -> list[dict[str, Any]]:
     for recorded, group, event in coverage_events():
         rows.append((recorded, group, seq, event))
         seq += 1
+    from soc_ledger.demo_finance import finance_rows  # money, costs, 2017 baseline (group 6)
+
+    rows.extend(finance_rows(scale, start=len(rows)))
+    from soc_ledger.demo_claims import claim_rows  # claims, disputes, payments (group 5)
+
+    rows.extend(claim_rows(rows, cases, scale, seed, start=len(rows)))
 
     def order(row: tuple[date, int, int, dict[str, Any]]) -> tuple:
         recorded, group, seq, event = row

@@ -59,6 +59,8 @@ def parse_money(value: Any) -> Decimal:
     amount = _parse_decimal(value, "an amount of money")
     if amount < 0:
         raise ValueError(f"money cannot be negative, got {value!r}")
+    if amount.adjusted() > 20:  # beyond any contract, and beyond exact pence in 28 digits
+        raise ValueError(f"money is too large to be an amount, got {value!r}")
     if amount != amount.quantize(PENNY):
         raise ValueError(f"money has at most two decimal places, got {value!r}")
     return amount.quantize(PENNY)

@@ -30,8 +30,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from soc_ledger.ledger.encryption import open_text, seal_text
 from soc_ledger.ledger.location import Location, canonical
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ events_index = Table(
     Column("recorded_on", DateTime, nullable=False),  # naive UTC
     Column("appended_at", DateTime, nullable=False),  # naive UTC
     Column("target_version", Integer),
-    Column("payload", Text, nullable=False),  # the event as stored (canonical JSON)
+    Column("payload", Text, nullable=False),  # the event (canonical JSON), `seal_text`ed
     Index("ix_ledger_events_key", "contract", "key"),
     Index("ix_ledger_events_digest", "contract", "digest"),
     Index("ix_ledger_events_stream", "stream", "version"),
@@ -65,6 +66,14 @@ tracking = Table(
     metadata,
     Column("name", String(100), primary_key=True),
     Column("position", Integer, nullable=False),
+)
+
+# Facts about the ledger itself: key fingerprints (never keys), whether payloads are encrypted.
+ledger_meta = Table(
+    "ledger_meta",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", String(400), nullable=False),
 )
 
 INDEX = "ledger_events"
@@ -82,6 +91,28 @@ def open_engine(location: Location) -> Engine:
     engine = create_engine(location.sqlalchemy_url())
     metadata.create_all(engine)
     return engine
+
+
+def meta_get(engine: Engine, name: str) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(select(ledger_meta.c.value).where(ledger_meta.c.name == name)).scalar()
+
+
+def meta_set_once(engine: Engine, name: str, value: str) -> str:
+    """Record `value` unless one is recorded already; returns the recorded value."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(ledger_meta).values(name=name, value=value))
+    except IntegrityError:  # another process recorded it first
+        pass
+    recorded = meta_get(engine, name)
+    assert recorded is not None
+    return recorded
+
+
+def payload_of(row) -> dict:
+    """The event payload of an index (or facts) row, decrypted if the ledger is encrypted."""
+    return json.loads(open_text(row.payload))
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +178,7 @@ def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
                     "recorded_on": naive_utc(datetime.fromisoformat(state["recorded_on"])),
                     "appended_at": naive_utc(datetime.fromisoformat(state["appended_at"])),
                     "target_version": state.get("target_version"),
-                    "payload": canonical(payload).decode(),
+                    "payload": seal_text(canonical(payload).decode()),
                 }
             )
             position = note.id

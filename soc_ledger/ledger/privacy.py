@@ -2,6 +2,10 @@
 
 The key comes from `SOC_LEDGER_KEY`, else (SQLite only) a key file beside the database created
 on first use with owner-only permissions. PostgreSQL ledgers must be given the key.
+
+A fingerprint of the key (an HMAC of a constant under it, never the key) is recorded in the
+ledger on first use; a different key is then refused with a clear error instead of silently
+making pseudonyms that match no child, and a lost key file is never quietly replaced.
 """
 
 from __future__ import annotations
@@ -11,21 +15,43 @@ import hmac
 import os
 import secrets
 
+from sqlalchemy import Engine
+
 from soc_ledger.ledger.location import Location, StoreError
 
 PREFIX = "hmac-sha256:"
+META = "pseudonym_key"
 
 
 class Pseudonymiser:
-    def __init__(self, location: Location) -> None:
+    def __init__(self, location: Location, engine: Engine | None = None) -> None:
         self.location = location
+        self.engine = engine
         self._key: bytes | None = None
 
     @property
     def key(self) -> bytes:
         if self._key is None:
-            self._key = load_key(self.location)
+            self._key = self._checked()
         return self._key
+
+    def _checked(self) -> bytes:
+        if self.engine is None:
+            return load_key(self.location)
+        from soc_ledger.ledger import index
+
+        recorded = index.meta_get(self.engine, META)
+        key = load_key(self.location, create=recorded is None)
+        mine = fingerprint(key)
+        if recorded is None:
+            recorded = index.meta_set_once(self.engine, META, mine)
+        if recorded != mine:
+            raise StoreError(
+                f"the pseudonym key is not this ledger's (fingerprint {mine}, the ledger's "
+                f"{recorded}): with another key no child would match; "
+                f"{_where_the_key_comes_from(self.location)}"
+            )
+        return key
 
     def pseudonym(self, child_ref: str) -> str:
         if child_ref.startswith(PREFIX):
@@ -34,15 +60,25 @@ class Pseudonymiser:
         return PREFIX + digest
 
     def fingerprint(self) -> str:
-        """Identifies the key without revealing it, so a wrong key is caught, not mismatched."""
-        return hmac.new(self.key, b"soc-ledger key check", hashlib.sha256).hexdigest()[:16]
+        return fingerprint(self.key)
+
+
+def fingerprint(key: bytes) -> str:
+    """Identifies the key without revealing it, so a wrong key is caught, not mismatched."""
+    return hmac.new(key, b"soc-ledger key check", hashlib.sha256).hexdigest()[:16]
 
 
 def key_file(location: Location) -> str:
     return location.path + ".key"
 
 
-def load_key(location: Location) -> bytes:
+def _where_the_key_comes_from(location: Location) -> str:
+    if location.kind == "sqlite":
+        return f"set SOC_LEDGER_KEY, or restore the key file {key_file(location)}"
+    return "set SOC_LEDGER_KEY to the ledger's key"
+
+
+def load_key(location: Location, create: bool = True) -> bytes:
     env = os.environ.get("SOC_LEDGER_KEY")
     if env:
         if len(env) < 16:
@@ -54,11 +90,38 @@ def load_key(location: Location) -> bytes:
         )
     path = key_file(location)
     if not os.path.exists(path):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
+        if not create:
+            raise StoreError(
+                f"the pseudonym key is missing: SOC_LEDGER_KEY is not set and the key file "
+                f"{path} does not exist, but this ledger's pseudonyms were made with a key; "
+                f"{_where_the_key_comes_from(location)}"
+            )
+        _create_key_file(path)
+    if os.stat(path).st_mode & 0o077:
+        raise StoreError(
+            f"the pseudonym key file {path} can be read by others: make it owner-only "
+            f"(chmod 600 {path})"
+        )
     with open(path) as handle:
         key = handle.read().strip()
     if len(key) < 16:
         raise StoreError(f"the pseudonym key file {path} is damaged (too short)")
     return key.encode()
+
+
+def _create_key_file(path: str) -> None:
+    """Write a new key beside the database, owner-only, appearing whole or not at all (two
+    first writers at once both end up with the one that was linked first)."""
+    temporary = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(temporary)

@@ -26,6 +26,7 @@ from soc_ledger.domain.events import (
     EVENT_ADAPTER,
     EVENT_TYPES,
     IDENTITY_FIELDS,
+    ClaimSubmitted,
     Event,
     EventCorrected,
     ReferralReceived,
@@ -44,7 +45,9 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.source}:{self.line}: {self.field}: {self.message}"
+        # A field name is input too: one with a line break or control character is quoted.
+        name = self.field if self.field.isprintable() else json.dumps(self.field)
+        return f"{self.source}:{self.line}: {name}: {self.message}"
 
 
 class Rejected(Exception):
@@ -330,8 +333,25 @@ class Batch:
         if event.type in CASE_EVENTS:
             case_rules.apply(self.case(stream, event.contract, event.case_id), event, contract)
         else:
+            if isinstance(event, ClaimSubmitted):
+                self._check_claim_lines(event)
             contract_rules.apply(contract, event)
         return self._record(stream, event, recorded_on)
+
+    def _check_claim_lines(self, event: ClaimSubmitted) -> None:
+        """A claim has lines, and each names a case the ledger holds (stored or earlier in
+        this batch): an unknown case is bad input (SPEC §11)."""
+        if not event.lines:
+            raise DomainError(f"claim {event.claim!r} has no lines", "lines")
+        stored = self.stored_streams[event.contract]  # read by `self.contract` just before
+        for n, line in enumerate(event.lines):
+            name = json.dumps([event.contract, line.case])
+            if name not in stored and not self.streams.get(name):
+                raise DomainError(
+                    f"claim {event.claim!r}: no case {line.case!r} in contract "
+                    f"{event.contract!r}",
+                    f"lines.{n}.case",
+                )
 
     def _record(
         self, stream: str, event: Event, recorded_on: datetime, target: int | None = None

@@ -10,14 +10,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
-from soc_ledger.ledger import index
-from soc_ledger.ledger.location import Location
+from soc_ledger.ledger import encryption, index
+from soc_ledger.ledger.location import Location, StoreError
 from soc_ledger.ledger.locks import writer_lock
 from soc_ledger.ledger.privacy import Pseudonymiser
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.recording import Incoming, Outcome
     from soc_ledger.ledger.store import EventLog
+
+# A conflicting append (only possible from a writer that bypassed the lock) is retried from
+# validation this many times in all before the batch is refused.
+APPEND_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +57,14 @@ class Ledger:
     def __init__(self, url: str | None = None) -> None:
         self.location = Location.parse(url)
         self.engine = index.open_engine(self.location)
-        self.pseudonymiser = Pseudonymiser(self.location)
+        try:
+            encryption.check_store(
+                self.engine, lambda: bool(index.log_head(self.engine, self.location))
+            )
+        except StoreError:
+            self.engine.dispose()
+            raise
+        self.pseudonymiser = Pseudonymiser(self.location, self.engine)
         self._log: EventLog | None = None
 
     @property
@@ -86,19 +97,63 @@ class Ledger:
         return self.record(incoming)
 
     def record(self, incoming: list[Incoming], now: datetime | None = None) -> Outcome:
-        """Validate every event against the ledger and append them all, or none."""
-        from soc_ledger.ledger.recording import Batch, Outcome, Rejected, utc_now
+        """Validate every event against the ledger and append them all, or none.
 
+        Under the writer lock, so the chain's head and the aggregates validated against are
+        the ones appended on. Should an append still conflict (a writer that bypassed the
+        lock), the library's transaction rolls back whole and the batch is validated and
+        appended again, up to APPEND_ATTEMPTS times in all, then refused.
+        """
+        from eventsourcing.persistence import RecordConflictError
+
+        from soc_ledger.ledger.recording import Batch, Outcome, Problem, Rejected, utc_now
+
+        self._check_key(incoming)
         with writer_lock(self.location):
-            index.catch_up(self.engine, self.log)
-            batch = Batch(self.log, self.engine, self.pseudonymiser, now or utc_now())
-            batch.add_all(incoming)
-            if batch.problems:
-                raise Rejected(batch.problems)
-            _, head_hash = self.log.head()
-            positions = self.log.append(batch.envelopes(head_hash))
+            for attempt in range(1, APPEND_ATTEMPTS + 1):
+                index.catch_up(self.engine, self.log)
+                batch = Batch(self.log, self.engine, self.pseudonymiser, now or utc_now())
+                batch.add_all(incoming)
+                if batch.problems:
+                    raise Rejected(batch.problems)
+                encryption.claim(self.engine)
+                _, head_hash = self.log.head()
+                try:
+                    positions = self.log.append(batch.envelopes(head_hash))
+                except RecordConflictError as exc:
+                    if attempt < APPEND_ATTEMPTS:
+                        continue
+                    first = incoming[0]
+                    raise Rejected(
+                        [
+                            Problem(
+                                first.source,
+                                first.line,
+                                "(append)",
+                                f"another writer appended to the same streams at the same "
+                                f"moment {APPEND_ATTEMPTS} times ({exc}); run the command again",
+                            )
+                        ]
+                    ) from None
+                break
             index.catch_up(self.engine, self.log)
         return Outcome(len(positions), batch.already_present, positions)
+
+    def _check_key(self, incoming: list[Incoming]) -> None:
+        """A missing or wrong pseudonym key is named at the first line that needs it."""
+        from soc_ledger.ledger.recording import Problem, Rejected
+
+        for item in incoming:
+            event = item.event
+            if event.type == "ReferralReceived" or (
+                event.type == "EventCorrected" and "child_ref" in event.changes  # type: ignore[attr-defined]
+            ):
+                try:
+                    self.pseudonymiser.key  # noqa: B018 - loads and checks the key
+                except StoreError as exc:
+                    problem = Problem(item.source, item.line, "child_ref", str(exc))
+                    raise Rejected([problem]) from None
+                return
 
     def follow(self, project: Callable[[Engine, EventLog], int], name: str) -> int:
         """Bring a read model up to the head of the log.

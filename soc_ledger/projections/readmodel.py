@@ -32,7 +32,15 @@ from sqlalchemy import (
 from soc_ledger.domain.events import EVENT_TYPES
 from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt, Recorded, known_facts
 from soc_ledger.ledger import index
-from soc_ledger.ledger.index import aware_utc, events_index, metadata, naive_utc, tracking
+from soc_ledger.ledger.encryption import seal_text
+from soc_ledger.ledger.index import (
+    aware_utc,
+    events_index,
+    metadata,
+    naive_utc,
+    payload_of,
+    tracking,
+)
 from soc_ledger.ledger.location import canonical
 
 if TYPE_CHECKING:
@@ -52,7 +60,7 @@ fact_versions = Table(
     Column("case_id", String(200)),
     Column("recorded_from", DateTime, nullable=False),  # naive UTC, inclusive
     Column("recorded_to", DateTime),  # naive UTC, exclusive; NULL while current
-    Column("payload", Text, nullable=False),  # the event as it reads in this version
+    Column("payload", Text, nullable=False),  # the event as it reads then, `seal_text`ed
     Column("because", Text, nullable=False),  # JSON list of positions that decided it
     Index("ix_fact_versions_known", "contract", "recorded_from", "recorded_to"),
     Index("ix_fact_versions_identity", "stream", "version"),
@@ -60,7 +68,7 @@ fact_versions = Table(
 
 
 def _stored(row) -> Recorded:
-    payload = json.loads(row.payload)
+    payload = payload_of(row)
     return Recorded(
         position=row.position,
         stream=row.stream,
@@ -123,7 +131,7 @@ def versions_of(root: Recorded, chain: list[Recorded]) -> list[dict]:
             "case_id": root.event.case_id,
             "recorded_from": row["recorded_from"],
             "recorded_to": row["recorded_to"],
-            "payload": row["reading"][0].decode(),
+            "payload": seal_text(row["reading"][0].decode()),
             "because": row["reading"][1],
         }
         for row in rows
@@ -235,7 +243,7 @@ def facts_known_at(
         rows = conn.execute(query.order_by(fact_versions.c.position)).all()
     facts = []
     for row in rows:
-        payload = json.loads(row.payload)
+        payload = payload_of(row)
         event = EVENT_TYPES[payload["type"]].model_validate(payload)
         recorded = Recorded(
             position=row.position,

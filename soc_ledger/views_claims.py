@@ -1,0 +1,201 @@
+"""Reconciliations and statements as plain data: the JSON of SPEC §10 and rows for CSV/tables.
+
+Money is a string with two decimals (negative: a leading minus), dates are ISO.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from soc_ledger.domain.values import money
+from soc_ledger.projections.claims import LineReconciliation, Reconciliation, Statement
+from soc_ledger.views import known_at_text, ref_json
+
+
+def amount(value: Decimal) -> str:
+    """Money for JSON and CSV: two decimals, never "-0.00"."""
+    return money(value + 0)
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def line_json(line: LineReconciliation) -> dict[str, Any]:
+    d = line.dispute
+    return {
+        "case": line.case,
+        "claimed": amount(line.claimed),
+        "due_then": amount(line.due_then.amount),
+        "due_now": amount(line.due_now.amount),
+        "paid": amount(line.paid),
+        "disputed": amount(line.disputed),
+        "dispute_outcome": d.outcome if d is not None else None,
+        "difference": line.difference,
+        "because": [f"#{p}" for p in line.because],
+        # Beyond SPEC's shape (nothing renamed):
+        "adjustment": amount(line.adjustment),
+        "weeks": {
+            "claimed": line.claimed_weeks,
+            "due_then": line.due_then.weeks,
+            "due_now": line.due_now.weeks,
+        },
+        "weeks_after": _day(line.after),
+        "dispute": None
+        if d is None
+        else {
+            "raised": d.raised.effective.isoformat(),
+            "raised_by": d.raised.raised_by,
+            "reason": d.raised.reason,
+            "resolved": _day(d.resolution.effective) if d.resolution else None,
+            "settled_at": amount(d.resolution.amount) if d.resolution else None,
+        },
+    }
+
+
+def reconcile_json(r: Reconciliation, known_at: date | None) -> dict[str, Any]:
+    claim = r.claim
+    return {
+        "claim": claim.claim,
+        "payer": claim.payer,
+        "period_end": claim.period_end.isoformat(),
+        "lines": [line_json(line) for line in r.lines],
+        "totals": {
+            "claimed": amount(r.total("claimed")),
+            "due_then": amount(r.total("due_then")),
+            "due_now": amount(r.total("due_now")),
+            "paid": amount(r.paid),
+            "adjustment": amount(r.adjustment),
+            # Beyond SPEC's shape: the adjustment each way, and what is still in dispute.
+            "owed_by_payer": amount(r.owed_by_payer),
+            "owed_to_payer": amount(r.owed_to_payer),
+            "disputed": amount(r.total("disputed")),
+        },
+        "contract": r.contract,
+        "payee": r.payee,
+        "submitted": claim.submitted.isoformat(),
+        "recorded_on": r.recorded_on.isoformat(),
+        "as_of": r.as_of.isoformat(),
+        "known_at": known_at_text(known_at),
+        "payments": [
+            {"effective": p.effective.isoformat(), "amount": amount(p.amount), "key": p.key}
+            for p in claim.payments
+            if p.effective <= r.as_of
+        ],
+        "events": {f"#{p}": ref_json(ref) for p, ref in sorted(r.events.items())},
+    }
+
+
+def statement_json(s: Statement, known_at: date | None) -> dict[str, Any]:
+    return {
+        "contract": s.contract,
+        "payer": s.payer,
+        "as_of": s.as_of.isoformat(),
+        "known_at": known_at_text(known_at),
+        "claims": [
+            {
+                "claim": c.claim.claim,
+                "period_end": c.claim.period_end.isoformat(),
+                "submitted": c.claim.submitted.isoformat(),
+                "lines": len(c.claim.lines),
+                "claimed": amount(c.claimed),
+                "due": amount(c.due),
+                "paid": amount(c.paid),
+                "disputed": amount(c.disputed),
+                "adjustment": amount(c.adjustment),
+            }
+            for c in s.claims
+        ],
+        "unclaimed": {
+            "due": amount(s.unclaimed_amount),
+            "weeks": sum(share.weeks for _, share in s.unclaimed),
+            "cases": [
+                {"case": case, "due": amount(share.amount), "weeks": share.weeks}
+                for case, share in s.unclaimed
+            ],
+        },
+        "totals": {
+            "claimed": amount(s.total("claimed")),
+            "due": amount(s.due),
+            "paid": amount(s.total("paid")),
+            "disputed": amount(s.total("disputed")),
+            "adjustments": amount(s.total("adjustment")),
+            "unclaimed": amount(s.unclaimed_amount),
+            "balance": amount(s.balance),
+        },
+    }
+
+
+# --- rows for CSV and tables ----------------------------------------------------------------
+
+RECONCILE_COLUMNS = [
+    "case",
+    "weeks_claimed",
+    "claimed",
+    "weeks_due_then",
+    "due_then",
+    "weeks_due_now",
+    "due_now",
+    "paid",
+    "disputed",
+    "dispute_outcome",
+    "difference",
+    "adjustment",
+    "because",
+]
+RECONCILE_MONEY = ["claimed", "due_then", "due_now", "paid", "disputed", "adjustment"]
+
+STATEMENT_COLUMNS = [
+    "claim",
+    "period_end",
+    "submitted",
+    "claimed",
+    "due",
+    "paid",
+    "disputed",
+    "adjustment",
+]
+STATEMENT_MONEY = ["claimed", "due", "paid", "disputed", "adjustment"]
+UNCLAIMED = "unclaimed"  # the statement's row for weeks no claim has covered
+
+
+def reconcile_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per claim line; its adjustments add up to the claim's."""
+    return [
+        {
+            **line,
+            "weeks_claimed": line["weeks"]["claimed"],
+            "weeks_due_then": line["weeks"]["due_then"],
+            "weeks_due_now": line["weeks"]["due_now"],
+            "because": " ".join(line["because"]),
+        }
+        for line in data["lines"]
+    ]
+
+
+def statement_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per claim, then one for the unclaimed weeks: the adjustments add up to the
+    balance."""
+    unclaimed = data["unclaimed"]["due"]
+    return [
+        *data["claims"],
+        {
+            "claim": UNCLAIMED,
+            "claimed": "0.00",
+            "due": unclaimed,
+            "paid": "0.00",
+            "disputed": "0.00",
+            "adjustment": unclaimed,
+        },
+    ]
+
+
+def readable(row: dict[str, Any], money_columns: list[str]) -> dict[str, Any]:
+    """For people: thousands separators in money."""
+    out = dict(row)
+    for name in money_columns:
+        if row.get(name) is not None:
+            out[name] = f"{Decimal(row[name]):,.2f}"
+    return out
