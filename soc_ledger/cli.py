@@ -45,7 +45,19 @@ def open_ledger(db: str):
         raise LedgerCommandError(str(exc)) from None
 
 
-@click.group()
+class LedgerGroup(click.Group):
+    """Store errors raised mid-command end as one line, like every other error."""
+
+    def invoke(self, ctx: click.Context):
+        from soc_ledger.ledger.location import StoreError
+
+        try:
+            return super().invoke(ctx)
+        except StoreError as exc:
+            raise LedgerCommandError(str(exc)) from None
+
+
+@click.group(cls=LedgerGroup)
 @click.version_option(package_name="soc-ledger")
 def main() -> None:
     """soc-ledger: an event-sourced ledger for social outcomes contracts."""

@@ -113,3 +113,12 @@ def test_a_report_on_an_empty_ledger_says_so(tmp_path):
     result = run("liability", "--db", url)
     assert result.exit_code != 0
     assert "holds no contract yet" in result.stderr
+
+
+def test_diff_against_everything_known_compares_week_by_week(tmp_path, quickstart_lines):
+    """Without --vs the later side is everything known: still one week changed, not all."""
+    url = _ledger(tmp_path, quickstart_lines)
+    data = json.loads(run("diff", "--db", url, "--known-at", "2019-09-01", "--as-of",
+                          "2019-03-31", "--format", "json").stdout)
+    assert [(c["case"], c["week"]) for c in data["changes"]] == [("C001", 28)]
+    assert data["vs"] is None and data["total_change"] == "-214.00"

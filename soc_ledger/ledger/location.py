@@ -73,6 +73,10 @@ class Location:
             "POSTGRES_PORT": self.port,
             "POSTGRES_USER": self.user,
             "POSTGRES_PASSWORD": self.password,
+            # Insert through the library's database function rather than its pipelined
+            # executemany: a large batch through the psycopg pipeline was seen to stall
+            # (the server waiting to read, the client polling; cf. psycopg issue #685).
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
         }
 
     def sqlalchemy_url(self) -> str:

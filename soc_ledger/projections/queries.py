@@ -279,8 +279,9 @@ def _key(week: Week) -> tuple[str, int, date]:
 
 def diff(engine: Engine, contract: str, as_of: date, first: KnownAt, second: KnownAt) -> Diff:
     """Every case and week whose status or amount differs between two states of knowledge."""
-    before = liability_at(engine, contract, as_of, first)
-    after = liability_at(engine, contract, as_of, second)
+    # Both sides week by week from the facts: the weeks read model keeps no weeks list.
+    before = _computed(engine, contract, as_of, first)
+    after = _computed(engine, contract, as_of, second)
     old = {_key(w): w for w in before.weeks}
     new = {_key(w): w for w in after.weeks}
     early, late = (first, second) if _earlier(first, second) else (second, first)
@@ -337,6 +338,11 @@ def diff(engine: Engine, contract: str, as_of: date, first: KnownAt, second: Kno
         )
     refs = event_refs(engine, (p for c in changes for p in c.because))
     return Diff(contract, as_of, before, after, changes, refs)
+
+
+def _computed(engine: Engine, contract: str, as_of: date, known_at: KnownAt) -> Liability:
+    k = knowledge(engine, contract, known_at)
+    return liability(k.contract, k.cases, k.coverage, as_of)
 
 
 def _positions(*results: Liability) -> set[int]:
