@@ -143,6 +143,26 @@ def log_head(engine: Engine, location: Location) -> int | None:
         return None
 
 
+def claim_position(conn, name: str) -> int:
+    """The tracked position of a read model, locked for this transaction (0 when new)."""
+    row = conn.execute(
+        select(tracking.c.position).where(tracking.c.name == name).with_for_update()
+    ).first()
+    if row is None:
+        conn.execute(insert(tracking).values(name=name, position=0))
+        return 0
+    return row[0]
+
+
+def unindexed(conn, after: int) -> list:
+    """The indexed events after a read model's tracked position, in log order."""
+    return conn.execute(
+        select(events_index)
+        .where(events_index.c.position > after)
+        .order_by(events_index.c.position)
+    ).all()
+
+
 def tracked_position(engine: Engine, name: str) -> int:
     with engine.connect() as conn:
         return (
@@ -154,12 +174,7 @@ def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
     """Index every event after the tracked position; returns how many were added."""
     added = 0
     with engine.begin() as conn:
-        row = conn.execute(
-            select(tracking.c.position).where(tracking.c.name == INDEX).with_for_update()
-        ).first()
-        position = row[0] if row else 0
-        if row is None:
-            conn.execute(insert(tracking).values(name=INDEX, position=0))
+        position = claim_position(conn, INDEX)
         rows: list[dict] = []
         for note in log.notifications(after=position):
             state = log.mapper.decode_state(note)

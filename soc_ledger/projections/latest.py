@@ -41,7 +41,7 @@ from sqlalchemy import (
 
 from soc_ledger.domain.events import CASE_EVENTS
 from soc_ledger.ledger import index
-from soc_ledger.ledger.index import events_index, metadata, tracking
+from soc_ledger.ledger.index import metadata, tracking
 from soc_ledger.projections import readmodel
 from soc_ledger.projections.facts import CaseFacts
 from soc_ledger.projections.outcomes import Liability, Tally, summarise
@@ -157,17 +157,8 @@ def catch_up(engine: Engine, log: EventLog) -> int:
     metadata.create_all(engine, tables=[latest_cases, latest_weeks])
     readmodel.catch_up(engine, log)
     with engine.begin() as conn:
-        row = conn.execute(
-            select(tracking.c.position).where(tracking.c.name == NAME).with_for_update()
-        ).first()
-        position = row[0] if row else 0
-        if row is None:
-            conn.execute(insert(tracking).values(name=NAME, position=0))
-        new = conn.execute(
-            select(events_index)
-            .where(events_index.c.position > position)
-            .order_by(events_index.c.position)
-        ).all()
+        position = index.claim_position(conn, NAME)
+        new = index.unindexed(conn, position)
         touched: dict[str, _Touched] = {}
         for r in new:
             position = r.position

@@ -145,17 +145,8 @@ def catch_up(engine: Engine, log: EventLog) -> int:
     index.catch_up(engine, log)
     handled = 0
     with engine.begin() as conn:
-        row = conn.execute(
-            select(tracking.c.position).where(tracking.c.name == NAME).with_for_update()
-        ).first()
-        position = row[0] if row else 0
-        if row is None:
-            conn.execute(insert(tracking).values(name=NAME, position=0))
-        new = conn.execute(
-            select(events_index)
-            .where(events_index.c.position > position)
-            .order_by(events_index.c.position)
-        ).all()
+        position = index.claim_position(conn, NAME)
+        new = index.unindexed(conn, position)
         plain: list[dict] = []
         touched: dict[str, set[int]] = {}
         for r in new:
