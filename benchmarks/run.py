@@ -136,23 +136,36 @@ def return_903(history: Path, folder: Path, episodes: int = 5000) -> tuple[str, 
 # --- side by side: the raw library, and a naive replay ---------------------------------------
 
 
+def _stream_class() -> type:
+    """One plain library aggregate class for every stream (defined once: topics are global)."""
+    global _STREAM
+    if _STREAM is None:
+        from eventsourcing.domain import Aggregate, event
+
+        class Stream(Aggregate):
+            @event("Happened")
+            def happened(self, payload: dict) -> None:
+                self.last = payload
+
+        _STREAM = Stream
+    return _STREAM
+
+
+_STREAM: type | None = None
+
+
 def raw_library(lines: list[str]) -> dict[str, float]:
     """The same events through `eventsourcing` alone: plain aggregates, no projections."""
     from eventsourcing.application import Application
-    from eventsourcing.domain import Aggregate, event
-
-    class Stream(Aggregate):
-        @event("Happened")
-        def happened(self, payload: dict) -> None:
-            self.last = payload
 
     with tempfile.TemporaryDirectory() as folder:
         app = Application(
             env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{folder}/raw.db"}
         )
-        streams: dict[str, Stream] = {}
+        Stream = _stream_class()  # noqa: N806
+        streams: dict[str, Any] = {}
         started = time.perf_counter()
-        batch: list[Stream] = []
+        batch: list[Any] = []
         for text in lines:
             payload = json.loads(text)
             name = payload.get("case") or payload["contract"]
@@ -368,7 +381,7 @@ def measure(scale: int, kind: str, repeats: int, folder: Path, rng: random.Rando
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 100])
-    parser.add_argument("--stores", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--stores", nargs="*", default=["sqlite", "postgres"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
     parser.add_argument("--seed", type=int, default=7)
@@ -378,13 +391,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for scale in args.scales:
-            lines = None
             for kind in args.stores:
                 repeats = args.repeats if scale < 100 else max(1, args.repeats - 1)
                 print(f"scale {scale} {kind} ...", file=sys.stderr, flush=True)
                 results.append(measure(scale, kind, repeats, folder, rng))
                 Path(args.out).write_text(json.dumps(_report(results), indent=2) + "\n")
             history = folder / f"demo-{scale}.jsonl"
+            if not history.exists():
+                subprocess.run(
+                    cli("demo", "--emit", str(history), "--scale", str(scale)),
+                    check=True,
+                    env=ENV,
+                    capture_output=True,
+                )
             lines = history.read_text().splitlines()
             print(f"scale {scale} raw library ...", file=sys.stderr, flush=True)
             raw = raw_library(lines)
