@@ -17,6 +17,8 @@ from datetime import date, timedelta
 
 
 def synthetic_history(n_events: int) -> list[str]:
+    from soc_ledger.demo import terms
+
     c = "bench"
     lines = [
         {
@@ -29,19 +31,8 @@ def synthetic_history(n_events: int) -> list[str]:
             "lead_commissioner": "B0",
             "prime_contractor": "P",
             "top_up_funder": "CBO",
-            "terms": {
-                "price_per_week": "214.00",
-                "top_up_per_week": "45.00",
-                "tracking_weeks": 104,
-                "tracking_offset_weeks": {"MST": 17, "FFT": 11},
-                "min_engagement_days": 28,
-                "week_rule": "fixed_blocks",
-                "excluded_legal_statuses": ["V3", "V4"],
-                "excluded_placements": [],
-                "age_at_referral": {"min": 10, "max": 16, "exception_max": 17},
-                "referrals_close": "2030-06-30",
-                "co_commissioning_fee": [{"from": "2018-04-01", "annual_amount": "13000.00"}],
-            },
+            # The reference terms, with referrals open for the whole synthetic cohort.
+            "terms": {**terms(), "referrals_close": "2030-06-30"},
             "caps": [],
         },
     ]

@@ -296,15 +296,9 @@ MONEY_FIELDS = {"owed", "owed_top_up", "provisional", "capped", "owed_borough", 
 
 
 def _readable(row: dict) -> dict:
-    """For people: thousands separators in money, a share as a percentage."""
-    from decimal import Decimal
+    from soc_ledger.render import for_people
 
-    out = dict(row)
-    for name in MONEY_FIELDS & set(row):
-        out[name] = f"{Decimal(row[name]):,.2f}"
-    if row.get("share_out_of_care") is not None:
-        out["share_out_of_care"] = f"{Decimal(row['share_out_of_care']) * 100:.2f}%"
-    return out
+    return for_people(row, MONEY_FIELDS, ("share_out_of_care",))
 
 
 def _render_liability(data: dict, by: str, fmt: str) -> None:
@@ -679,17 +673,9 @@ plot_option = click.option(
 
 
 def _people(row: dict, money_fields) -> dict:
-    """For people: thousands separators in money, shares and rates as percentages."""
-    from decimal import Decimal
+    from soc_ledger.render import for_people
 
-    out = dict(row)
-    for name in money_fields:
-        if out.get(name) is not None:
-            out[name] = f"{Decimal(out[name]):,.2f}"
-    for name in ("share", "attainment", "irr"):
-        if out.get(name) is not None:
-            out[name] = f"{Decimal(out[name]) * 100:.2f}%"
-    return out
+    return for_people(row, money_fields, ("share", "attainment", "irr"))
 
 
 def _plotted(path: str) -> None:

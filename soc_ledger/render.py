@@ -9,6 +9,22 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 
+def for_people(
+    row: dict[str, Any], money: Iterable[str] = (), percent: Iterable[str] = ()
+) -> dict[str, Any]:
+    """A row for a table: thousands separators in money, fractions as percentages."""
+    from decimal import Decimal
+
+    out = dict(row)
+    for name in money:
+        if out.get(name) is not None:
+            out[name] = f"{Decimal(out[name]):,.2f}"
+    for name in percent:
+        if out.get(name) is not None:
+            out[name] = f"{Decimal(out[name]) * 100:.2f}%"
+    return out
+
+
 def write_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 

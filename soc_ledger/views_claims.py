@@ -11,6 +11,7 @@ from typing import Any
 
 from soc_ledger.domain.values import money
 from soc_ledger.projections.claims import LineReconciliation, Reconciliation, Statement
+from soc_ledger.render import for_people
 from soc_ledger.views import known_at_text, ref_json
 
 
@@ -194,8 +195,4 @@ def statement_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 def readable(row: dict[str, Any], money_columns: list[str]) -> dict[str, Any]:
     """For people: thousands separators in money."""
-    out = dict(row)
-    for name in money_columns:
-        if row.get(name) is not None:
-            out[name] = f"{Decimal(row[name]):,.2f}"
-    return out
+    return for_people(row, money_columns)
