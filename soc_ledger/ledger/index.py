@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from soc_ledger.ledger.bulk import insert_rows
 from soc_ledger.ledger.encryption import open_text, seal_text
 from soc_ledger.ledger.location import Location, canonical
 
@@ -170,42 +171,79 @@ def tracked_position(engine: Engine, name: str) -> int:
         )
 
 
+COLUMNS = tuple(c.name for c in events_index.columns)
+
+
+def row_of(
+    position: int, stream: str, version: int, event: dict, digest: str,
+    recorded_on: datetime, appended_at: datetime, target_version: int | None,
+) -> tuple:
+    """One index row, in `COLUMNS` order (times aware; stored naive UTC)."""
+    return (
+        position,
+        event["contract"],
+        stream,
+        version,
+        event["type"],
+        event.get("case") or case_of(stream),
+        event.get("key"),
+        digest,
+        date.fromisoformat(event["effective"]),
+        naive_utc(recorded_on),
+        naive_utc(appended_at),
+        target_version,
+        seal_text(canonical(event).decode()),
+    )
+
+
 def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
     """Index every event after the tracked position; returns how many were added."""
     added = 0
     with engine.begin() as conn:
         position = claim_position(conn, INDEX)
-        rows: list[dict] = []
+        rows: list[tuple] = []
         for note in log.notifications(after=position):
             state = log.mapper.decode_state(note)
-            payload = state["event"]
             rows.append(
-                {
-                    "position": note.id,
-                    "contract": payload["contract"],
-                    "stream": state["stream"],
-                    "version": note.originator_version,
-                    "type": payload["type"],
-                    "case_id": payload.get("case") or case_of(state["stream"]),
-                    "key": payload.get("key"),
-                    "digest": state["digest"],
-                    "effective": datetime.fromisoformat(payload["effective"]).date(),
-                    "recorded_on": naive_utc(datetime.fromisoformat(state["recorded_on"])),
-                    "appended_at": naive_utc(datetime.fromisoformat(state["appended_at"])),
-                    "target_version": state.get("target_version"),
-                    "payload": seal_text(canonical(payload).decode()),
-                }
+                row_of(
+                    note.id,
+                    state["stream"],
+                    note.originator_version,
+                    state["event"],
+                    state["digest"],
+                    datetime.fromisoformat(state["recorded_on"]),
+                    datetime.fromisoformat(state["appended_at"]),
+                    state.get("target_version"),
+                )
             )
             position = note.id
             if len(rows) >= batch:
-                conn.execute(insert(events_index), rows)
+                insert_rows(conn, events_index, COLUMNS, rows)
                 added += len(rows)
                 rows = []
         if rows:
-            conn.execute(insert(events_index), rows)
+            insert_rows(conn, events_index, COLUMNS, rows)
             added += len(rows)
         conn.execute(update(tracking).where(tracking.c.name == INDEX).values(position=position))
     return added
+
+
+def add_appended(engine: Engine, rows: list[tuple]) -> bool:
+    """Index a batch just appended, from what was appended (no decoding of the log).
+
+    Only if the index stood just before the batch; otherwise (another writer's events came
+    between) False, and `catch_up` reads the log instead.
+    """
+    if not rows:
+        return True
+    with engine.begin() as conn:
+        if claim_position(conn, INDEX) != rows[0][0] - 1:
+            return False
+        insert_rows(conn, events_index, COLUMNS, rows)
+        conn.execute(
+            update(tracking).where(tracking.c.name == INDEX).values(position=rows[-1][0])
+        )
+    return True
 
 
 def case_of(stream: str) -> str | None:

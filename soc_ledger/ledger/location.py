@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import orjson
+
 DEFAULT_DB = "sqlite:///ledger.db"
 
 
@@ -20,8 +22,16 @@ class StoreError(Exception):
 
 
 def canonical(obj: Any) -> bytes:
-    """One byte string per content: the basis of digests and the hash chain."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """One byte string per content: the basis of digests and the hash chain.
+
+    Sorted keys, no spaces, UTF-8. orjson writes exactly these bytes (a property test checks
+    it against the standard library) twenty times faster; what it cannot write (an integer
+    beyond 64 bits, a lone surrogate) goes the standard library's way, errors included.
+    """
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True)

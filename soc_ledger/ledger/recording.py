@@ -7,6 +7,7 @@ so what was checked is what is appended on.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -17,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
 
 from soc_ledger.domain import case as case_rules
 from soc_ledger.domain import contract as contract_rules
@@ -34,7 +36,8 @@ from soc_ledger.domain.events import (
 from soc_ledger.domain.knowledge import Recorded, apply_changes, known_facts
 from soc_ledger.ledger import index
 from soc_ledger.ledger.privacy import Pseudonymiser
-from soc_ledger.ledger.store import Envelope, canonical, stream_id
+from soc_ledger.ledger.store import Envelope, canonical
+from soc_ledger.ledger.store import envelope as seal_envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +150,11 @@ def parse_lines(lines: Iterable[str], source: str) -> tuple[list[Incoming], list
 
 
 def content_digest(event: Event) -> str:
-    return hashlib.sha256(canonical(payload(event))).hexdigest()
+    return digest_of(payload(event))
+
+
+def digest_of(data: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(data)).hexdigest()
 
 
 def payload(event: Event) -> dict[str, Any]:
@@ -157,8 +164,19 @@ def payload(event: Event) -> dict[str, Any]:
 def stream_of(event: Event) -> str:
     """Case events live in the case's stream; everything else in the contract's."""
     if event.type in CASE_EVENTS:
-        return json.dumps([event.contract, event.case_id])
-    return json.dumps([event.contract])
+        return stream_name(event.contract, event.case_id)
+    return stream_name(event.contract)
+
+
+@functools.lru_cache(maxsize=65536)
+def stream_name(*parts: str) -> str:
+    """A stream's name: the JSON list of its contract (and case)."""
+    return json.dumps(list(parts))
+
+
+@functools.lru_cache(maxsize=65536)
+def stream_parts(name: str) -> list[str]:
+    return json.loads(name)
 
 
 class Batch:
@@ -173,7 +191,7 @@ class Batch:
         self.stored_streams: dict[str, set[str]] = {}  # contract -> streams with events
         self.contracts: dict[str, ContractState] = {}
         self.cases: dict[str, case_rules.CaseState] = {}
-        self.pending: list[tuple[Recorded, str]] = []  # (record, digest)
+        self.pending: list[tuple[Recorded, str, dict[str, Any]]] = []  # (record, digest, payload)
         self.keys: dict[tuple[str, str], tuple[str, Recorded]] = {}
         self.stored_keys: dict[str, dict[str, index.IndexedEvent]] = {}
         self.keyless: Counter[tuple[str, str]] = Counter()
@@ -186,7 +204,7 @@ class Batch:
 
     def _stream(self, name: str) -> list[Recorded]:
         if name not in self.streams:
-            contract = json.loads(name)[0]
+            contract = stream_parts(name)[0]
             if contract not in self.stored_streams:
                 self.stored_streams[contract] = index.streams_of(self.engine, contract)
             stored = name in self.stored_streams[contract]
@@ -195,7 +213,7 @@ class Batch:
 
     def contract(self, contract: str) -> ContractState:
         if contract not in self.contracts:
-            self.contracts[contract] = fold_contract(contract, self._stream(json.dumps([contract])))
+            self.contracts[contract] = fold_contract(contract, self._stream(stream_name(contract)))
         return self.contracts[contract]
 
     def case(self, stream: str, contract: str, case: str) -> case_rules.CaseState:
@@ -207,7 +225,7 @@ class Batch:
 
     def add_all(self, incoming: Iterable[Incoming]) -> None:
         """Check every event in order; lookups of keys and contents are made in bulk first."""
-        prepared: list[tuple[Incoming, Event, str]] = []
+        prepared: list[tuple[Incoming, Event, str, dict[str, Any]]] = []
         for item in incoming:
             problem = self._check_clock(item)
             if problem:
@@ -218,10 +236,11 @@ class Batch:
             except DomainError as exc:
                 self.problems.append(Problem(item.source, item.line, exc.field, exc.message))
                 continue
-            prepared.append((item, event, content_digest(event)))
+            data = payload(event)
+            prepared.append((item, event, digest_of(data), data))
         self._prefetch(prepared)
-        for item, event, digest in prepared:
-            self._add(item, event, digest)
+        for item, event, digest, data in prepared:
+            self._add(item, event, digest, data)
         self._check_cases()
 
     def _check_cases(self) -> None:
@@ -235,10 +254,10 @@ class Batch:
             except DomainError as exc:
                 self.problems.append(Problem(item.source, item.line, exc.field, exc.message))
 
-    def _prefetch(self, prepared: list[tuple[Incoming, Event, str]]) -> None:
+    def _prefetch(self, prepared: list[tuple[Incoming, Event, str, dict[str, Any]]]) -> None:
         keys: dict[str, list[str]] = {}
         digests: dict[str, list[str]] = {}
-        for _, event, digest in prepared:
+        for _, event, digest, _ in prepared:
             if event.key is not None:
                 keys.setdefault(event.contract, []).append(event.key)
             else:
@@ -250,7 +269,7 @@ class Batch:
                 self.engine, contract, sorted(set(values))
             )
 
-    def _add(self, item: Incoming, event: Event, digest: str) -> None:
+    def _add(self, item: Incoming, event: Event, digest: str, data: dict[str, Any]) -> None:
         if self._already_present(item, event, digest):
             return
         try:
@@ -259,7 +278,9 @@ class Batch:
             self.problems.append(Problem(item.source, item.line, exc.field, exc.message))
             return
         self._stream(record.stream).append(record)
-        self.pending.append((record, digest))
+        # A correction is stored as checked (its changes canonical), not as received.
+        stored = data if record.event is event else payload(record.event)
+        self.pending.append((record, digest, stored))
         self.last_item[record.stream] = item
         if event.key is not None:
             self.keys[(event.contract, event.key)] = (digest, record)
@@ -345,7 +366,7 @@ class Batch:
             raise DomainError(f"claim {event.claim!r} has no lines", "lines")
         stored = self.stored_streams[event.contract]  # read by `self.contract` just before
         for n, line in enumerate(event.lines):
-            name = json.dumps([event.contract, line.case])
+            name = stream_name(event.contract, line.case)
             if name not in stored and not self.streams.get(name):
                 raise DomainError(
                     f"claim {event.claim!r}: no case {line.case!r} in contract "
@@ -381,10 +402,10 @@ class Batch:
         # Re-check the whole aggregate as it would read with the correction applied.
         history = [*self._stream(target.stream), record]
         contract_id = event.contract
-        if target.stream == json.dumps([contract_id]):
+        if target.stream == stream_name(contract_id):
             self.contracts[contract_id] = fold_contract(contract_id, history)
         else:
-            case_id = json.loads(target.stream)[1]
+            case_id = stream_parts(target.stream)[1]
             self.cases[target.stream] = fold_case(case_id, history, self.contract(contract_id))
         return record
 
@@ -444,21 +465,44 @@ class Batch:
 
     def envelopes(self, prev_hash: str) -> list[Envelope]:
         sealed = []
-        for record, digest in self.pending:
-            envelope = Envelope(
-                originator_id=stream_id(record.stream),
-                originator_version=record.version,
-                stream=record.stream,
-                appended_at=record.appended_at,
-                recorded_on=record.recorded_on,
-                target_version=record.target_version,
-                digest=digest,
-                prev_hash=prev_hash,
-                event=payload(record.event),
-            ).chained(prev_hash)
+        times: dict[datetime, str] = {}  # a batch has few distinct clocks: format each once
+
+        def iso(moment: datetime) -> str:
+            text = times.get(moment)
+            if text is None:
+                text = times[moment] = to_jsonable_python(moment)
+            return text
+
+        for record, digest, data in self.pending:
+            envelope = seal_envelope(
+                record.stream,
+                record.version,
+                iso(record.appended_at),
+                iso(record.recorded_on),
+                record.target_version,
+                digest,
+                prev_hash,
+                data,
+            )
             sealed.append(envelope)
             prev_hash = envelope.hash
         return sealed
+
+    def index_rows(self, positions: list[int]) -> list[tuple]:
+        """The event index's rows for the batch as appended at `positions`."""
+        return [
+            index.row_of(
+                position,
+                record.stream,
+                record.version,
+                data,
+                digest,
+                record.recorded_on,
+                record.appended_at,
+                record.target_version,
+            )
+            for position, (record, digest, data) in zip(positions, self.pending, strict=True)
+        ]
 
 
 def fold_contract(contract: str, history: list[Recorded]) -> ContractState:

@@ -136,7 +136,8 @@ class Ledger:
                         ]
                     ) from None
                 break
-            index.catch_up(self.engine, self.log)
+            if not index.add_appended(self.engine, batch.index_rows(positions)):
+                index.catch_up(self.engine, self.log)
         return Outcome(len(positions), batch.already_present, positions)
 
     def _check_key(self, incoming: list[Incoming]) -> None:

@@ -7,18 +7,21 @@ place in its aggregate's stream, an idempotency digest and the hash chain (SPEC 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper, Notification, StoredEvent, Transcoder
+from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic
-from pydantic import BaseModel, ConfigDict
 
 from soc_ledger.domain.events import EVENT_TYPES
 from soc_ledger.domain.knowledge import Recorded
@@ -28,35 +31,56 @@ GENESIS = "0" * 64
 _NAMESPACE = uuid.UUID("6f1d3c2e-7a51-4e0b-9a57-5c0c1ad9e1b3")
 
 
+@functools.lru_cache(maxsize=65536)
 def stream_id(stream: str) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, stream)
 
 
-class Envelope(BaseModel):
-    """What is stored for one event (the library's 'domain event')."""
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What is stored for one event (the library's 'domain event'), sealed into the chain.
 
-    model_config = ConfigDict(frozen=True)
+    `state` is the stored content: the event as received (normalised), the two clocks, its
+    place in its aggregate's stream, an idempotency digest, the previous hash and its own.
+    A plain dict, built once per event: a bulk append spends its time on the rules, not here.
+    """
 
     originator_id: uuid.UUID
     originator_version: int
-    stream: str
-    appended_at: datetime
-    recorded_on: datetime
-    target_version: int | None = None
-    digest: str
-    prev_hash: str
-    hash: str = ""
-    event: dict[str, Any]
+    topic: str
+    state: dict[str, Any]
 
-    def chained(self, prev_hash: str) -> Envelope:
-        unsealed = self.model_copy(update={"prev_hash": prev_hash, "hash": ""})
-        return unsealed.model_copy(update={"hash": seal(unsealed.state())})
+    @property
+    def hash(self) -> str:
+        return self.state["hash"]
 
-    def state(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json", exclude={"originator_id", "originator_version"})
-        data["originator_id"] = self.originator_id.hex
-        data["originator_version"] = self.originator_version
-        return data
+
+def envelope(
+    stream: str,
+    version: int,
+    appended_at: str,
+    recorded_on: str,
+    target_version: int | None,
+    digest: str,
+    prev_hash: str,
+    event: dict[str, Any],
+) -> Envelope:
+    """Seal one event after `prev_hash` (times already in their stored ISO form)."""
+    originator_id = stream_id(stream)
+    state: dict[str, Any] = {
+        "appended_at": appended_at,
+        "digest": digest,
+        "event": event,
+        "originator_id": originator_id.hex,
+        "originator_version": version,
+        "prev_hash": prev_hash,
+        "recorded_on": recorded_on,
+        "stream": stream,
+        "target_version": target_version,
+    }
+    # `seal` over a state that has no hash yet, without copying it.
+    state["hash"] = hashlib.sha256(prev_hash.encode() + canonical(state)).hexdigest()
+    return Envelope(originator_id, version, event["type"], state)
 
 
 def seal(state: dict[str, Any]) -> str:
@@ -70,23 +94,26 @@ class CanonicalJSONTranscoder(Transcoder):
         return canonical(obj)
 
     def decode(self, data: bytes) -> Any:
-        return json.loads(data)
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:  # e.g. an integer beyond 64 bits: the slow, general way
+            return json.loads(data)
 
 
 class LedgerMapper(Mapper):
     """Pydantic envelopes to stored events and back (the library ships no pydantic mapper)."""
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        envelope: Envelope = domain_event
-        stored = self.transcoder.encode(envelope.state())
+        sealed: Envelope = domain_event
+        stored = self.transcoder.encode(sealed.state)
         if self.compressor:
             stored = self.compressor.compress(stored)
         if self.cipher:
             stored = self.cipher.encrypt(stored)
         return StoredEvent(
-            originator_id=envelope.originator_id,
-            originator_version=envelope.originator_version,
-            topic=envelope.event["type"],
+            originator_id=sealed.originator_id,
+            originator_version=sealed.originator_version,
+            topic=sealed.topic,
             state=stored,
         )
 
@@ -99,7 +126,29 @@ class LedgerMapper(Mapper):
         return self.transcoder.decode(data)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        return Envelope.model_validate(self.decode_state(stored_event))
+        return Envelope(
+            stored_event.originator_id,  # type: ignore[arg-type]
+            stored_event.originator_version,
+            stored_event.topic,
+            self.decode_state(stored_event),
+        )
+
+
+class BulkSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, inserting a batch with one `executemany`.
+
+    The library's own inserts one row per `execute` to learn each row's id. Inside the
+    transaction the database is write-locked from the first insert, so the rows of one
+    `executemany` take consecutive rowids ending at `last_insert_rowid()`.
+    """
+
+    def _insert_events(
+        self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        SQLiteAggregateRecorder._insert_events(self, c, stored_events, **kwargs)
+        c.execute("SELECT last_insert_rowid()")
+        last = c.fetchone()[0]
+        return list(range(last - len(stored_events) + 1, last + 1))
 
 
 class LedgerApplication(Application):
@@ -122,7 +171,10 @@ class EventLog:
             if not os.path.isdir(folder):
                 raise StoreError(f"folder {folder!r} for the SQLite ledger does not exist")
         try:
-            self.app = LedgerApplication(env=location.library_env())
+            env = location.library_env()
+            if location.kind == "sqlite":
+                env["APPLICATION_RECORDER_TOPIC"] = get_topic(BulkSQLiteApplicationRecorder)
+            self.app = LedgerApplication(env=env)
         except Exception as exc:  # the library wraps driver errors in many types
             raise StoreError(f"cannot open the ledger at {location.url}: {exc}") from exc
         self.mapper: LedgerMapper = self.app.mapper  # type: ignore[assignment]
@@ -132,11 +184,14 @@ class EventLog:
         self.app.close()
 
     def append(self, envelopes: Sequence[Envelope]) -> list[int]:
-        """All or nothing: one transaction through the library's recorder."""
+        """All or nothing: one transaction through the library's recorder (its mapper
+        encodes, encrypts if configured; its recorder inserts and numbers the events)."""
         if not envelopes:
             return []
-        recordings = self.app.events.put(list(envelopes))
-        return [r.notification.id for r in recordings]
+        stored = [self.mapper.to_stored_event(e) for e in envelopes]
+        positions = self.recorder.insert_events(stored)
+        assert positions is not None and len(positions) == len(stored)
+        return list(positions)
 
     def head(self) -> tuple[int, str]:
         """The last position and its hash (GENESIS for an empty log)."""
