@@ -412,6 +412,66 @@ def main() -> None:
     _print(results)
 
 
+# Times (seconds; lower is better) and rates (events/s; higher is better) compared across scales.
+TIMES = (
+    "first_report_s",
+    "liability_s",
+    "liability_known_at_s",
+    "explain_s",
+    "diff_s",
+    "import_903_s",
+    "catch_up_after_903_s",
+    "repeated_liability_s",
+    "naive_liability_s",
+)
+RATES = ("append_events_per_s", "rebuild_events_per_s")
+
+
+def growth(results: list[dict]) -> list[dict]:
+    """How each operation's cost grows from one scale to the next (x10 the events): the ratio
+    of times, and for rates the ratio of total times (events / rate)."""
+    rows = []
+    by = {(r["scale"], r["store"]): r for r in results}
+    for (scale, store), big in sorted(by.items()):
+        small = by.get((scale // 10, store))
+        if scale < 10 or small is None or "events" not in big or "events" not in small:
+            continue
+        row: dict[str, Any] = {"store": store, "from_scale": scale // 10, "to_scale": scale}
+        for key in TIMES:
+            if key in big and key in small:
+                row[key] = big[key] / small[key]
+        for key in RATES:
+            if key in big and key in small:
+                row[key.replace("_events_per_s", "_time")] = (big["events"] / big[key]) / (
+                    small["events"] / small[key]
+                )
+        rows.append(row)
+    return rows
+
+
+READS = (
+    "liability_s",
+    "liability_known_at_s",
+    "explain_s",
+    "diff_s",
+    "catch_up_after_903_s",
+    "repeated_liability_s",
+)
+
+
+def postgres_vs_sqlite(results: list[dict]) -> list[dict]:
+    """Each read operation's PostgreSQL time over its SQLite time, per scale (target <= 2)."""
+    by = {(r["scale"], r["store"]): r for r in results}
+    rows = []
+    for scale in sorted({r["scale"] for r in results}):
+        pg, lite = by.get((scale, "postgres")), by.get((scale, "sqlite"))
+        if pg and lite:
+            rows.append(
+                {"scale": scale, **{k: pg[k] / lite[k] for k in READS if k in pg and k in lite}}
+            )
+    return rows
+
+
 def _report(results: list[dict]) -> dict:
     return {
         "machine": {
@@ -422,6 +482,8 @@ def _report(results: list[dict]) -> dict:
         "date": date.today().isoformat(),
         "command": "python " + " ".join(sys.argv),
         "results": results,
+        "growth": growth(results),
+        "postgres_vs_sqlite": postgres_vs_sqlite(results),
     }
 
 
@@ -451,7 +513,29 @@ def _print(results: list[dict]) -> None:
         table.add_column(title, justify="right")
     for r in results:
         table.add_row(*(fmt.format(r[k]) if k in r else "" for k, _, fmt in COLUMNS))
-    Console(width=220).print(table)
+    console = Console(width=220)
+    console.print(table)
+    rows = growth(results)
+    if rows:
+        keys = [k for k in (*TIMES, "append_time", "rebuild_time") if any(k in r for r in rows)]
+        grown = Table(title="growth: time at 10x the events / time (target <= 12)")
+        for title in ("store", "scales", *keys):
+            grown.add_column(title.removesuffix("_s"), justify="right")
+        for r in rows:
+            grown.add_row(
+                r["store"],
+                f"{r['from_scale']}->{r['to_scale']}",
+                *(f"{r[k]:.1f}" if k in r else "" for k in keys),
+            )
+        console.print(grown)
+    ratios = postgres_vs_sqlite(results)
+    if ratios:
+        versus = Table(title="reads: PostgreSQL time / SQLite time (target <= 2)")
+        for title in ("scale", *READS):
+            versus.add_column(title.removesuffix("_s"), justify="right")
+        for r in ratios:
+            versus.add_row(str(r["scale"]), *(f"{r[k]:.2f}" if k in r else "" for k in READS))
+        console.print(versus)
 
 
 if __name__ == "__main__":
