@@ -26,7 +26,20 @@ def insert_rows(
                 for row in rows:
                     copy.write_row(row)
         return
+    # The driver is given what SQLAlchemy would give it: dates and times in its storage format.
+    dialect = conn.dialect
+    processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    converting = [(i, p) for i, p in enumerate(processors) if p is not None]
+
+    def converted(row: Sequence[Any]) -> Sequence[Any]:
+        if not converting:
+            return row
+        values = list(row)
+        for i, process in converting:
+            values[i] = process(values[i])
+        return tuple(values)
+
     marks = ", ".join("?" for _ in columns)
-    batch = rows if isinstance(rows, list) else list(rows)
+    batch = [tuple(converted(row)) for row in rows]
     if batch:
         conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})", batch)
