@@ -15,7 +15,7 @@ import pytest
 
 from soc_ledger.ledger import integrity, service
 from soc_ledger.ledger.service import Ledger
-from soc_ledger.ledger.store import EventLog
+from soc_ledger.ledger.store import Appending
 from tests import concurrent_writer
 from tests.helpers import line, run, trail, write_lines
 
@@ -94,7 +94,7 @@ def test_a_conflicting_append_is_validated_again_and_retried(
     """A writer that bypassed the lock appends to the same stream between validation and
     append: the library refuses the stale version, and the batch is redone on the new log."""
     run("record", write_lines(tmp_path / "q.jsonl", quickstart_lines), "--db", db_url)
-    original = EventLog.append
+    original = Appending.insert
     intruded = []
 
     def append(self, envelopes):
@@ -106,7 +106,7 @@ def test_a_conflicting_append_is_validated_again_and_retried(
             monkeypatch.undo()
         return original(self, envelopes)
 
-    monkeypatch.setattr(EventLog, "append", append)
+    monkeypatch.setattr(Appending, "insert", append)
     with Ledger(db_url) as ledger:
         outcome = ledger.record_lines([_booster("mine", "2018-10-01")], "mine")
     monkeypatch.undo()
@@ -132,7 +132,7 @@ def test_an_append_that_keeps_conflicting_is_refused_clearly(
         attempts.append(len(envelopes))
         raise IntegrityError("UNIQUE constraint failed: stored_events.originator_id")
 
-    monkeypatch.setattr(EventLog, "append", append)
+    monkeypatch.setattr(Appending, "insert", append)
     path = write_lines(tmp_path / "b.jsonl", [_booster("b1", "2018-09-01")])
     result = run("record", path, "--db", sqlite_url)
     monkeypatch.undo()

@@ -127,3 +127,10 @@ def claim(engine: Engine) -> None:
 
     if index.meta_get(engine, META) is None:
         index.meta_set_once(engine, META, mode())
+
+
+def claim_in(txn) -> None:
+    """`claim`, inside the append transaction that writes the ledger's first events."""
+    from soc_ledger.ledger import index
+
+    index.meta_set_once_in(txn, META, mode())

@@ -32,12 +32,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from soc_ledger.ledger.bulk import insert_rows
+from soc_ledger.ledger.bulk import DIALECTS, insert_raw, insert_rows
 from soc_ledger.ledger.encryption import open_text, seal_text
 from soc_ledger.ledger.location import Location, canonical
 
 if TYPE_CHECKING:
-    from soc_ledger.ledger.store import EventLog
+    from soc_ledger.ledger.store import Appending, EventLog
 
 metadata = MetaData()
 
@@ -109,6 +109,17 @@ def meta_set_once(engine: Engine, name: str, value: str) -> str:
     recorded = meta_get(engine, name)
     assert recorded is not None
     return recorded
+
+
+def meta_set_once_in(txn: Appending, name: str, value: str) -> str:
+    """`meta_set_once` inside an append transaction (whose database another connection
+    could not write to until it ends)."""
+    txn.execute(
+        "INSERT INTO ledger_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        (name, value),
+    )
+    row = txn.execute("SELECT value FROM ledger_meta WHERE name = ?", (name,)).fetchone()
+    return row["value"] if isinstance(row, dict) else row[0]
 
 
 def payload_of(row) -> dict:
@@ -200,7 +211,7 @@ def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
     """Index every event after the tracked position; returns how many were added."""
     added = 0
     with engine.begin() as conn:
-        position = claim_position(conn, INDEX)
+        position = started = claim_position(conn, INDEX)
         rows: list[tuple] = []
         for note in log.notifications(after=position):
             state = log.mapper.decode_state(note)
@@ -224,8 +235,28 @@ def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
         if rows:
             insert_rows(conn, events_index, COLUMNS, rows)
             added += len(rows)
-        conn.execute(update(tracking).where(tracking.c.name == INDEX).values(position=position))
+        if position != started:
+            conn.execute(
+                update(tracking).where(tracking.c.name == INDEX).values(position=position)
+            )
     return added
+
+
+def appended_in(txn: Appending, rows: list[tuple]) -> bool:
+    """Index events in the transaction that appends them (committed with them), if the
+    index stood just before them; otherwise False and nothing is written (`catch_up` will)."""
+    if not rows:
+        return True
+    first, last = rows[0][0], rows[-1][0]
+    stood = txn.execute(
+        "SELECT position FROM ledger_tracking WHERE name = ?", (INDEX,)
+    ).fetchone()
+    stood_at = (stood[0] if not isinstance(stood, dict) else stood["position"]) if stood else None
+    if stood_at is None or stood_at != txn.last_before(first):
+        return False
+    insert_raw(txn.cursor, DIALECTS[txn.log.location.kind], events_index, COLUMNS, rows)
+    txn.execute("UPDATE ledger_tracking SET position = ? WHERE name = ?", (last, INDEX))
+    return True
 
 
 def add_appended(engine: Engine, rows: list[tuple]) -> bool:

@@ -166,10 +166,7 @@ def projections() -> list[Projection]:
         Projection(
             latest.NAME,
             latest.catch_up,
-            (
-                (latest.latest_cases, ("contract", "case_id")),
-                (latest.latest_weeks, ("contract", "case_id", "idx", "end")),
-            ),
+            ((latest.latest_case_weeks, ("contract", "case_id")),),
         ),
     ]
 

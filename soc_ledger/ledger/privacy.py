@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -28,6 +29,8 @@ class Pseudonymiser:
         self.location = location
         self.engine = engine
         self._key: bytes | None = None
+        # While an append transaction is open the fingerprint is recorded through it.
+        self.transaction: Any = None
 
     @property
     def key(self) -> bytes:
@@ -43,7 +46,9 @@ class Pseudonymiser:
         recorded = index.meta_get(self.engine, META)
         key = load_key(self.location, create=recorded is None)
         mine = fingerprint(key)
-        if recorded is None:
+        if recorded is None and self.transaction is not None:
+            recorded = index.meta_set_once_in(self.transaction, META, mine)
+        elif recorded is None:
             recorded = index.meta_set_once(self.engine, META, mine)
         if recorded != mine:
             raise StoreError(

@@ -11,7 +11,7 @@ import functools
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -125,10 +125,12 @@ def problems_from(error: ValidationError, source: str, line: int) -> list[Proble
     return problems
 
 
-def parse_lines(lines: Iterable[str], source: str) -> tuple[list[Incoming], list[Problem]]:
+def parse_lines(
+    lines: Iterable[str], source: str, first_line: int = 1
+) -> tuple[list[Incoming], list[Problem]]:
     incoming: list[Incoming] = []
     problems: list[Problem] = []
-    for number, text in enumerate(lines, start=1):
+    for number, text in enumerate(lines, start=first_line):
         if not text.strip():
             continue
         try:
@@ -144,6 +146,22 @@ def parse_lines(lines: Iterable[str], source: str) -> tuple[list[Incoming], list
         except ValidationError as exc:
             problems.extend(problems_from(exc, source, number))
     return incoming, problems
+
+
+def parsed_chunks(
+    lines: Iterable[str], source: str, size: int
+) -> Iterator[tuple[list[Incoming], list[Problem]]]:
+    """The lines parsed `size` at a time (a file of any length is never held whole)."""
+    chunk: list[str] = []
+    first = 1
+    for text in lines:
+        chunk.append(text)
+        if len(chunk) >= size:
+            yield parse_lines(chunk, source, first)
+            first += len(chunk)
+            chunk = []
+    if chunk:
+        yield parse_lines(chunk, source, first)
 
 
 # --- appending -----------------------------------------------------------------------------
@@ -180,36 +198,77 @@ def stream_parts(name: str) -> list[str]:
 
 
 class Batch:
-    """The write side of one `record` or import: aggregates loaded once, checked in order."""
+    """The write side of one `record` or import: aggregates loaded once, checked in order.
 
-    def __init__(self, log, engine, pseudonymiser: Pseudonymiser, now: datetime) -> None:
+    A batch may be checked and appended chunk by chunk inside one transaction (`flush` after
+    each chunk is in): the aggregates' states, stream versions and keys stay in memory, the
+    events' histories do not. A history is read again (from `reader`, which sees this
+    transaction's own events) only when a correction needs it.
+    """
+
+    def __init__(
+        self,
+        log,
+        engine,
+        pseudonymiser: Pseudonymiser,
+        now: datetime,
+        reader: Callable[[str], list[Recorded]] | None = None,
+    ) -> None:
         self.log = log
         self.engine = engine
         self.pseudonymiser = pseudonymiser
         self.now = now
-        self.streams: dict[str, list[Recorded]] = {}
+        self.reader = reader or log.stream
+        self.streams: dict[str, list[Recorded]] = {}  # loaded histories, this chunk's included
+        self.unflushed: dict[str, list[Recorded]] = {}  # this chunk's events of unloaded streams
+        self.versions: dict[str, int] = {}  # stream -> its last version, this batch's included
         self.stored_streams: dict[str, set[str]] = {}  # contract -> streams with events
         self.contracts: dict[str, ContractState] = {}
         self.cases: dict[str, case_rules.CaseState] = {}
         self.pending: list[tuple[Recorded, str, dict[str, Any]]] = []  # (record, digest, payload)
-        self.keys: dict[tuple[str, str], tuple[str, Recorded]] = {}
+        self.keys: dict[tuple[str, str], tuple[str, str, int]] = {}  # -> digest, stream, version
         self.stored_keys: dict[str, dict[str, index.IndexedEvent]] = {}
         self.keyless: Counter[tuple[str, str]] = Counter()
         self.stored_keyless: dict[str, dict[str, int]] = {}
         self.problems: list[Problem] = []
         self.already_present = 0
-        self.last_item: dict[str, Incoming] = {}  # stream -> the last event of the batch in it
+        self.last_item: dict[str, tuple[str, int]] = {}  # stream -> its last (source, line)
 
     # -- aggregate state ------------------------------------------------------------------
 
+    def _stored(self, name: str) -> set[str]:
+        """The streams of `name`'s contract that hold events in the store."""
+        contract = stream_parts(name)[0]
+        if contract not in self.stored_streams:
+            self.stored_streams[contract] = index.streams_of(self.engine, contract)
+        return self.stored_streams[contract]
+
     def _stream(self, name: str) -> list[Recorded]:
+        """A stream's whole history as this batch leaves it so far."""
         if name not in self.streams:
-            contract = stream_parts(name)[0]
-            if contract not in self.stored_streams:
-                self.stored_streams[contract] = index.streams_of(self.engine, contract)
-            stored = name in self.stored_streams[contract]
-            self.streams[name] = self.log.stream(name) if stored else []
+            history = self.reader(name) if name in self._stored(name) else []
+            history.extend(self.unflushed.pop(name, []))
+            self.streams[name] = history
+            self.versions[name] = history[-1].version if history else 0
         return self.streams[name]
+
+    def _version(self, name: str) -> int:
+        if name not in self.versions:
+            self._stream(name)
+        return self.versions[name]
+
+    def _has_events(self, name: str) -> bool:
+        return self.versions.get(name, 0) > 0 or name in self._stored(name)
+
+    def flush(self) -> None:
+        """This batch's checked events are in the store (in its transaction): forget their
+        histories, keep the states."""
+        for name, version in self.versions.items():
+            if version:
+                self._stored(name).add(name)
+        self.streams.clear()
+        self.unflushed.clear()
+        self.pending.clear()
 
     def contract(self, contract: str) -> ContractState:
         if contract not in self.contracts:
@@ -223,7 +282,7 @@ class Batch:
 
     # -- the batch ---------------------------------------------------------------------------
 
-    def add_all(self, incoming: Iterable[Incoming]) -> None:
+    def add_all(self, incoming: Iterable[Incoming], last: bool = True) -> None:
         """Check every event in order; lookups of keys and contents are made in bulk first."""
         prepared: list[tuple[Incoming, Event, str, dict[str, Any]]] = []
         for item in incoming:
@@ -241,18 +300,19 @@ class Batch:
         self._prefetch(prepared)
         for item, event, digest, data in prepared:
             self._add(item, event, digest, data)
-        self._check_cases()
+        if last:
+            self.check_cases()
 
-    def _check_cases(self) -> None:
+    def check_cases(self) -> None:
         """Each case as the batch leaves it: no two episodes overlap."""
-        for stream, item in self.last_item.items():
+        for stream, (source, line) in self.last_item.items():
             state = self.cases.get(stream)
             if state is None:
                 continue
             try:
                 case_rules.check_episodes(state)
             except DomainError as exc:
-                self.problems.append(Problem(item.source, item.line, exc.field, exc.message))
+                self.problems.append(Problem(source, line, exc.field, exc.message))
 
     def _prefetch(self, prepared: list[tuple[Incoming, Event, str, dict[str, Any]]]) -> None:
         keys: dict[str, list[str]] = {}
@@ -277,13 +337,17 @@ class Batch:
         except DomainError as exc:
             self.problems.append(Problem(item.source, item.line, exc.field, exc.message))
             return
-        self._stream(record.stream).append(record)
+        if record.stream in self.streams:
+            self.streams[record.stream].append(record)
+        else:
+            self.unflushed.setdefault(record.stream, []).append(record)
+        self.versions[record.stream] = record.version
         # A correction is stored as checked (its changes canonical), not as received.
         stored = data if record.event is event else payload(record.event)
         self.pending.append((record, digest, stored))
-        self.last_item[record.stream] = item
+        self.last_item[record.stream] = (item.source, item.line)
         if event.key is not None:
-            self.keys[(event.contract, event.key)] = (digest, record)
+            self.keys[(event.contract, event.key)] = (digest, record.stream, record.version)
 
     def _check_clock(self, item: Incoming) -> Problem | None:
         recorded_on = item.event.recorded_on
@@ -364,10 +428,8 @@ class Batch:
         this batch): an unknown case is bad input (SPEC §11)."""
         if not event.lines:
             raise DomainError(f"claim {event.claim!r} has no lines", "lines")
-        stored = self.stored_streams[event.contract]  # read by `self.contract` just before
         for n, line in enumerate(event.lines):
-            name = stream_name(event.contract, line.case)
-            if name not in stored and not self.streams.get(name):
+            if not self._has_events(stream_name(event.contract, line.case)):
                 raise DomainError(
                     f"claim {event.claim!r}: no case {line.case!r} in contract "
                     f"{event.contract!r}",
@@ -377,11 +439,10 @@ class Batch:
     def _record(
         self, stream: str, event: Event, recorded_on: datetime, target: int | None = None
     ) -> Recorded:
-        history = self._stream(stream)
         return Recorded(
             position=0,
             stream=stream,
-            version=(history[-1].version if history else 0) + 1,
+            version=self._version(stream) + 1,
             recorded_on=recorded_on,
             appended_at=self.now,
             event=event,
@@ -412,7 +473,8 @@ class Batch:
     def _target(self, contract: str, target: str) -> Recorded:
         pending = self.keys.get((contract, target))
         if pending is not None:
-            return pending[1]
+            _, stream, version = pending
+            return next(r for r in self._stream(stream) if r.version == version)
         found = index.by_key(self.engine, contract, target)
         if found is None and target.startswith("#") and target[1:].isdigit():
             found = index.by_position(self.engine, int(target[1:]))

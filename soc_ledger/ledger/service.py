@@ -16,8 +16,11 @@ from soc_ledger.ledger.locks import writer_lock
 from soc_ledger.ledger.privacy import Pseudonymiser
 
 if TYPE_CHECKING:
-    from soc_ledger.ledger.recording import Incoming, Outcome
-    from soc_ledger.ledger.store import EventLog
+    from soc_ledger.ledger.recording import Incoming, Outcome, Problem
+    from soc_ledger.ledger.store import Appending, EventLog
+
+# Events are read, checked and sealed this many at a time (memory stays flat with file size).
+CHUNK = 20_000
 
 # A conflicting append (only possible from a writer that bypassed the lock) is retried from
 # validation this many times in all before the batch is refused.
@@ -88,57 +91,132 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def record_lines(self, lines: Iterable[str], source: str) -> Outcome:
-        from soc_ledger.ledger.recording import Rejected, parse_lines
+    def record_lines(
+        self, lines: Iterable[str] | Callable[[], Iterable[str]], source: str
+    ) -> Outcome:
+        """Record JSON Lines, read and checked CHUNK at a time (a callable gives the lines
+        afresh, so that a conflicting append can be retried; so can a list)."""
+        from soc_ledger.ledger.recording import parsed_chunks
 
-        incoming, problems = parse_lines(lines, source)
-        if problems:
-            raise Rejected(problems)
-        return self.record(incoming)
+        def chunks() -> Iterator[tuple[list[Incoming], list[Problem]]]:
+            return parsed_chunks(lines() if callable(lines) else lines, source, CHUNK)
+
+        return self._record(chunks, None, retry=callable(lines) or isinstance(lines, list))
 
     def record(self, incoming: list[Incoming], now: datetime | None = None) -> Outcome:
+        """Validate events already parsed and append them all, or none."""
+
+        def chunks() -> Iterator[tuple[list[Incoming], list[Problem]]]:
+            for i in range(0, len(incoming), CHUNK):
+                yield incoming[i : i + CHUNK], []
+
+        return self._record(chunks, now, retry=True)
+
+    def _record(
+        self,
+        chunks: Callable[[], Iterator[tuple[list[Incoming], list[Problem]]]],
+        now: datetime | None,
+        retry: bool,
+    ) -> Outcome:
         """Validate every event against the ledger and append them all, or none.
 
         Under the writer lock, so the chain's head and the aggregates validated against are
-        the ones appended on. Should an append still conflict (a writer that bypassed the
-        lock), the library's transaction rolls back whole and the batch is validated and
-        appended again, up to APPEND_ATTEMPTS times in all, then refused.
+        the ones appended on. The events go in chunk by chunk, checked then sealed, inside
+        one transaction of the library that commits only once the last is in (with the event
+        index's rows, when it stood at the head): a problem anywhere rolls it all back. A file
+        with lines that are not events is refused for those alone (the rest is not checked
+        against the ledger: what it would say could only mislead).
+
+        Should an append still conflict (a writer that bypassed the lock), the transaction
+        rolls back whole and the batch is validated and appended again, up to APPEND_ATTEMPTS
+        times in all, then refused.
         """
-        from eventsourcing.persistence import RecordConflictError
+        from soc_ledger.ledger.recording import Problem, Rejected
+        from soc_ledger.ledger.store import conflicting
 
-        from soc_ledger.ledger.recording import Batch, Outcome, Problem, Rejected, utc_now
-
-        self._check_key(incoming)
         with writer_lock(self.location):
             for attempt in range(1, APPEND_ATTEMPTS + 1):
                 index.catch_up(self.engine, self.log)
-                batch = Batch(self.log, self.engine, self.pseudonymiser, now or utc_now())
-                batch.add_all(incoming)
-                if batch.problems:
-                    raise Rejected(batch.problems)
-                encryption.claim(self.engine)
-                _, head_hash = self.log.head()
+                first: list[Incoming] = []
                 try:
-                    positions = self.log.append(batch.envelopes(head_hash))
-                except RecordConflictError as exc:
-                    if attempt < APPEND_ATTEMPTS:
+                    outcome, indexed = self._append(chunks(), now, first)
+                except Exception as exc:
+                    if not conflicting(exc):
+                        raise
+                    if retry and attempt < APPEND_ATTEMPTS:
                         continue
-                    first = incoming[0]
+                    where = (first[0].source, first[0].line) if first else ("(batch)", 0)
                     raise Rejected(
                         [
                             Problem(
-                                first.source,
-                                first.line,
+                                *where,
                                 "(append)",
                                 f"another writer appended to the same streams at the same "
-                                f"moment {APPEND_ATTEMPTS} times ({exc}); run the command again",
+                                f"moment {attempt} times ({exc}); run the command again",
                             )
                         ]
                     ) from None
                 break
-            if not index.add_appended(self.engine, batch.index_rows(positions)):
+            if not indexed:
                 index.catch_up(self.engine, self.log)
-        return Outcome(len(positions), batch.already_present, positions)
+        return outcome
+
+    def _append(
+        self,
+        chunks: Iterator[tuple[list[Incoming], list[Problem]]],
+        now: datetime | None,
+        first: list[Incoming],
+    ) -> tuple[Outcome, bool]:
+        from soc_ledger.ledger.recording import utc_now
+
+        _, prev_hash = self.log.head()
+        with self.log.appending() as txn:
+            self.pseudonymiser.transaction = txn
+            try:
+                return self._append_in(txn, chunks, prev_hash, now or utc_now(), first)
+            finally:
+                self.pseudonymiser.transaction = None
+
+    def _append_in(
+        self,
+        txn: Appending,
+        chunks: Iterator[tuple[list[Incoming], list[Problem]]],
+        prev_hash: str,
+        now: datetime,
+        first: list[Incoming],
+    ) -> tuple[Outcome, bool]:
+        from soc_ledger.ledger.recording import Batch, Outcome, Rejected
+
+        not_events: list[Problem] = []
+        indexed = True
+        outcome = Outcome()
+        batch = Batch(self.log, self.engine, self.pseudonymiser, now, txn.stream)
+        for incoming, problems in chunks:
+            not_events.extend(problems)
+            if not_events:
+                continue
+            if not first and incoming:
+                first.append(incoming[0])
+            self._check_key(incoming)
+            batch.add_all(incoming, last=False)
+            if batch.problems or not batch.pending:
+                continue
+            sealed = batch.envelopes(prev_hash)
+            prev_hash = sealed[-1].hash
+            positions = txn.insert(sealed)
+            outcome.positions.extend(positions)
+            indexed = indexed and index.appended_in(txn, batch.index_rows(positions))
+            batch.flush()
+        if not_events:
+            raise Rejected(not_events)
+        batch.check_cases()
+        if batch.problems:
+            raise Rejected(batch.problems)
+        if outcome.positions:
+            encryption.claim_in(txn)
+        outcome.appended = len(outcome.positions)
+        outcome.already_present = batch.already_present
+        return outcome, indexed
 
     def _check_key(self, incoming: list[Incoming]) -> None:
         """A missing or wrong pseudonym key is named at the first line that needs it."""

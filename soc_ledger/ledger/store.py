@@ -13,13 +13,21 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
 import orjson
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, Notification, StoredEvent, Transcoder
+from eventsourcing.persistence import (
+    Mapper,
+    Notification,
+    OperationalError,
+    RecordConflictError,
+    StoredEvent,
+    Transcoder,
+)
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic
 
@@ -193,6 +201,22 @@ class EventLog:
         assert positions is not None and len(positions) == len(stored)
         return list(positions)
 
+    @contextmanager
+    def appending(self) -> Iterator[Appending]:
+        """One transaction of the library's recorder for a streamed append: chunks go in as
+        they are checked, and commit together at the end or roll back together on any error.
+
+        Uses the recorders' transaction-level API (`_insert_events` for SQLite, the insert
+        function for PostgreSQL) so that a batch of any size need not be held whole.
+        """
+        if self.location.kind == "sqlite":
+            with self.recorder.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+                yield Appending(self, cursor, "?")
+            return
+        with self.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            with conn.transaction(), conn.cursor() as cursor:
+                yield Appending(self, cursor, "%s")
+
     def head(self) -> tuple[int, str]:
         """The last position and its hash (GENESIS for an empty log)."""
         last = self.recorder.max_notification_id()
@@ -223,6 +247,90 @@ class EventLog:
             to_recorded(self.mapper.decode_state(s), 0)
             for s in self.recorder.select_events(stream_id(stream))
         ]
+
+
+class Appending:
+    """An open append transaction: insert sealed events, read streams as they now stand
+    (this transaction's own events included), and run the caller's statements alongside."""
+
+    def __init__(self, log: EventLog, cursor: Any, mark: str) -> None:
+        self.log = log
+        self.cursor = cursor
+        self.mark = mark  # the driver's parameter marker
+        self.kind = log.location.kind
+        recorder: Any = log.recorder
+        if self.kind == "sqlite":
+            self.table = recorder.events_table_name
+            self.id_column = "rowid"
+        else:
+            self.table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+            self.id_column = "notification_id"
+
+    def insert(self, envelopes: Sequence[Envelope]) -> list[int]:
+        if not envelopes:
+            return []
+        recorder: Any = self.log.recorder
+        stored = [self.log.mapper.to_stored_event(e) for e in envelopes]
+        if self.kind == "sqlite":
+            positions = recorder._insert_events(self.cursor, stored)
+        else:
+            rows = [
+                recorder.construct_pg_stored_event(
+                    originator_id=e.originator_id,
+                    originator_version=e.originator_version,
+                    topic=e.topic,
+                    state=e.state,
+                )
+                for e in stored
+            ]
+            self.cursor.execute(
+                recorder.sql_invoke_pg_function_insert_events, (rows,), prepare=True
+            )
+            positions = [r[recorder.pg_function_name_insert_events] for r in self.cursor]
+        assert positions is not None and len(positions) == len(stored)
+        return list(positions)
+
+    def last_before(self, position: int) -> int:
+        """The last position in the log before `position` (0 if none)."""
+        self.cursor.execute(
+            f"SELECT MAX({self.id_column}) FROM {self.table} WHERE {self.id_column} < {self.mark}",
+            (position,),
+        )
+        row = self.cursor.fetchone()
+        value = row[0] if not isinstance(row, dict) else next(iter(row.values()))
+        return value or 0
+
+    def stream(self, stream: str) -> list[Recorded]:
+        self.cursor.execute(
+            f"SELECT originator_version, topic, state FROM {self.table} "
+            f"WHERE originator_id = {self.mark} ORDER BY originator_version",
+            (stream_id(stream).hex if self.kind == "sqlite" else stream_id(stream),),
+        )
+        records = []
+        for row in self.cursor.fetchall():
+            version, topic, state = (
+                (row["originator_version"], row["topic"], row["state"])
+                if isinstance(row, dict) or hasattr(row, "keys")
+                else row
+            )
+            stored = StoredEvent(stream_id(stream), version, topic, state)
+            records.append(to_recorded(self.log.mapper.decode_state(stored), 0))
+        return records
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        """A statement of the caller's, in this transaction (`?` marks its parameters)."""
+        self.cursor.execute(statement.replace("?", self.mark), params)
+        return self.cursor
+
+
+def conflicting(exc: BaseException) -> bool:
+    """Whether an append failed because another writer appended first: the library's
+    conflict, or SQLite refusing to write on a snapshot that another writer has moved past
+    (SQLITE_BUSY_SNAPSHOT)."""
+    if isinstance(exc, RecordConflictError):
+        return True
+    cause = exc.__cause__
+    return isinstance(exc, OperationalError) and getattr(cause, "sqlite_errorcode", None) == 517
 
 
 def to_recorded(state: dict[str, Any], position: int) -> Recorded:
