@@ -56,7 +56,7 @@ def test_an_untouched_store_verifies_clean(db_url, tmp_path, quickstart_lines):
         "chain", "streams", "privacy", "aggregates", "projections", "assertions"
     }
     assert all(c["ok"] for c in checks.values())
-    assert "latest_weeks 104" in checks["projections"]["summary"]
+    assert "latest_case_weeks 1," in checks["projections"]["summary"]
 
     table = verify(db_url)
     assert table.exit_code == 0
@@ -172,7 +172,7 @@ def test_exported_heads_prove_later_that_nothing_before_them_moved(
     assert "error: verify: export: #10: the head exported at" in cut.stderr
     assert "is gone: the log now ends at #9 (events were removed)" in cut.stderr
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        for table in ("ledger_events", "fact_versions", "latest_weeks", "latest_cases"):
+        for table in ("ledger_events", "fact_versions", "latest_case_weeks"):
             conn.execute(f"DELETE FROM {table}")
         conn.execute("DELETE FROM ledger_tracking")
     assert verify(pg_url).exit_code == 0
@@ -194,22 +194,23 @@ def test_a_read_model_edited_behind_the_ledgers_back_is_named_and_left_alone(
     assert verify(sqlite_url).exit_code == 0  # the read models are built
     path = Location.parse(sqlite_url).path
     with sqlite3.connect(path) as conn:
+        # Week 28 of C001 (in care) recounted as paid: its kind's status edited.
         conn.execute(
-            "UPDATE latest_weeks SET status = 'outcome', borough_amount = 16900 "
-            "WHERE case_id = 'C001' AND idx = 28"
+            "UPDATE latest_case_weeks SET counted = replace(counted, 'in_care', 'outcome') "
+            "WHERE case_id = 'C001'"
         )
     result = verify(sqlite_url)
     assert result.exit_code == 1
-    assert "error: verify: projections: latest_weeks row {'contract': 'plcip', 'case_id': " in (
-        result.stderr
+    assert (
+        "error: verify: projections: latest_case_weeks row {'contract': 'plcip', 'case_id': "
+        "'C001'}" in result.stderr
     )
-    assert "'idx': 28" in result.stderr
-    assert "status stored 'outcome', rebuilt 'in_care'" in result.stderr
+    assert "counted stored '[[\"outcome\"" in result.stderr
     # verify compares; it does not repair (or destroy) the user's read model.
     with sqlite3.connect(path) as conn:
-        assert conn.execute(
-            "SELECT status FROM latest_weeks WHERE case_id = 'C001' AND idx = 28"
-        ).fetchone() == ("outcome",)
+        assert "in_care" not in conn.execute(
+            "SELECT counted FROM latest_case_weeks WHERE case_id = 'C001'"
+        ).fetchone()[0]
 
 
 # --- balance assertions ------------------------------------------------------------------------

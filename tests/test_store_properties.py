@@ -202,7 +202,7 @@ def test_known_at_k_equals_a_store_of_what_was_recorded_by_k(tmp_path, history: 
 # --- (c) following the log == rebuilding it -------------------------------------------------
 
 
-TABLES = (readmodel.fact_versions, latest.latest_cases, latest.latest_weeks)
+TABLES = (readmodel.fact_versions, latest.latest_case_weeks)
 
 
 def snapshot(engine) -> dict[str, list[tuple]]:

@@ -152,6 +152,10 @@ class Projection:
     tables: tuple[tuple[Table, tuple[str, ...]], ...]
 
 
+# Read-model columns written with `seal_text` (encrypted when CIPHER_KEY is set: compared clear).
+SEALED = frozenset({"payload", "cap_gross"})
+
+
 def projections() -> list[Projection]:
     """Every read model, in the order they are followed (the event index first)."""
     from soc_ledger.projections import latest, readmodel
@@ -420,7 +424,7 @@ def _rows(engine: Engine, table: Table, key: tuple[str, ...], tracked: list[str]
     with engine.connect() as conn:
         for row in conn.execute(query):
             values = [
-                open_text(v) if n == "payload" else v for n, v in zip(names, row, strict=True)
+                open_text(v) if n in SEALED else v for n, v in zip(names, row, strict=True)
             ]
             rows.append(tuple(values[i] for i in order))
     width = len(key)
@@ -459,7 +463,7 @@ def _first_difference(
         if a is not None and b is not None and a[:width] == b[:width]:
             changed = [n for n, x, y in zip(names, a, b, strict=True) if x != y]
             shown = ", ".join(
-                f"{n} stored {x!r}, rebuilt {y!r}" if n != "payload" else "payload differs"
+                f"{n} stored {x!r}, rebuilt {y!r}" if n not in SEALED else f"{n} differs"
                 for n, x, y in zip(names, a, b, strict=True)
                 if n in changed
             )

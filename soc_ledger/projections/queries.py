@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
-from soc_ledger.domain.events import CASE_EVENTS
-from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt
-from soc_ledger.ledger.index import aware_utc, events_index, naive_utc
+from soc_ledger.domain.events import CASE_EVENTS, EVENT_TYPES
+from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt, Recorded
+from soc_ledger.ledger.index import aware_utc, events_index, naive_utc, payload_of
+from soc_ledger.ledger.recording import stream_name
 from soc_ledger.projections import readmodel
 from soc_ledger.projections.facts import (
     CaseFacts,
@@ -96,6 +98,50 @@ def knowledge(
         cases_from_facts(facts, contract),
         coverage_from_facts(facts, contract),
     )
+
+
+def latest_facts(conn: Connection, contract: str, cases: Iterable[str] | None = None) -> list[Fact]:
+    """The facts of `contract` known now (`readmodel.facts_known_at` at `EVERYTHING`), read on
+    `conn`: the contract's own facts (terms, boroughs, care data), or with `cases` only those
+    cases' facts, in log order.
+
+    The latest read model refreshes a few thousand cases at a time: one indexed query (by
+    stream) per 500 cases instead of one per case, and no other case's facts decoded.
+    """
+    fv = readmodel.fact_versions
+    base = select(fv).where(
+        fv.c.contract == contract, fv.c.recorded_to.is_(None), fv.c.type.in_(OUTCOME_TYPES)
+    )
+    if cases is None:
+        queries = [base.where(fv.c.stream == stream_name(contract))]
+    else:
+        streams = sorted({stream_name(contract, case) for case in cases})
+        queries = [
+            base.where(fv.c.stream.in_(streams[i : i + 500])) for i in range(0, len(streams), 500)
+        ]
+    facts: list[Fact] = []
+    for query in queries:
+        facts.extend(_facts(conn.execute(query.order_by(fv.c.position))))
+    if cases is not None and len(queries) > 1:
+        facts.sort(key=lambda f: f.recorded.position)
+    return facts
+
+
+def _facts(rows) -> Iterator[Fact]:
+    """`Fact`s from `fact_versions` rows, as `readmodel.facts_known_at` makes them."""
+    instants: dict = {}  # many facts share a recorded instant: convert each once
+    for row in rows:
+        payload = payload_of(row)
+        event = EVENT_TYPES[payload["type"]].model_validate(payload)
+        recorded_on = instants.get(row.recorded_from)
+        if recorded_on is None:
+            recorded_on = instants[row.recorded_from] = aware_utc(row.recorded_from)
+        recorded = Recorded(row.position, row.stream, row.version, recorded_on, recorded_on, event)
+        because = tuple(
+            Recorded(p, row.stream, 0, recorded_on, recorded_on, event)
+            for p in json.loads(row.because)
+        )
+        yield Fact(recorded, event, because)
 
 
 def terms(engine: Engine, contract: str, known_at: KnownAt = EVERYTHING) -> ContractFacts:

@@ -514,26 +514,21 @@ def apply_caps(
     """
     timeline = _timeline(contract)
     weeks = list(weeks)
-    totals: dict[str, Decimal] = {cap_id: ZERO for cap_id in timeline.first_caps}
-    if not totals:
+    caps = CapAllocator(timeline)
+    if not caps.any:
         return weeks
-    plans: dict[tuple[int, str], tuple[tuple[_CapUse, ...], tuple[_CapUse, ...]]] = {}
     because: dict[tuple, tuple[int, ...]] = {}
     order = sorted((w.end, w.case, i) for i, w in enumerate(weeks) if w.status == "outcome")
     for _, _, i in order:
         week = weeks[i]
-        borough = cases[week.case].borough
-        segment = timeline.index(week.end.toordinal())
-        plan = plans.get((segment, borough))
-        if plan is None:
-            plan = plans[(segment, borough)] = _cap_plan(timeline, segment, borough)
-        if not plan[0] and not plan[1]:
-            continue
         gross_borough = week.borough_amount + week.capped_borough
         gross_top_up = week.top_up_amount + week.capped_top_up
-        refs: list[int] = []
-        owed_borough = _limit(plan[0], gross_borough, totals, refs)
-        owed_top_up = _limit(plan[1], gross_top_up, totals, refs)
+        taken = caps.take(
+            week.end.toordinal(), cases[week.case].borough, gross_borough, gross_top_up
+        )
+        if taken is None:
+            continue
+        owed_borough, owed_top_up, refs = taken
         if owed_borough == week.borough_amount and owed_top_up == week.top_up_amount:
             continue
         key = (week.because, *refs)
@@ -557,6 +552,58 @@ def apply_caps(
             because[key],
         )
     return weeks
+
+
+class CapAllocator:
+    """The running totals of every cap of a contract, fed outcome weeks in cap order.
+
+    The one place the caps are allocated: `apply_caps` feeds it `Week`s, the latest read model
+    feeds it the gross amounts it stores. Weeks must come in the order of their last day, then
+    case id (see `apply_caps`).
+    """
+
+    __slots__ = ("timeline", "totals", "_plans")
+
+    def __init__(self, timeline: TermsTimeline) -> None:
+        self.timeline = timeline
+        self.totals: dict[str, Decimal] = {cap_id: ZERO for cap_id in timeline.first_caps}
+        self._plans: dict[tuple[int, str], tuple[tuple[_CapUse, ...], tuple[_CapUse, ...]]] = {}
+
+    @property
+    def any(self) -> bool:
+        return bool(self.totals)
+
+    def plan(self, end: int, borough: str) -> tuple[tuple[_CapUse, ...], tuple[_CapUse, ...]]:
+        """The caps covering the borough share and the top-up share of a week of a case of
+        `borough` whose last day has ordinal `end`."""
+        segment = self.timeline.index(end)
+        plan = self._plans.get((segment, borough))
+        if plan is None:
+            plan = self._plans[(segment, borough)] = _cap_plan(self.timeline, segment, borough)
+        return plan
+
+    def take(
+        self, end: int, borough: str, gross_borough: Decimal, gross_top_up: Decimal
+    ) -> tuple[Decimal, Decimal, list[int]] | None:
+        """What is owed of an outcome week's two shares and the positions of the caps that
+        bound; None when no cap covers it. Adds what is owed to the caps' running totals."""
+        plan = self.plan(end, borough)
+        if not plan[0] and not plan[1]:
+            return None
+        refs: list[int] = []
+        owed_borough = _limit(plan[0], gross_borough, self.totals, refs)
+        owed_top_up = _limit(plan[1], gross_top_up, self.totals, refs)
+        return owed_borough, owed_top_up, refs
+
+    def least_limits(self) -> dict[str, Decimal | None]:
+        """Each cap's smallest amount over the terms segments where it is in force (None if
+        it never is): a cap whose covered weeks gross no more than this never binds."""
+        least: dict[str, Decimal | None] = dict.fromkeys(self.totals)
+        for seg in self.timeline.segments:
+            for cap_id, cap in seg.caps.items():
+                now = least.get(cap_id)
+                least[cap_id] = cap.amount if now is None else min(now, cap.amount)
+        return least
 
 
 @dataclass(frozen=True, slots=True)
