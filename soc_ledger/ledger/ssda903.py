@@ -1182,16 +1182,30 @@ def resolve_contract(engine, contract: str | None) -> str:
 
 
 def read_view(ledger, contract: str | None, borough: str, period: Period) -> LedgerView:
-    """The facts known now, as the planner needs them (the read model caught up first)."""
+    """The facts known now, as the planner needs them (the read model caught up first): the
+    referrals, then only the borough's cases' facts and the contract's own (its care data),
+    so an import reads one borough, not the whole contract."""
+    from soc_ledger.projections.queries import latest_facts
+
     ledger.follow(readmodel.catch_up, readmodel.NAME)
     contract = resolve_contract(ledger.engine, contract)
-    facts = readmodel.facts_known_at(
-        ledger.engine,
-        contract,
-        EVERYTHING,
-        types=("ReferralReceived", "CareEpisodeStarted", "CareEpisodeEnded", "CareDataReceived"),
+    referrals = readmodel.facts_known_at(
+        ledger.engine, contract, EVERYTHING, types=("ReferralReceived",)
     )
-    return view_from_facts(facts, contract, borough, period)
+    mine = [f for f in referrals if f.event.borough == borough]  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        own = latest_facts(conn, contract)
+        theirs = latest_facts(conn, contract, [f.event.case_id for f in mine]) if mine else []
+    return view_from_facts([*own, *theirs], contract, borough, period)
+
+
+def coverage_now(ledger, contract: str, borough: str) -> date | None:
+    """The borough's care data verified up to, as known now."""
+    from soc_ledger.projections.queries import latest_facts
+
+    ledger.follow(readmodel.catch_up, readmodel.NAME)
+    with ledger.engine.connect() as conn:
+        return coverage_from_facts(latest_facts(conn, contract), contract).get(borough)
 
 
 def import_return(
@@ -1223,8 +1237,8 @@ def import_return(
     if plan.problems:
         raise Rejected(plan.problems)
     outcome = ledger.record(plan.incoming, now=now)
-    after = read_view(ledger, view.contract, borough, period) if outcome.appended else view
-    return ImportResult(plan.summary, outcome, view.contract, after.coverage)
+    after = coverage_now(ledger, view.contract, borough) if outcome.appended else view.coverage
+    return ImportResult(plan.summary, outcome, view.contract, after)
 
 
 __all__ = [
