@@ -40,7 +40,7 @@ def insert_raw(
                 copy.write_row(row)
         return
     processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    converting = [(i, p) for i, p in enumerate(processors) if p is not None]
+    converting = [(i, _remembered(p)) for i, p in enumerate(processors) if p is not None]
 
     def converted(row: Sequence[Any]) -> tuple:
         if not converting:
@@ -54,3 +54,20 @@ def insert_raw(
     if batch:
         marks = ", ".join("?" for _ in columns)
         cursor.executemany(f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})", batch)
+
+
+def _remembered(process: Any) -> Any:
+    """A conversion done once per distinct value: a batch of events shares a few clocks and
+    dates, and formatting them is most of the cost of writing them."""
+    seen: dict[Any, Any] = {}
+
+    def converted(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            result = seen[value] = process(value)
+            return result
+        except TypeError:  # unhashable: not a value worth remembering
+            return process(value)
+
+    return converted

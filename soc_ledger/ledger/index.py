@@ -8,6 +8,7 @@ index behind, never wrong, and the next command catches it up.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -80,6 +81,7 @@ ledger_meta = Table(
 INDEX = "ledger_events"
 
 
+@functools.lru_cache(maxsize=4096)  # a log shares a few clocks
 def naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
@@ -199,7 +201,7 @@ def row_of(
         event.get("case") or case_of(stream),
         event.get("key"),
         digest,
-        date.fromisoformat(event["effective"]),
+        _day(event["effective"]),
         naive_utc(recorded_on),
         naive_utc(appended_at),
         target_version,
@@ -210,6 +212,14 @@ def row_of(
 def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
     """Index every event after the tracked position; returns how many were added."""
     added = 0
+    moments: dict[str, datetime] = {}  # the log shares a few clocks: parse each once
+
+    def moment(text: str) -> datetime:
+        found = moments.get(text)
+        if found is None:
+            found = moments[text] = datetime.fromisoformat(text)
+        return found
+
     with engine.begin() as conn:
         position = started = claim_position(conn, INDEX)
         rows: list[tuple] = []
@@ -222,8 +232,8 @@ def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
                     note.originator_version,
                     state["event"],
                     state["digest"],
-                    datetime.fromisoformat(state["recorded_on"]),
-                    datetime.fromisoformat(state["appended_at"]),
+                    moment(state["recorded_on"]),
+                    moment(state["appended_at"]),
                     state.get("target_version"),
                 )
             )
@@ -277,6 +287,12 @@ def add_appended(engine: Engine, rows: list[tuple]) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4096)
+def _day(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+@functools.lru_cache(maxsize=65536)
 def case_of(stream: str) -> str | None:
     """A correction names no case; it belongs to the case whose stream holds its target."""
     parts = json.loads(stream)
