@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -175,6 +176,22 @@ def unindexed(conn, after: int) -> list:
         .where(events_index.c.position > after)
         .order_by(events_index.c.position)
     ).all()
+
+
+def unindexed_pages(conn, after: int, size: int = 20_000) -> Iterator[list]:
+    """`unindexed`, `size` rows at a time (never the whole log in memory)."""
+    while True:
+        page = conn.execute(
+            select(events_index)
+            .where(events_index.c.position > after)
+            .order_by(events_index.c.position)
+            .limit(size)
+        ).all()
+        if page:
+            yield page
+        if len(page) < size:
+            return
+        after = page[-1].position
 
 
 def tracked_position(engine: Engine, name: str) -> int:

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from soc_ledger.domain.events import EVENT_TYPES
 from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt, Recorded, known_facts
 from soc_ledger.ledger import index
+from soc_ledger.ledger.bulk import insert_rows
 from soc_ledger.ledger.encryption import open_text, seal_text
 from soc_ledger.ledger.index import (
     aware_utc,
@@ -139,6 +140,20 @@ def versions_of(root: Recorded, chain: list[Recorded]) -> list[dict]:
     ]
 
 
+PLAIN_COLUMNS = (
+    "contract",
+    "stream",
+    "version",
+    "position",
+    "type",
+    "case_id",
+    "recorded_from",
+    "recorded_to",
+    "payload",
+    "because",
+)
+
+
 def catch_up(engine: Engine, log: EventLog) -> int:
     """Bring the facts up to the log's head (the event index first, which it reads)."""
     # Its table is created here: a ledger may have been opened before this module was loaded.
@@ -147,31 +162,32 @@ def catch_up(engine: Engine, log: EventLog) -> int:
     handled = 0
     with engine.begin() as conn:
         position = index.claim_position(conn, NAME)
-        new = index.unindexed(conn, position)
-        plain: list[dict] = []
         touched: dict[str, set[int]] = {}
-        for r in new:
-            position = r.position
-            handled += 1
-            if r.target_version is None:
-                plain.append(
-                    {
-                        "contract": r.contract,
-                        "stream": r.stream,
-                        "version": r.version,
-                        "position": r.position,
-                        "type": r.type,
-                        "case_id": r.case_id,
-                        "recorded_from": r.recorded_on,
-                        "recorded_to": None,
-                        "payload": r.payload,
-                        "because": json.dumps([r.position]),
-                    }
-                )
-            else:
-                touched.setdefault(r.stream, set()).add(r.target_version)
-        if plain:
-            conn.execute(insert(fact_versions), plain)
+        # A page at a time (a first catch-up may follow a log of any length), straight to the
+        # driver: an event that corrects nothing is one open row, its payload as indexed.
+        for page in index.unindexed_pages(conn, position):
+            plain: list[tuple] = []
+            for r in page:
+                position = r.position
+                handled += 1
+                if r.target_version is None:
+                    plain.append(
+                        (
+                            r.contract,
+                            r.stream,
+                            r.version,
+                            r.position,
+                            r.type,
+                            r.case_id,
+                            r.recorded_on,
+                            None,
+                            r.payload,
+                            f"[{r.position}]",
+                        )
+                    )
+                else:
+                    touched.setdefault(r.stream, set()).add(r.target_version)
+            insert_rows(conn, fact_versions, PLAIN_COLUMNS, plain)
         for stream, targets in touched.items():
             records = [
                 _stored(x)
