@@ -14,9 +14,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table
-from sqlalchemy.dialects import postgresql, sqlite
 
-DIALECTS: dict[str, Dialect] = {"sqlite": sqlite.dialect(), "postgresql": postgresql.dialect()}
+
+def dialect(kind: str) -> Dialect:
+    """SQLAlchemy's dialect for a store kind, imported when first needed (a report on SQLite
+    never loads the PostgreSQL one)."""
+    if kind == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.dialect()
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.dialect()
 
 
 def insert_rows(

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from soc_ledger.ledger.bulk import DIALECTS, insert_raw, insert_rows
+from soc_ledger.ledger.bulk import dialect, insert_raw, insert_rows
 from soc_ledger.ledger.encryption import open_text, seal_text
 from soc_ledger.ledger.location import Location, canonical
 
@@ -281,7 +281,7 @@ def appended_in(txn: Appending, rows: list[tuple]) -> bool:
     stood_at = (stood[0] if not isinstance(stood, dict) else stood["position"]) if stood else None
     if stood_at is None or stood_at != txn.last_before(first):
         return False
-    insert_raw(txn.cursor, DIALECTS[txn.log.location.kind], events_index, COLUMNS, rows)
+    insert_raw(txn.cursor, dialect(txn.log.location.kind), events_index, COLUMNS, rows)
     txn.execute("UPDATE ledger_tracking SET position = ? WHERE name = ?", (last, INDEX))
     return True
 
