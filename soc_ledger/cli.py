@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from collections.abc import Iterator
 from datetime import date
 
 import click
@@ -81,13 +82,20 @@ def record(file, db: str) -> None:
     from soc_ledger.ledger.recording import Rejected
 
     source = "<stdin>" if file.name == "<stdin>" else file.name
-    try:
-        lines = file.read().splitlines()
-    except UnicodeDecodeError as exc:
-        raise LedgerCommandError(f"{source}: not UTF-8 text ({exc.reason})") from None
+
+    def lines() -> Iterator[str]:
+        """The file line by line, from its start (read again should the append be retried);
+        never held whole, so a file of any size records in flat memory."""
+        if file.seekable():
+            file.seek(0)
+        for text in file:
+            yield text.removesuffix("\n")
+
     with open_ledger(db) as ledger:
         try:
-            outcome = ledger.record_lines(lines, source)
+            outcome = ledger.record_lines(lines if file.seekable() else lines(), source)
+        except UnicodeDecodeError as exc:
+            raise LedgerCommandError(f"{source}: not UTF-8 text ({exc.reason})") from None
         except Rejected as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
