@@ -304,6 +304,18 @@ def add_appended(engine: Engine, rows: list[tuple]) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=65536)
+def stream_name(*parts: str) -> str:
+    """A stream's name: the JSON list of its contract (and case). Case events live in the
+    case's stream, everything else in the contract's."""
+    return json.dumps(list(parts))
+
+
+@functools.lru_cache(maxsize=65536)
+def stream_parts(name: str) -> list[str]:
+    return json.loads(name)
+
+
 @functools.lru_cache(maxsize=4096)
 def _day(text: str) -> date:
     return date.fromisoformat(text)

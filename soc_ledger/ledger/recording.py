@@ -7,7 +7,6 @@ so what was checked is what is appended on.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections import Counter
@@ -35,6 +34,7 @@ from soc_ledger.domain.events import (
 )
 from soc_ledger.domain.knowledge import Recorded, apply_changes, known_facts
 from soc_ledger.ledger import index
+from soc_ledger.ledger.index import stream_name, stream_parts
 from soc_ledger.ledger.privacy import Pseudonymiser
 from soc_ledger.ledger.store import Envelope, canonical
 from soc_ledger.ledger.store import envelope as seal_envelope
@@ -184,17 +184,6 @@ def stream_of(event: Event) -> str:
     if event.type in CASE_EVENTS:
         return stream_name(event.contract, event.case_id)
     return stream_name(event.contract)
-
-
-@functools.lru_cache(maxsize=65536)
-def stream_name(*parts: str) -> str:
-    """A stream's name: the JSON list of its contract (and case)."""
-    return json.dumps(list(parts))
-
-
-@functools.lru_cache(maxsize=65536)
-def stream_parts(name: str) -> list[str]:
-    return json.loads(name)
 
 
 class Batch:

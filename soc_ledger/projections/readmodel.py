@@ -41,6 +41,7 @@ from soc_ledger.ledger.index import (
     metadata,
     naive_utc,
     payload_of,
+    stream_name,
     tracking,
 )
 from soc_ledger.ledger.location import canonical
@@ -235,13 +236,13 @@ def facts_known_at(
     query = select(*FACT_COLUMNS)
     if case is not None:
         # Every fact lives in its contract's stream or, for a case event, in its case's stream
-        # (`ledger.recording.stream_name`), and a stream names its contract: so these two
+        # (`ledger.index.stream_name`), and a stream names its contract: so these two
         # streams hold all the facts asked for, found through `ix_fact_versions_identity`
         # (a few hundred rows) instead of every fact of the contract through
         # `ix_fact_versions_known`. Filtering on `contract` as well would lead SQLite's and an
         # unanalysed PostgreSQL's planner to the wider index, so the stream stands for it.
         query = query.where(
-            fv.stream.in_((_stream_name(contract), _stream_name(contract, case))),
+            fv.stream.in_((stream_name(contract), stream_name(contract, case))),
             or_(fv.case_id == case, fv.case_id.is_(None)),
         )
     else:
@@ -299,12 +300,6 @@ def facts_of_rows(rows: Iterable[Sequence[Any]]) -> list[Fact]:
             )
         )
     return facts
-
-
-def _stream_name(*parts: str) -> str:
-    """A stream's name, as `ledger.recording.stream_name` writes it (not imported from there:
-    that module loads the event library, which a report does not need)."""
-    return json.dumps(list(parts))
 
 
 def contracts(engine: Engine) -> list[str]:
