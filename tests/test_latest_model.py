@@ -30,6 +30,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from soc_ledger.ledger.service import Ledger
@@ -240,3 +242,65 @@ def test_under_consecutive_runs_a_unit_is_owed_from_its_seventh_day_mid_block(sq
         assert a.weeks.as_dict() == {
             "outcome": units, "in_care": 1, "unverified": 0, "pending": 7
         }
+
+
+def test_one_sorted_pass_reads_each_case_as_the_reads_by_stream_do(db_url):
+    """A rebuild reads the contract's case facts in one pass ordered by case: each case's facts
+    are those, in log order, that its reads by stream give, and `wanted` only narrows them."""
+    ledger = Ledger(db_url)
+    ledger.record_lines([*BATCH_1, *BATCH_2, *BATCH_3], "all")
+    readmodel.catch_up(ledger.engine, ledger.log)
+    with ledger.engine.connect() as conn:
+        passed = dict(queries.latest_case_facts(conn, CONTRACT))
+        assert sorted(passed) == ["A", "B", "C"]
+        for case, facts in passed.items():
+            assert facts == queries.latest_facts(conn, CONTRACT, [case]), case
+        assert dict(queries.latest_case_facts(conn, CONTRACT, {"B"})) == {"B": passed["B"]}
+
+
+@pytest.mark.parametrize("share", [10**6, 0], ids=["one pass", "by stream"])
+def test_a_refresh_reads_its_cases_in_one_sorted_pass_or_by_stream_with_the_same_rows(
+    db_url, monkeypatch, share
+):
+    """A refresh of more than a share of the contract's stored cases reads the contract's
+    case facts in one pass, of fewer by stream (a build always in one pass): each way forced
+    for every batch (the late care data touches 2 cases of 3, A's late stay 1), the same rows
+    as a rebuild and the answers of the rules."""
+    monkeypatch.setattr(latest, "BY_STREAM_SHARE", share)
+    reads: list[str] = []
+    every_case, these_cases = latest._every_case, latest._these_cases
+
+    def one_pass(conn, contract, wanted=None):
+        reads.append("all" if wanted is None else "one pass")
+        return every_case(conn, contract, wanted)
+
+    def by_stream(conn, contract, ids):
+        reads.append("by stream")
+        return these_cases(conn, contract, ids)
+
+    monkeypatch.setattr(latest, "_every_case", one_pass)
+    monkeypatch.setattr(latest, "_these_cases", by_stream)
+    ledger = Ledger(db_url)
+    way = "one pass" if share else "by stream"
+    for lines, source in ((BATCH_1, "batch 1"), (BATCH_2, "batch 2"), (BATCH_3, "batch 3")):
+        reads.clear()
+        follow(ledger, lines, source)
+        # Followed (a first build reads everything), then rebuilt by `follow`.
+        assert reads == ["all" if source == "batch 1" else way, "all"], source
+    end = fast(ledger, date(2018, 3, 31))
+    assert owed(end)["SUT"] == Decimal("2000.00")
+    assert capped(end)["SUT"] == Decimal("700.00")  # 18 x 150 - 2,000
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(JSON_VALUES)
+def test_a_row_stores_the_json_text_the_standard_library_writes(value):
+    """orjson writes the rows' JSON columns, character for character as `json.dumps` does
+    (sorted keys, no spaces, ASCII escapes): rows are equal whichever wrote them."""
+    assert latest._json(value) == json.dumps(value, separators=(",", ":"), sort_keys=True)

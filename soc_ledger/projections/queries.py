@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from itertools import groupby
+from operator import itemgetter
 
 from sqlalchemy import Connection, Engine, select
 
-from soc_ledger.domain.events import CASE_EVENTS, EVENT_TYPES
-from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt, Recorded
-from soc_ledger.ledger.index import aware_utc, events_index, naive_utc, payload_of
+from soc_ledger.domain.events import CASE_EVENTS
+from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt
+from soc_ledger.ledger.index import aware_utc, events_index, naive_utc
 from soc_ledger.ledger.recording import stream_name
 from soc_ledger.projections import readmodel
 from soc_ledger.projections.facts import (
@@ -109,7 +110,7 @@ def latest_facts(conn: Connection, contract: str, cases: Iterable[str] | None = 
     stream) per 500 cases instead of one per case, and no other case's facts decoded.
     """
     fv = readmodel.fact_versions
-    base = select(fv).where(
+    base = select(*readmodel.FACT_COLUMNS).where(
         fv.c.contract == contract, fv.c.recorded_to.is_(None), fv.c.type.in_(OUTCOME_TYPES)
     )
     if cases is None:
@@ -121,27 +122,47 @@ def latest_facts(conn: Connection, contract: str, cases: Iterable[str] | None = 
         ]
     facts: list[Fact] = []
     for query in queries:
-        facts.extend(_facts(conn.execute(query.order_by(fv.c.position))))
+        facts.extend(readmodel.facts_of_rows(conn.execute(query.order_by(fv.c.position))))
     if cases is not None and len(queries) > 1:
         facts.sort(key=lambda f: f.recorded.position)
     return facts
 
 
-def _facts(rows) -> Iterator[Fact]:
-    """`Fact`s from `fact_versions` rows, as `readmodel.facts_known_at` makes them."""
-    instants: dict = {}  # many facts share a recorded instant: convert each once
-    for row in rows:
-        payload = payload_of(row)
-        event = EVENT_TYPES[payload["type"]].model_validate(payload)
-        recorded_on = instants.get(row.recorded_from)
-        if recorded_on is None:
-            recorded_on = instants[row.recorded_from] = aware_utc(row.recorded_from)
-        recorded = Recorded(row.position, row.stream, row.version, recorded_on, recorded_on, event)
-        because = tuple(
-            Recorded(p, row.stream, 0, recorded_on, recorded_on, event)
-            for p in json.loads(row.because)
+def latest_case_facts(
+    conn: Connection, contract: str, wanted: Container[str] | None = None
+) -> Iterator[tuple[str, list[Fact]]]:
+    """Every case of `contract` with its facts known now, case after case, each case's facts
+    in log order (as `latest_facts` gives them); with `wanted`, only those cases' decoded.
+
+    For a pass over all (or much) of the contract: ONE query in (case, position) order, read
+    a batch at a time. The database sorts the rows once, sequentially (a temporary B-tree in
+    SQLite, an external sort in PostgreSQL: about a second for half a million facts), where
+    `latest_facts`' reads by stream fetch rows from the table in random order, which dominates
+    a rebuild once the table outgrows the page cache. Memory holds one batch of rows and one
+    case's facts, however large the contract.
+    """
+    fv = readmodel.fact_versions
+    query = (
+        select(fv.c.case_id, *readmodel.FACT_COLUMNS)
+        .where(
+            fv.c.contract == contract,
+            fv.c.recorded_to.is_(None),
+            fv.c.type.in_(OUTCOME_TYPES),
+            fv.c.case_id.is_not(None),
         )
-        yield Fact(recorded, event, because)
+        .order_by(fv.c.case_id, fv.c.position)
+        # On this statement alone (`Connection.execution_options` would change `conn` for
+        # good): a server-side cursor where the driver has one, fetched 2,000 rows at a time.
+        .execution_options(yield_per=2000)
+    )
+    rows = conn.execute(query)
+    seen: set[str] = set()
+    for case_id, group in groupby(rows, key=itemgetter(0)):
+        # Equal ids are adjacent under any deterministic collation: each case comes whole.
+        assert case_id not in seen, f"case {case_id!r} read in two pieces"
+        seen.add(case_id)
+        if wanted is None or case_id in wanted:
+            yield case_id, readmodel.facts_of_rows(row[1:] for row in group)
 
 
 def terms(engine: Engine, contract: str, known_at: KnownAt = EVERYTHING) -> ContractFacts:
