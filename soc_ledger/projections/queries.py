@@ -365,6 +365,13 @@ def diff(engine: Engine, contract: str, as_of: date, first: KnownAt, second: Kno
         if e.type in LIFECYCLE or (target is not None and target.type in LIFECYCLE):
             # Whether and when a case is tracked moves every one of its weeks.
             lifecycle_news.setdefault(e.case, set()).add(e.position)
+    # The new correctors and retractors of each position, found once (not once per week).
+    correctors: dict[int, list[int]] = {}
+    for e in news:
+        if e.target_version is not None:
+            target = by_ref.get((e.stream, e.target_version))
+            if target is not None:
+                correctors.setdefault(target.position, []).append(e.position)
     borough = {c.case: c.borough for c in (*before.cases, *after.cases)}
     changes = []
     for key in sorted(set(old) | set(new), key=lambda k: (k[2], k[0], k[1])):
@@ -384,11 +391,8 @@ def diff(engine: Engine, contract: str, as_of: date, first: KnownAt, second: Kno
         responsible = {p for p in decided if p in news_by_position}
         responsible |= lifecycle_news.get(key[0], set())
         # Corrections and retractions of what decided the week are responsible too.
-        for e in news:
-            if e.target_version is not None:
-                target = by_ref.get((e.stream, e.target_version))
-                if target is not None and target.position in decided:
-                    responsible.add(e.position)
+        for p in decided:
+            responsible.update(correctors.get(p, ()))
         w = b or a
         assert w is not None
         changes.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -286,9 +287,12 @@ def facts_of_rows(rows: Iterable[Sequence[Any]]) -> list[Fact]:
     """
     facts: list[Fact] = []
     append = facts.append
+    instants: dict[datetime, datetime] = {}  # facts share few recorded instants: convert once
     for position, stream, version, type_, recorded_from, payload, because in rows:
         event = EVENT_TYPES[type_].model_validate_json(open_text(payload))
-        recorded_on = aware_utc(recorded_from)
+        recorded_on = instants.get(recorded_from)
+        if recorded_on is None:
+            recorded_on = instants[recorded_from] = aware_utc(recorded_from)
         recorded = Recorded(position, stream, version, recorded_on, recorded_on, event)
         # `catch_up` writes `json.dumps([position])` for every uncorrected fact: skip parsing it.
         decided = (position,) if because == f"[{position}]" else json.loads(because)
