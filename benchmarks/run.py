@@ -28,7 +28,9 @@ from typing import Any
 
 PG = os.environ.get("SOC_LEDGER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 KEY = "benchmark-key-0123456789abcdef"
-ENV = {**os.environ, "SOC_LEDGER_KEY": KEY}
+# Commands run as a user's would: with Python's bytecode cache (a sandbox may switch it off).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ENV["SOC_LEDGER_KEY"] = KEY
 
 
 def run_measured(args: list[str]) -> tuple[float, int, str]:

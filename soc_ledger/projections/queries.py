@@ -13,8 +13,7 @@ from sqlalchemy import Connection, Engine, select
 
 from soc_ledger.domain.events import CASE_EVENTS
 from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt
-from soc_ledger.ledger.index import aware_utc, events_index, naive_utc
-from soc_ledger.ledger.recording import stream_name
+from soc_ledger.ledger.index import aware_utc, events_index, naive_utc, stream_name
 from soc_ledger.projections import readmodel
 from soc_ledger.projections.facts import (
     CaseFacts,
