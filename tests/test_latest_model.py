@@ -38,20 +38,16 @@ from soc_ledger.ledger.service import Ledger
 from soc_ledger.projections import latest, queries, readmodel
 from soc_ledger.projections.outcomes import Liability, liability
 from soc_ledger.projections.weeks import TermsTimeline
+from tests.outcome_builders import REFERENCE_TERMS
 
 CONTRACT = "plcip"
+# The reference terms, shortened and repriced so that hand-worked sums stay small.
 TERMS = {
+    **REFERENCE_TERMS,
     "price_per_week": "200.00",
     "top_up_per_week": "50.00",
     "tracking_weeks": 10,
     "tracking_offset_weeks": {"MST": 1, "FFT": 1},
-    "min_engagement_days": 28,
-    "week_rule": "fixed_blocks",
-    "excluded_legal_statuses": ["V3", "V4"],
-    "excluded_placements": [],
-    "age_at_referral": {"min": 10, "max": 16, "exception_max": 17},
-    "referrals_close": "2021-06-30",
-    "co_commissioning_fee": [{"from": "2018-04-01", "annual_amount": "13000.00"}],
 }
 
 
