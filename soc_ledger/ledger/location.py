@@ -87,6 +87,10 @@ class Location:
             # executemany: a large batch through the psycopg pipeline was seen to stall
             # (the server waiting to read, the client polling; cf. psycopg issue #685).
             "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
+            # A record is one transaction, checked a chunk at a time between its inserts: the
+            # library's default (5 s idle in a transaction, then the server ends it) is shorter
+            # than checking a chunk on a busy machine. Ten minutes still ends an abandoned one.
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "600",
         }
 
     def sqlalchemy_url(self) -> str:
