@@ -419,7 +419,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--markdown", metavar="JSON", help="print a results file's tables as Markdown, run nothing"
+    )
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return
     results: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -534,6 +540,42 @@ COLUMNS = [
     ("speedup_vs_naive", "x naive", "{:.0f}"),
     ("record_peak_mib", "record MiB", "{:.0f}"),
 ]
+
+
+def markdown(report: dict) -> str:
+    """The results, growth and store ratios as Markdown tables (for the README)."""
+
+    def table(header: list[str], rows: list[list[str]]) -> str:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+    results = report["results"]
+    out = [
+        table(
+            [title for _, title, _ in COLUMNS],
+            [[fmt.format(r[k]) if k in r else "" for k, _, fmt in COLUMNS] for r in results],
+        )
+    ]
+    rows = report.get("growth") or growth(results)
+    keys = [k for k in (*TIMES, "append_time", "rebuild_time") if any(k in r for r in rows)]
+    out.append(
+        table(
+            ["store", "scales", *(k.removesuffix("_s") for k in keys)],
+            [
+                [r["store"], f"{r['from_scale']}→{r['to_scale']}"]
+                + [f"{r[k]:.1f}" if k in r else "" for k in keys]
+                for r in rows
+            ],
+        )
+    )
+    ratios = report.get("postgres_vs_sqlite") or postgres_vs_sqlite(results)
+    out.append(
+        table(
+            ["scale", *(k.removesuffix("_s") for k in READS)],
+            [[str(r["scale"]), *(f"{r[k]:.2f}" if k in r else "" for k in READS)] for r in ratios],
+        )
+    )
+    return "\n\n".join(out)
 
 
 def _print(results: list[dict]) -> None:
