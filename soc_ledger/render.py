@@ -26,7 +26,16 @@ def for_people(
 
 
 def write_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    """The same bytes as `json.dumps(data, indent=2)`, written a few thousand pieces at a
+    time: a report of a national programme's weeks is never one string in memory."""
+    pieces: list[str] = []
+    for piece in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(data):
+        pieces.append(piece)
+        if len(pieces) >= 4096:
+            sys.stdout.write("".join(pieces))
+            pieces.clear()
+    pieces.append("\n")
+    sys.stdout.write("".join(pieces))
 
 
 def write_csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:

@@ -24,7 +24,7 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -43,6 +43,7 @@ from soc_ledger.projections.weeks import (
     WEEK_RULES,
     ZERO,
     Assessment,
+    CapAllocator,
     TermsTimeline,
     Tracking,
     Week,
@@ -65,6 +66,7 @@ __all__ = [
     "Coverage",
     "Figures",
     "Liability",
+    "LiabilityStream",
     "PayerTotals",
     "Spell",
     "TermsTimeline",
@@ -364,3 +366,91 @@ def summarise(
         engagement=states,
         by_case=by_case,
     )
+
+
+class LiabilityStream:
+    """`liability` fed one case at a time, keeping no week: for a report over every case of a
+    large contract (SPEC §10 `liability --known-at`, `diff`), whose weeks would not fit in
+    memory together.
+
+    Each tracked case is assessed as it comes and only its totals are kept (its `Assessment`
+    without weeks, and its `Tally`). That is the exact answer as long as no cap binds, since
+    `apply_caps` leaves every week it does not limit as it was. A cap can only bind when the
+    gross of the outcome weeks it covers exceeds its smallest amount in force
+    (`CapAllocator.least_limits`; the reasoning of `latest._recap`): the stream sums that gross
+    per cap as it goes and sets `binds` the moment one exceeds it, and the caller must then
+    answer with `liability` over every week instead. Cases may come in any order.
+    """
+
+    __slots__ = (
+        "timeline", "coverage", "as_of", "week_rule", "binds", "_caps", "_least", "_gross",
+        "_per_case", "_states", "_boroughs",
+    )
+
+    def __init__(
+        self,
+        contract: ContractState | TermsTimeline,
+        coverage: Mapping[str, date],
+        as_of: date,
+        week_rule: str | None = None,
+    ) -> None:
+        self.timeline = contract if isinstance(contract, TermsTimeline) else TermsTimeline(contract)
+        self.coverage = coverage
+        self.as_of = as_of
+        self.week_rule = week_rule
+        self.binds = False  # True once some cap may limit a week: the totals are then wrong
+        self._caps = CapAllocator(self.timeline)
+        # Only caps ever in force can limit anything; one never in force only counts.
+        self._least = {
+            cap: limit for cap, limit in self._caps.least_limits().items() if limit is not None
+        }
+        self._gross: dict[str, Decimal] = dict.fromkeys(self._least, ZERO)
+        self._per_case: list[tuple[Assessment, Tally, tuple[Week, ...]]] = []
+        self._states: dict[str, str] = {}
+        self._boroughs: set[str] = set()
+
+    def add(self, case: CaseFacts) -> Assessment | None:
+        """Take one case (every case, tracked or not: the engagement of each and the borough
+        of each are part of the answer); its assessment with its weeks before caps, None if it
+        is not tracked. A case must be given once."""
+        self._boroughs.add(case.borough)
+        state = self._states[case.case] = engagement(case, self.timeline, self.as_of)
+        if state != "tracked":
+            return None
+        assessed = assess_case(case, self.timeline, self.coverage, self.as_of, self.week_rule)
+        assert assessed is not None
+        if self._least and not self.binds:
+            self._count_gross(assessed)
+        self._per_case.append(
+            (replace(assessed, weeks=()), tally_weeks(assessed, assessed.weeks), ())
+        )
+        return assessed
+
+    def _count_gross(self, assessed: Assessment) -> None:
+        """Add the case's outcome weeks to the gross of the caps that cover them, as
+        `apply_caps` would feed them to those caps (before caps, a week's amount is gross)."""
+        plan, gross, borough = self._caps.plan, self._gross, assessed.case.borough
+        for w in assessed.weeks:
+            if w.status != "outcome":
+                continue
+            on_borough, on_top_up = plan(w.end.toordinal(), borough)
+            for use in on_borough:
+                if use.cap in gross:
+                    gross[use.cap] += w.borough_amount
+            for use in on_top_up:
+                if use.cap in gross:
+                    gross[use.cap] += w.top_up_amount
+        least = self._least
+        if any(total > least[cap] for cap, total in gross.items()):
+            self.binds = True
+
+    def result(self) -> Liability:
+        """The answer `liability` gives for the cases added (no weeks kept: `weeks` and each
+        case's weeks are empty); only while no cap `binds`."""
+        if self.binds:
+            raise ValueError("a cap may bind: the caps need every week (use `liability`)")
+        per_case = sorted(self._per_case, key=lambda item: item[0].case.case)
+        states = dict(sorted(self._states.items()))  # `liability` lists cases in id order
+        return summarise(
+            self.timeline, self._boroughs, per_case, self.as_of, self.week_rule, states
+        )
