@@ -330,3 +330,22 @@ def histories(draw) -> History:
         for n in range(draw(st.integers(1, 6))):
             _case(b, f"{borough}{n}", borough)
     return b.history()
+
+
+def store_settings(examples: int):
+    """Hypothesis settings for properties that record into real stores (slow examples, a
+    fixture's tmp_path shared by all). SOC_LEDGER_STORE_EXAMPLES=N runs N instead."""
+    import os
+
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=int(os.environ.get("SOC_LEDGER_STORE_EXAMPLES", str(examples))),
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
+# A day within the histories' span, as an `as_of`.
+as_of_days = st.integers(0, 2200).map(lambda n: date(2018, 3, 1) + timedelta(days=n))

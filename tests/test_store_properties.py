@@ -15,12 +15,11 @@ Statistics of what the examples exercised: `--hypothesis-show-statistics`.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
-from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -29,19 +28,11 @@ from soc_ledger.ledger.service import Ledger
 from soc_ledger.projections import latest, queries, readmodel
 from soc_ledger.projections.outcomes import Liability, liability
 from soc_ledger.projections.weeks import TermsTimeline
-from tests.history_strategies import CONTRACT, TERMS, History, histories
+from tests.history_strategies import CONTRACT, TERMS, History, as_of_days, histories, store_settings
 
 # A few rich examples per test (the file: about 15 s of CPU on this 2-core machine); to hunt:
 # SOC_LEDGER_STORE_EXAMPLES=500 python -m pytest tests/test_store_properties.py
-EXAMPLES = int(os.environ.get("SOC_LEDGER_STORE_EXAMPLES", "32"))
-SETTINGS = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-
-as_of_days = st.integers(0, 2200).map(lambda n: date(2018, 3, 1) + timedelta(days=n))
+SETTINGS = store_settings(32)
 EVERYTHING_ELAPSED = date(2024, 6, 30)
 
 
@@ -160,7 +151,8 @@ def describe_answer(result: Liability) -> None:
 # --- (b) known at K == recorded up to K -------------------------------------------------------
 
 
-@settings(SETTINGS, max_examples=max(1, EXAMPLES * 5 // 8))  # each example opens two stores
+# Each example opens two stores: fewer of them.
+@settings(SETTINGS, max_examples=max(1, SETTINGS.max_examples * 5 // 8))
 @given(history=histories(), data=st.data())
 def test_known_at_k_equals_a_store_of_what_was_recorded_by_k(tmp_path, history: History, data):
     describe(history)

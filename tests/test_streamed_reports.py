@@ -16,7 +16,6 @@ cap may bind, when they fall back to computing every week of the contract at onc
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from datetime import date, timedelta
 from decimal import Decimal
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import event, given, note
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
@@ -32,16 +31,9 @@ from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
 from soc_ledger.ledger.service import Ledger
 from soc_ledger.projections import latest, queries
 from soc_ledger.projections.outcomes import Liability, liability
-from tests.history_strategies import CONTRACT, TERMS, History, histories
+from tests.history_strategies import CONTRACT, TERMS, History, as_of_days, histories, store_settings
 
-EXAMPLES = int(os.environ.get("SOC_LEDGER_STORE_EXAMPLES", "24"))
-SETTINGS = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-as_of_days = st.integers(0, 2200).map(lambda n: date(2018, 3, 1) + timedelta(days=n))
+SETTINGS = store_settings(24)
 
 
 def record(ledger: Ledger, lines: list[str]) -> None:
