@@ -121,16 +121,9 @@ def check_store(engine: Engine, holds_events: Callable[[], bool]) -> None:
     )
 
 
-def claim(engine: Engine) -> None:
-    """Record the choice with the first append (called under the writer lock)."""
-    from soc_ledger.ledger import index
-
-    if index.meta_get(engine, META) is None:
-        index.meta_set_once(engine, META, mode())
-
-
 def claim_in(txn) -> None:
-    """`claim`, inside the append transaction that writes the ledger's first events."""
+    """Record the choice with the first append, inside the transaction that writes it (so a
+    batch refused records nothing)."""
     from soc_ledger.ledger import index
 
     index.meta_set_once_in(txn, META, mode())

@@ -169,17 +169,9 @@ def claim_position(conn, name: str) -> int:
     return row[0]
 
 
-def unindexed(conn, after: int) -> list:
-    """The indexed events after a read model's tracked position, in log order."""
-    return conn.execute(
-        select(events_index)
-        .where(events_index.c.position > after)
-        .order_by(events_index.c.position)
-    ).all()
-
-
 def unindexed_pages(conn, after: int, size: int = 20_000) -> Iterator[list]:
-    """`unindexed`, `size` rows at a time (never the whole log in memory)."""
+    """The indexed events after a read model's tracked position, in log order, `size` rows
+    at a time (never the whole log in memory)."""
     while True:
         page = conn.execute(
             select(events_index)
@@ -286,24 +278,6 @@ def appended_in(txn: Appending, rows: list[tuple]) -> bool:
     return True
 
 
-def add_appended(engine: Engine, rows: list[tuple]) -> bool:
-    """Index a batch just appended, from what was appended (no decoding of the log).
-
-    Only if the index stood just before the batch; otherwise (another writer's events came
-    between) False, and `catch_up` reads the log instead.
-    """
-    if not rows:
-        return True
-    with engine.begin() as conn:
-        if claim_position(conn, INDEX) != rows[0][0] - 1:
-            return False
-        insert_rows(conn, events_index, COLUMNS, rows)
-        conn.execute(
-            update(tracking).where(tracking.c.name == INDEX).values(position=rows[-1][0])
-        )
-    return True
-
-
 @functools.lru_cache(maxsize=65536)
 def stream_name(*parts: str) -> str:
     """A stream's name: the JSON list of its contract (and case). Case events live in the
@@ -363,16 +337,6 @@ def by_key(engine: Engine, contract: str, key: str) -> IndexedEvent | None:
 def by_position(engine: Engine, position: int) -> IndexedEvent | None:
     with engine.connect() as conn:
         row = conn.execute(select(events_index).where(events_index.c.position == position)).first()
-    return _indexed(row) if row else None
-
-
-def by_stream_version(engine: Engine, stream: str, version: int) -> IndexedEvent | None:
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(events_index).where(
-                events_index.c.stream == stream, events_index.c.version == version
-            )
-        ).first()
     return _indexed(row) if row else None
 
 

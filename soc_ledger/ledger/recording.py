@@ -167,10 +167,6 @@ def parsed_chunks(
 # --- appending -----------------------------------------------------------------------------
 
 
-def content_digest(event: Event) -> str:
-    return digest_of(payload(event))
-
-
 def digest_of(data: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(data)).hexdigest()
 

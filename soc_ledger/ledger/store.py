@@ -191,16 +191,6 @@ class EventLog:
     def close(self) -> None:
         self.app.close()
 
-    def append(self, envelopes: Sequence[Envelope]) -> list[int]:
-        """All or nothing: one transaction through the library's recorder (its mapper
-        encodes, encrypts if configured; its recorder inserts and numbers the events)."""
-        if not envelopes:
-            return []
-        stored = [self.mapper.to_stored_event(e) for e in envelopes]
-        positions = self.recorder.insert_events(stored)
-        assert positions is not None and len(positions) == len(stored)
-        return list(positions)
-
     @contextmanager
     def appending(self) -> Iterator[Appending]:
         """One transaction of the library's recorder for a streamed append: chunks go in as

@@ -381,7 +381,8 @@ def _drop_old_layout(conn: Connection) -> None:
 
 
 def _unindexed(conn: Connection, after: int) -> Sequence[Any]:
-    """`index.unindexed`, reading only what `_touch` needs (a payload only for care data)."""
+    """The indexed events after `after`, in log order, with only what `_touch` needs (a
+    payload only for care data and episodes)."""
     e = events_index.c
     wanted = e.type.in_(("CareDataReceived", *EPISODE_EVENTS))
     payload = case((wanted, e.payload), else_=None).label("payload")
