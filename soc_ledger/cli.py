@@ -703,8 +703,9 @@ def _plotted(path: str) -> None:
 def _plot_liability(engine, contract, as_of, known, known_at, week_rule, path) -> None:
     from soc_ledger.plots import plot_liability
     from soc_ledger.projections import finances as money_rules
+    from soc_ledger.projections.queries import liability_with_weeks
 
-    result = _query(money_rules.liability_with_weeks, engine, contract, as_of, known, week_rule)
+    result = _query(liability_with_weeks, engine, contract, as_of, known, week_rule)
     title = (
         f"{contract}: cumulative outcome payments owed by borough, as of {as_of.isoformat()}"
         f"\n(known at {known_at or 'everything recorded'}; each borough's own share, the "

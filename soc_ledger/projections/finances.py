@@ -56,7 +56,7 @@ from soc_ledger.domain.contract import ContractState
 from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt
 from soc_ledger.projections import queries, readmodel
 from soc_ledger.projections.facts import cases_from_facts, positions
-from soc_ledger.projections.outcomes import Liability, liability
+from soc_ledger.projections.outcomes import Liability
 from soc_ledger.projections.queries import QueryError
 
 ZERO = Decimal("0.00")
@@ -473,18 +473,6 @@ def finances_at(
 
 
 # --- series for pictures -----------------------------------------------------------------------
-
-
-def liability_with_weeks(
-    engine: Engine,
-    contract: str,
-    as_of: date,
-    known_at: KnownAt = EVERYTHING,
-    week_rule: str | None = None,
-) -> Liability:
-    """The liability at (as_of, known_at) with every week (computed from the facts)."""
-    k = queries.knowledge(engine, contract, known_at)
-    return liability(k.contract, k.cases, k.coverage, as_of, week_rule)
 
 
 def owed_over_time(result: Liability) -> dict[str, list[tuple[date, Decimal]]]:

@@ -214,11 +214,20 @@ def _known_condition(known_at: KnownAt) -> ColumnElement[bool]:
 
 def terms(engine: Engine, contract: str, known_at: KnownAt = EVERYTHING) -> ContractFacts:
     """The contract's terms, variations and boroughs alone (no case facts read)."""
+    return _own(engine, contract, known_at)[1]
+
+
+def _own(
+    engine: Engine, contract: str, known_at: KnownAt
+) -> tuple[list[Fact], ContractFacts]:
+    """The contract's own facts as known at `known_at` (terms, boroughs, care data: a few
+    hundred) and its terms folded from them; an unagreed contract is refused as `knowledge`
+    refuses it."""
     facts = readmodel.facts_known_at(engine, contract, known_at, CONTRACT_TYPES)
     folded = contract_from_facts(contract, facts)
     if folded.agreed is None:
         raise QueryError(f"contract {contract!r} was not agreed as known at that time")
-    return folded
+    return facts, folded
 
 
 def liability_at(
@@ -244,6 +253,17 @@ def liability_at(
     streamed = _streamed_liability(engine, contract, as_of, known_at, week_rule)
     if streamed is not None:
         return streamed
+    return liability_with_weeks(engine, contract, as_of, known_at, week_rule)
+
+
+def liability_with_weeks(
+    engine: Engine,
+    contract: str,
+    as_of: date,
+    known_at: KnownAt = EVERYTHING,
+    week_rule: str | None = None,
+) -> Liability:
+    """The liability at (as_of, known_at) with every week (computed from the facts)."""
     k = knowledge(engine, contract, known_at)
     return liability(k.contract, k.cases, k.coverage, as_of, week_rule)
 
@@ -253,10 +273,7 @@ def _stream(
 ) -> LiabilityStream:
     """A `LiabilityStream` for the contract's terms and care-data coverage as known at
     `known_at` (its own facts: a few hundred), to be fed its cases."""
-    own = readmodel.facts_known_at(engine, contract, known_at, CONTRACT_TYPES)
-    folded = contract_from_facts(contract, own)
-    if folded.agreed is None:  # as `knowledge` says it
-        raise QueryError(f"contract {contract!r} was not agreed as known at that time")
+    own, folded = _own(engine, contract, known_at)
     return LiabilityStream(folded, coverage_from_facts(own, contract), as_of, week_rule)
 
 
