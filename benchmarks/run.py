@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -239,10 +240,8 @@ def read_model_liability(url: str, as_of: date, known_at: date | None) -> float:
         return time.perf_counter() - started
 
 
-# --- one scale, one store --------------------------------------------------------------------
-
-
-def measure(scale: int, kind: str, repeats: int, folder: Path, seed: int) -> dict:
+def demo_history(folder: Path, scale: int) -> Path:
+    """The demo's JSON Lines at `scale`, emitted once per run."""
     history = folder / f"demo-{scale}.jsonl"
     if not history.exists():
         subprocess.run(
@@ -251,6 +250,29 @@ def measure(scale: int, kind: str, repeats: int, folder: Path, seed: int) -> dic
             env=ENV,
             capture_output=True,
         )
+    return history
+
+
+def sampled(n: int, command: Callable[[], list[str]]) -> tuple[list[float], list[int]]:
+    """The wall seconds and peak KiB of `n` runs, each of the command made afresh."""
+    times, peaks = [], []
+    for _ in range(n):
+        elapsed, peak, _ = run_measured(command())
+        times.append(elapsed)
+        peaks.append(peak)
+    return times, peaks
+
+
+def liability(url: str, as_of: str, known_at: str | None = None) -> list[str]:
+    known = ["--known-at", known_at] if known_at else []
+    return cli("liability", "--db", url, "--as-of", as_of, *known, "--format", "json")
+
+
+# --- one scale, one store --------------------------------------------------------------------
+
+
+def measure(scale: int, kind: str, repeats: int, folder: Path, seed: int) -> dict:
+    history = demo_history(folder, scale)
     events, cases = 0, []
     with history.open() as lines:  # line by line: the benchmark process stays small
         for line in lines:
@@ -262,122 +284,64 @@ def measure(scale: int, kind: str, repeats: int, folder: Path, seed: int) -> dic
     store = Store(kind, folder)
     result: dict[str, Any] = {"scale": scale, "store": kind, "events": events}
     try:
-        appends, peaks, url = [], [], ""
-        for _ in range(repeats):
-            url = store.fresh()
-            elapsed, peak, _ = run_measured(cli("record", str(history), "--db", url))
-            appends.append(events / elapsed)
-            peaks.append(peak)
-        result["append_events_per_s"] = median(appends)
+        urls = []
+
+        def fresh_record() -> list[str]:
+            urls.append(store.fresh())
+            return cli("record", str(history), "--db", urls[-1])
+
+        times, peaks = sampled(repeats, fresh_record)
+        url = urls[-1]
+        result["append_events_per_s"] = median([events / t for t in times])
         result["record_peak_mib"] = max(peaks) / 1024
         # The first report after a bulk append brings every read model up to date.
-        elapsed, peak, _ = run_measured(
-            cli("liability", "--db", url, "--as-of", "2023-12-31", "--format", "json")
-        )
+        elapsed, _, _ = run_measured(liability(url, "2023-12-31"))
         result["first_report_s"] = elapsed
-        rebuilds = []
-        for _ in range(repeats):
-            elapsed, peak, out = run_measured(cli("rebuild", "--db", url))
-            rebuilds.append(events / elapsed)
-        result["rebuild_events_per_s"] = median(rebuilds)
-        result["rebuild_peak_mib"] = peak / 1024
+        times, peaks = sampled(repeats, lambda: cli("rebuild", "--db", url))
+        result["rebuild_events_per_s"] = median([events / t for t in times])
+        result["rebuild_peak_mib"] = max(peaks) / 1024
 
         def pairs() -> tuple[str, str]:
             as_of = date(2018, 6, 1) + timedelta(days=rng.randrange(2000))
             known = as_of + timedelta(days=rng.randrange(400))
             return as_of.isoformat(), known.isoformat()
 
-        samples, peaks_l = [], []
-        for _ in range(max(3, repeats)):
-            as_of, known = pairs()
-            elapsed, peak, _ = run_measured(
-                cli(
-                    "liability",
-                    "--db",
-                    url,
-                    "--as-of",
-                    as_of,
-                    "--known-at",
-                    known,
-                    "--format",
-                    "json",
-                )
-            )
-            samples.append(elapsed)
-            peaks_l.append(peak)
-        result["liability_known_at_s"] = median(samples)
-        latest = []
-        for _ in range(max(3, repeats)):
-            as_of, _ = pairs()
-            elapsed, peak, _ = run_measured(
-                cli("liability", "--db", url, "--as-of", as_of, "--format", "json")
-            )
-            latest.append(elapsed)
-            peaks_l.append(peak)
+        samples = max(3, repeats)
+        at_k, peaks_k = sampled(samples, lambda: liability(url, *pairs()))
+        latest, peaks_l = sampled(samples, lambda: liability(url, pairs()[0]))
+        result["liability_known_at_s"] = median(at_k)
         result["liability_s"] = median(latest)
-        result["liability_peak_mib"] = max(peaks_l) / 1024
-        explains, peaks_e = [], []
-        for _ in range(max(3, repeats)):
-            elapsed, peak, _ = run_measured(
-                cli(
-                    "explain",
-                    rng.choice(cases),
-                    "--db",
-                    url,
-                    "--as-of",
-                    "2023-12-31",
-                    "--format",
-                    "json",
-                )
-            )
-            explains.append(elapsed)
-            peaks_e.append(peak)
-        result["explain_s"] = median(explains)
-        result["explain_peak_mib"] = max(peaks_e) / 1024
-        diffs = []
-        for _ in range(max(3, repeats)):
+        result["liability_peak_mib"] = max(peaks_k + peaks_l) / 1024
+        times, peaks = sampled(
+            samples,
+            lambda: cli(
+                "explain", rng.choice(cases), "--db", url, "--as-of", "2023-12-31",
+                "--format", "json",
+            ),
+        )
+        result["explain_s"] = median(times)
+        result["explain_peak_mib"] = max(peaks) / 1024
+
+        def diff() -> list[str]:
             as_of, known = pairs()
-            elapsed, peak, _ = run_measured(
-                cli(
-                    "diff",
-                    "--db",
-                    url,
-                    "--known-at",
-                    as_of,
-                    "--vs",
-                    known,
-                    "--as-of",
-                    as_of,
-                    "--format",
-                    "json",
-                )
+            return cli(
+                "diff", "--db", url, "--known-at", as_of, "--vs", known, "--as-of", as_of,
+                "--format", "json",
             )
-            diffs.append(elapsed)
-        result["diff_s"] = median(diffs)
-        result["diff_peak_mib"] = peak / 1024
+
+        times, peaks = sampled(samples, diff)
+        result["diff_s"] = median(times)
+        result["diff_peak_mib"] = max(peaks) / 1024
         borough, header, episodes = return_903(history, folder)
         elapsed, peak, _ = run_measured(
             cli(
-                "import-903",
-                "--borough",
-                borough,
-                "--year",
-                "2026",
-                "--received-on",
-                "2026-06-01",
-                "--db",
-                url,
-                "--format",
-                "json",
-                str(header),
-                str(episodes),
+                "import-903", "--borough", borough, "--year", "2026", "--received-on",
+                "2026-06-01", "--db", url, "--format", "json", str(header), str(episodes),
             )
         )
         result["import_903_s"] = elapsed
         result["import_903_peak_mib"] = peak / 1024
-        elapsed, peak, _ = run_measured(
-            cli("liability", "--db", url, "--as-of", "2023-12-31", "--format", "json")
-        )
+        elapsed, _, _ = run_measured(liability(url, "2023-12-31"))
         result["catch_up_after_903_s"] = elapsed
         ours = [float(inner("ours", url)) for _ in range(3)]
         naive = [float(inner("naive", url)) for _ in range(2)]
@@ -435,14 +399,7 @@ def main() -> None:
                 print(f"scale {scale} {kind} ...", file=sys.stderr, flush=True)
                 results.append(measure(scale, kind, repeats, folder, args.seed))
                 Path(args.out).write_text(json.dumps(_report(results), indent=2) + "\n")
-            history = folder / f"demo-{scale}.jsonl"
-            if not history.exists():
-                subprocess.run(
-                    cli("demo", "--emit", str(history), "--scale", str(scale)),
-                    check=True,
-                    env=ENV,
-                    capture_output=True,
-                )
+            history = demo_history(folder, scale)
             print(f"scale {scale} raw library ...", file=sys.stderr, flush=True)
             raw = json.loads(inner("raw", str(history)))
             results.append({"scale": scale, "store": "eventsourcing alone (sqlite)", **raw})
