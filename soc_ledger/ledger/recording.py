@@ -185,25 +185,24 @@ def stream_of(event: Event) -> str:
 class Batch:
     """The write side of one `record` or import: aggregates loaded once, checked in order.
 
-    A batch may be checked and appended chunk by chunk inside one transaction (`flush` after
-    each chunk is in): the aggregates' states, stream versions and keys stay in memory, the
-    events' histories do not. A history is read again (from `reader`, which sees this
-    transaction's own events) only when a correction needs it.
+    It is checked and appended chunk by chunk inside one transaction (`flush` after each
+    chunk is in): the aggregates' states, stream versions and keys stay in memory, the events'
+    histories do not. A history is read (from `reader`, which sees this transaction's own
+    events) when a stream is first touched, and again only when a correction needs it. The
+    batch as a whole is judged by `check_cases` once its last chunk is in.
     """
 
     def __init__(
         self,
-        log,
         engine,
         pseudonymiser: Pseudonymiser,
         now: datetime,
-        reader: Callable[[str], list[Recorded]] | None = None,
+        reader: Callable[[str], list[Recorded]],
     ) -> None:
-        self.log = log
         self.engine = engine
         self.pseudonymiser = pseudonymiser
         self.now = now
-        self.reader = reader or log.stream
+        self.reader = reader
         self.streams: dict[str, list[Recorded]] = {}  # loaded histories, this chunk's included
         self.unflushed: dict[str, list[Recorded]] = {}  # this chunk's events of unloaded streams
         self.versions: dict[str, int] = {}  # stream -> its last version, this batch's included
@@ -267,8 +266,9 @@ class Batch:
 
     # -- the batch ---------------------------------------------------------------------------
 
-    def add_all(self, incoming: Iterable[Incoming], last: bool = True) -> None:
-        """Check every event in order; lookups of keys and contents are made in bulk first."""
+    def add_all(self, incoming: Iterable[Incoming]) -> None:
+        """Check every event of a chunk in order; lookups of keys and contents are made in
+        bulk first."""
         prepared: list[tuple[Incoming, Event, str, dict[str, Any]]] = []
         for item in incoming:
             problem = self._check_clock(item)
@@ -285,8 +285,6 @@ class Batch:
         self._prefetch(prepared)
         for item, event, digest, data in prepared:
             self._add(item, event, digest, data)
-        if last:
-            self.check_cases()
 
     def check_cases(self) -> None:
         """Each case as the batch leaves it: no two episodes overlap."""

@@ -190,7 +190,7 @@ class Ledger:
         not_events: list[Problem] = []
         indexed = True
         outcome = Outcome()
-        batch = Batch(self.log, self.engine, self.pseudonymiser, now, txn.stream)
+        batch = Batch(self.engine, self.pseudonymiser, now, txn.stream)
         for incoming, problems in chunks:
             not_events.extend(problems)
             if not_events:
@@ -198,7 +198,7 @@ class Ledger:
             if not first and incoming:
                 first.append(incoming[0])
             self._check_key(incoming)
-            batch.add_all(incoming, last=False)
+            batch.add_all(incoming)
             if batch.problems or not batch.pending:
                 continue
             sealed = batch.envelopes(prev_hash)
