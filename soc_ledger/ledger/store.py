@@ -232,13 +232,6 @@ class EventLog:
         for note in self.notifications(after, topics):
             yield to_recorded(self.mapper.decode_state(note), note.id)
 
-    def stream(self, stream: str) -> list[Recorded]:
-        return [
-            to_recorded(self.mapper.decode_state(s), 0)
-            for s in self.recorder.select_events(stream_id(stream))
-        ]
-
-
 class Appending:
     """An open append transaction: insert sealed events, read streams as they now stand
     (this transaction's own events included), and run the caller's statements alongside."""
@@ -291,21 +284,26 @@ class Appending:
         return value or 0
 
     def stream(self, stream: str) -> list[Recorded]:
-        self.cursor.execute(
-            f"SELECT originator_version, topic, state FROM {self.table} "
-            f"WHERE originator_id = {self.mark} ORDER BY originator_version",
-            (stream_id(stream).hex if self.kind == "sqlite" else stream_id(stream),),
-        )
-        records = []
-        for row in self.cursor.fetchall():
-            version, topic, state = (
-                (row["originator_version"], row["topic"], row["state"])
-                if isinstance(row, dict) or hasattr(row, "keys")
-                else row
+        """A stream's events in version order, read with the library's own statement."""
+        recorder: Any = self.log.recorder
+        if self.kind == "sqlite":
+            statement = recorder.select_events_statement + "ORDER BY originator_version"
+            key: Any = stream_id(stream).hex
+        else:
+            from psycopg.sql import SQL
+
+            statement = recorder.select_events_statement + SQL(" ORDER BY originator_version")
+            key = stream_id(stream)
+        self.cursor.execute(statement, (key,))
+        return [
+            to_recorded(
+                self.log.mapper.decode_state(
+                    StoredEvent(key, row["originator_version"], row["topic"], row["state"])
+                ),
+                0,
             )
-            stored = StoredEvent(stream_id(stream), version, topic, state)
-            records.append(to_recorded(self.log.mapper.decode_state(stored), 0))
-        return records
+            for row in self.cursor.fetchall()
+        ]
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
         """A statement of the caller's, in this transaction (`?` marks its parameters)."""
