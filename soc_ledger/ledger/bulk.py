@@ -31,7 +31,11 @@ def dialect(kind: str) -> Dialect:
 def insert_rows(
     conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
-    insert_raw(conn.connection.driver_connection.cursor(), conn.dialect, table, columns, rows)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        insert_raw(cursor, conn.dialect, table, columns, rows)
+    finally:
+        cursor.close()
 
 
 def insert_raw(
