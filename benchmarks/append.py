@@ -17,7 +17,7 @@ from datetime import date, timedelta
 
 
 def synthetic_history(n_events: int) -> list[str]:
-    from soc_ledger.demo import terms
+    from soc_ledger.ledger.demo.cohort import terms
 
     c = "bench"
     lines = [

@@ -22,7 +22,7 @@ from soc_ledger.projections.outcomes import (
     liability,
 )
 from soc_ledger.projections.queries import QueryError
-from soc_ledger.views_finance import baseline_json
+from soc_ledger.projections.views.finance import baseline_json
 from tests.helpers import run
 from tests.outcome_builders import TARGETS, History
 

@@ -15,8 +15,8 @@ from decimal import Decimal
 
 import pytest
 
-from soc_ledger import demo
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
+from soc_ledger.ledger.demo import cohort as demo
 from soc_ledger.ledger.service import Ledger
 from soc_ledger.projections import claims, latest, queries
 from tests.helpers import run

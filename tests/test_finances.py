@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from soc_ledger import demo
 from soc_ledger.domain.events import EVENT_ADAPTER
 from soc_ledger.domain.knowledge import Fact, Recorded
+from soc_ledger.ledger.demo import cohort as demo
 from soc_ledger.projections.facts import contract_from_facts
 from soc_ledger.projections.finances import (
     allocate,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from soc_ledger.render import write_json
+from soc_ledger.projections.views.render import write_json
 
 
 def test_json_written_in_pieces_is_one_dumps(capsys) -> None:

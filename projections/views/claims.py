@@ -11,8 +11,8 @@ from typing import Any
 
 from soc_ledger.domain.values import money
 from soc_ledger.projections.claims import LineReconciliation, Reconciliation, Statement
-from soc_ledger.render import for_people
-from soc_ledger.views import known_at_text, ref_json
+from soc_ledger.projections.views.liability import known_at_text, ref_json
+from soc_ledger.projections.views.render import for_people
 
 
 def amount(value: Decimal) -> str:

@@ -129,7 +129,7 @@ def events(db: str, case, types, known_at, contract, fmt: str) -> None:
     """The audit trail: every event in log order, as stored."""
     from soc_ledger.domain.events import EVENT_TYPES
     from soc_ledger.domain.knowledge import KnownAt
-    from soc_ledger.render import write_csv, write_json, write_table
+    from soc_ledger.projections.views.render import write_csv, write_json, write_table
 
     unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown:
@@ -232,7 +232,7 @@ def liability(db, as_of, known_at, contract, by, week_rule, fmt, plot=None) -> N
     """What is owed for outcomes at (as_of, known_at): weeks, money, caps, days in care."""
     from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import queries
-    from soc_ledger.views import liability_json
+    from soc_ledger.projections.views.liability import liability_json
 
     as_of = as_of or _today()
     with _reporting(db) as ledger:
@@ -314,13 +314,13 @@ MONEY_FIELDS = {"owed", "owed_top_up", "provisional", "capped", "owed_borough", 
 
 
 def _readable(row: dict) -> dict:
-    from soc_ledger.render import for_people
+    from soc_ledger.projections.views.render import for_people
 
     return for_people(row, MONEY_FIELDS, ("share_out_of_care",))
 
 
 def _render_liability(data: dict, by: str, fmt: str) -> None:
-    from soc_ledger.render import write_csv, write_json, write_table
+    from soc_ledger.projections.views.render import write_csv, write_json, write_table
 
     if fmt == "json":
         write_json(data)
@@ -364,8 +364,8 @@ def explain(case, db, as_of, known_at, contract, week, week_rule, fmt) -> None:
     """Every week of CASE with its status, amounts and the events that decided it."""
     from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import queries
-    from soc_ledger.render import write_csv, write_json, write_table
-    from soc_ledger.views import ref_json, week_json
+    from soc_ledger.projections.views.liability import ref_json, week_json
+    from soc_ledger.projections.views.render import write_csv, write_json, write_table
 
     as_of = as_of or _today()
     with _reporting(db) as ledger:
@@ -472,8 +472,8 @@ def diff(db, k1, k2, as_of, contract, fmt) -> None:
     """What changed between two states of knowledge, week by week, and which events did it."""
     from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import queries
-    from soc_ledger.render import write_csv, write_json, write_table
-    from soc_ledger.views import diff_json
+    from soc_ledger.projections.views.liability import diff_json
+    from soc_ledger.projections.views.render import write_csv, write_json, write_table
 
     as_of = as_of or _today()
     first, second = KnownAt.on(k1), KnownAt.on(k2)
@@ -537,7 +537,7 @@ def diff(db, k1, k2, as_of, contract, fmt) -> None:
 @format_option
 def demo(db, emit, scale, fmt) -> None:
     """Build the reference contract (SPEC §12) into the store and print its statement."""
-    from soc_ledger import demo as reference
+    from soc_ledger.ledger.demo import cohort as reference
 
     lines = list(reference.emit(scale))
     if emit:
@@ -637,7 +637,7 @@ def import_903(
     """
     from soc_ledger.ledger import ssda903
     from soc_ledger.ledger.recording import Rejected
-    from soc_ledger.render import write_json, write_table
+    from soc_ledger.projections.views.render import write_json, write_table
 
     name = episodes or header
     try:
@@ -691,7 +691,7 @@ plot_option = click.option(
 
 
 def _people(row: dict, money_fields) -> dict:
-    from soc_ledger.render import for_people
+    from soc_ledger.projections.views.render import for_people
 
     return for_people(row, money_fields, ("share", "attainment", "irr"))
 
@@ -701,9 +701,9 @@ def _plotted(path: str) -> None:
 
 
 def _plot_liability(engine, contract, as_of, known, known_at, week_rule, path) -> None:
-    from soc_ledger.plots import plot_liability
     from soc_ledger.projections import finances as money_rules
     from soc_ledger.projections.queries import liability_with_weeks
+    from soc_ledger.projections.views.plots import plot_liability
 
     result = _query(liability_with_weeks, engine, contract, as_of, known, week_rule)
     title = (
@@ -733,8 +733,8 @@ def returns_command(db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import finances as money_rules
     from soc_ledger.projections import queries
-    from soc_ledger.render import write_csv, write_json, write_table
-    from soc_ledger.views_finance import returns_json
+    from soc_ledger.projections.views.finance import returns_json
+    from soc_ledger.projections.views.render import write_csv, write_json, write_table
 
     as_of = as_of or _today()
     with _reporting(db) as ledger:
@@ -782,8 +782,8 @@ def finances_command(db, as_of, known_at, contract, fmt, plot) -> None:
     from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import finances as money_rules
     from soc_ledger.projections import queries
-    from soc_ledger.render import write_csv, write_json
-    from soc_ledger.views_finance import finances_json
+    from soc_ledger.projections.views.finance import finances_json
+    from soc_ledger.projections.views.render import write_csv, write_json
 
     as_of = as_of or _today()
     known = KnownAt.on(known_at)
@@ -791,7 +791,7 @@ def finances_command(db, as_of, known_at, contract, fmt, plot) -> None:
         contract = _query(queries.the_contract, ledger.engine, contract)
         result = _query(money_rules.finances_at, ledger.engine, contract, as_of, known)
         if plot:
-            from soc_ledger.plots import plot_finances
+            from soc_ledger.projections.views.plots import plot_finances
 
             invested = _query(money_rules.returns_at, ledger.engine, contract, as_of, known)
             plot_finances(invested, result, plot)
@@ -835,7 +835,7 @@ def _finance_rows(data: dict) -> list[dict]:
 def _finance_tables(data: dict, known_at) -> None:
     from decimal import Decimal
 
-    from soc_ledger.render import write_table
+    from soc_ledger.projections.views.render import write_table
 
     known = known_at or "everything recorded"
     income = [{"payer": payer, **p} for payer, p in data["income"]["by_payer"].items()]
@@ -922,8 +922,8 @@ def baseline_command(variation, db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import baseline as baselines
     from soc_ledger.projections import queries
-    from soc_ledger.render import write_csv, write_json, write_table
-    from soc_ledger.views_finance import baseline_json
+    from soc_ledger.projections.views.finance import baseline_json
+    from soc_ledger.projections.views.render import write_csv, write_json, write_table
 
     as_of = as_of or _today()
     with _reporting(db) as ledger:
@@ -1019,8 +1019,8 @@ def forecast_command(db, as_of, known_at, contract, fmt, plot) -> None:
     from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import forecast as forecasts
     from soc_ledger.projections import queries
-    from soc_ledger.render import write_csv, write_json, write_table
-    from soc_ledger.views_finance import forecast_json
+    from soc_ledger.projections.views.finance import forecast_json
+    from soc_ledger.projections.views.render import write_csv, write_json, write_table
 
     as_of = as_of or _today()
     with _reporting(db) as ledger:
@@ -1029,7 +1029,7 @@ def forecast_command(db, as_of, known_at, contract, fmt, plot) -> None:
             forecasts.forecast_at, ledger.engine, contract, as_of, KnownAt.on(known_at)
         )
     if plot:
-        from soc_ledger.plots import plot_forecast
+        from soc_ledger.projections.views.plots import plot_forecast
 
         plot_forecast(result, plot)
         _plotted(plot)
@@ -1096,7 +1096,7 @@ def verify(db, export_to, against, fmt) -> None:
 
     from soc_ledger.ledger import integrity
     from soc_ledger.ledger.location import StoreError
-    from soc_ledger.render import write_json, write_table
+    from soc_ledger.projections.views.render import write_json, write_table
 
     exported = None
     if against is not None:
@@ -1151,7 +1151,7 @@ def assert_balance(db, scope, figure, as_of, known_at, by, value, contract, fmt)
     from soc_ledger.ledger import integrity
     from soc_ledger.ledger.location import StoreError
     from soc_ledger.ledger.recording import Rejected
-    from soc_ledger.render import write_json
+    from soc_ledger.projections.views.render import write_json
 
     expected = None
     if value is not None:
@@ -1205,14 +1205,14 @@ def reconcile(claim, db, as_of, known_at, contract, fmt) -> None:
     """CLAIM line by line: claimed, due then and now, paid, disputed, and why they differ."""
     from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import claims, queries
-    from soc_ledger.render import write_csv, write_json, write_table
-    from soc_ledger.views_claims import (
+    from soc_ledger.projections.views.claims import (
         RECONCILE_COLUMNS,
         RECONCILE_MONEY,
         readable,
         reconcile_json,
         reconcile_rows,
     )
+    from soc_ledger.projections.views.render import write_csv, write_json, write_table
 
     as_of = as_of or _today()
     with _reporting(db) as ledger:
@@ -1268,14 +1268,14 @@ def statement(payer, db, as_of, known_at, contract, fmt) -> None:
     """PAYER's account (a borough or the top-up funder): claims, due, paid, balance."""
     from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import claims, queries
-    from soc_ledger.render import write_csv, write_json, write_table
-    from soc_ledger.views_claims import (
+    from soc_ledger.projections.views.claims import (
         STATEMENT_COLUMNS,
         STATEMENT_MONEY,
         readable,
         statement_json,
         statement_rows,
     )
+    from soc_ledger.projections.views.render import write_csv, write_json, write_table
 
     as_of = as_of or _today()
     with _reporting(db) as ledger:

@@ -12,7 +12,7 @@ from soc_ledger.domain.values import money
 from soc_ledger.projections.baseline import Actuals, Baseline
 from soc_ledger.projections.finances import Finances, InvestorReturns, Returns, ratio
 from soc_ledger.projections.forecast import Forecast, PayerForecast
-from soc_ledger.views import known_at_text, share, signed
+from soc_ledger.projections.views.liability import known_at_text, share, signed
 
 
 def multiple(value: Decimal | None) -> str | None:

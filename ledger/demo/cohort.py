@@ -441,10 +441,10 @@ def history(scale: int = 1, seed: int = SEED) -> list[dict[str, Any]]:
     for recorded, group, event in coverage_events():
         rows.append((recorded, group, seq, event))
         seq += 1
-    from soc_ledger.demo_finance import finance_rows  # money, costs, 2017 baseline (group 6)
+    from soc_ledger.ledger.demo.finance import finance_rows  # money, costs, 2017 baseline (group 6)
 
     rows.extend(finance_rows(scale, start=len(rows)))
-    from soc_ledger.demo_claims import claim_rows  # claims, disputes, payments (group 5)
+    from soc_ledger.ledger.demo.claims import claim_rows  # claims, disputes, payments (group 5)
 
     rows.extend(claim_rows(rows, cases, scale, seed, start=len(rows)))
 
