@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from soc_ledger.domain import events as ev
+from soc_ledger.domain.errors import LedgerError
 from soc_ledger.domain.events import Cap, Event, Terms
 
 
-class DomainError(Exception):
+class DomainError(LedgerError):
     """An impossible fact: the rule broken, in words a commissioner would use."""
 
     def __init__(self, message: str, field: str = "type") -> None:

@@ -36,6 +36,7 @@ from sqlalchemy import Engine, Table, create_engine, select
 
 from soc_ledger.domain import case as case_rules
 from soc_ledger.domain.contract import DomainError
+from soc_ledger.domain.errors import LedgerError
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt, Recorded
 from soc_ledger.domain.values import PENNY
 from soc_ledger.ledger import index
@@ -484,7 +485,7 @@ def _position_of(names: list[str], row: tuple) -> int | None:
 # --- balance assertions ----------------------------------------------------------------------
 
 
-class AssertionProblem(Exception):
+class AssertionProblem(LedgerError):
     """A figure that cannot be asserted as asked; the message says why."""
 
 

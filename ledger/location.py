@@ -14,10 +14,12 @@ from urllib.parse import unquote, urlparse
 
 import orjson
 
+from soc_ledger.domain.errors import LedgerError
+
 DEFAULT_DB = "sqlite:///ledger.db"
 
 
-class StoreError(Exception):
+class StoreError(LedgerError):
     """The store cannot be opened or used as asked; the message says why."""
 
 

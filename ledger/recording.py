@@ -22,6 +22,7 @@ from pydantic_core import to_jsonable_python
 from soc_ledger.domain import case as case_rules
 from soc_ledger.domain import contract as contract_rules
 from soc_ledger.domain.contract import ContractState, DomainError
+from soc_ledger.domain.errors import LedgerError
 from soc_ledger.domain.events import (
     CASE_EVENTS,
     EVENT_ADAPTER,
@@ -53,7 +54,7 @@ class Problem:
         return f"{self.source}:{self.line}: {name}: {self.message}"
 
 
-class Rejected(Exception):
+class Rejected(LedgerError):
     """A batch with problems; nothing was written."""
 
     def __init__(self, problems: list[Problem]) -> None:

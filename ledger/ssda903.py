@@ -64,6 +64,7 @@ from pydantic import ValidationError
 
 from soc_ledger.domain import events as ev
 from soc_ledger.domain.case import Episode
+from soc_ledger.domain.errors import LedgerError
 from soc_ledger.domain.knowledge import EVERYTHING, Fact
 from soc_ledger.ledger.location import StoreError
 from soc_ledger.ledger.recording import Incoming, Outcome, Problem, Rejected
@@ -105,7 +106,7 @@ PREFIX = "903"
 Progress = Callable[[int, int], None]  # (rows done, rows in all)
 
 
-class ReturnError(Exception):
+class ReturnError(LedgerError):
     """The import as a whole cannot go ahead (period, received date, contract); one line."""
 
 

@@ -12,6 +12,7 @@ from operator import itemgetter
 from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, select
 from sqlalchemy import case as when
 
+from soc_ledger.domain.errors import LedgerError
 from soc_ledger.domain.events import CASE_EVENTS
 from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt
 from soc_ledger.ledger.index import aware_utc, events_index, naive_utc, stream_name
@@ -43,7 +44,7 @@ OUTCOME_TYPES = (
 )
 
 
-class QueryError(Exception):
+class QueryError(LedgerError):
     """A question that cannot be answered as asked (unknown contract, case, week)."""
 
 
