@@ -635,13 +635,16 @@ def import_903(
     supersedes the earlier return. All or nothing: any problem in a used row rejects the
     whole return and every problem is listed.
     """
-    from soc_ledger.ledger import ssda903
     from soc_ledger.ledger.recording import Rejected
+    from soc_ledger.ledger.ssda903.importing import import_return
+    from soc_ledger.ledger.ssda903.period import Period, ReturnError
+    from soc_ledger.ledger.ssda903.reading import read_return
+    from soc_ledger.projections.facts_now import FACTS_NOW
     from soc_ledger.projections.views.render import write_json, write_table
 
     name = episodes or header
     try:
-        period = ssda903.Period.of(period_end, year, period_start)
+        period = Period.of(period_end, year, period_start)
         with _import_progress() as bar:
             progress = None
             if bar is not None:
@@ -650,10 +653,10 @@ def import_903(
                 def progress(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
 
-            ret = ssda903.read_return(header, episodes, progress)
+            ret = read_return(header, episodes, progress)
         with open_ledger(db) as ledger:
-            result = ssda903.import_return(ledger, ret, borough, period, received_on, contract)
-    except ssda903.ReturnError as exc:
+            result = import_return(ledger, FACTS_NOW, ret, borough, period, received_on, contract)
+    except ReturnError as exc:
         raise LedgerCommandError(str(exc)) from None
     except Rejected as exc:
         for problem in exc.problems:
