@@ -1099,6 +1099,7 @@ def verify(db, export_to, against, fmt) -> None:
 
     from soc_ledger.ledger import integrity
     from soc_ledger.ledger.location import StoreError
+    from soc_ledger.projections import verification
     from soc_ledger.projections.views.render import write_json, write_table
 
     exported = None
@@ -1109,7 +1110,7 @@ def verify(db, export_to, against, fmt) -> None:
             raise LedgerCommandError(f"--against {against.name}: {exc}") from None
     with open_ledger(db) as ledger:
         try:
-            report = integrity.verify(ledger, exported)
+            report = verification.verify(ledger, exported)
         except StoreError as exc:
             raise LedgerCommandError(str(exc)) from None
     if fmt == "json":
@@ -1154,6 +1155,7 @@ def assert_balance(db, scope, figure, as_of, known_at, by, value, contract, fmt)
     from soc_ledger.ledger import integrity
     from soc_ledger.ledger.location import StoreError
     from soc_ledger.ledger.recording import Rejected
+    from soc_ledger.projections import verification
     from soc_ledger.projections.views.render import write_json
 
     expected = None
@@ -1164,8 +1166,11 @@ def assert_balance(db, scope, figure, as_of, known_at, by, value, contract, fmt)
             raise click.BadParameter(str(exc), param_hint="--value") from None
     with open_ledger(db) as ledger:
         try:
-            contract, asserted, position = integrity.assert_balance(
-                ledger, contract, scope, figure, as_of, known_at, by, expected
+            contract, asserted = verification.figure_to_assert(
+                ledger, contract, scope, figure, as_of, known_at, expected
+            )
+            position = integrity.assert_balance(
+                ledger, contract, scope, figure, as_of, known_at, by, asserted
             )
         except (integrity.AssertionProblem, StoreError) as exc:
             raise LedgerCommandError(str(exc)) from None
