@@ -538,8 +538,9 @@ def diff(db, k1, k2, as_of, contract, fmt) -> None:
 def demo(db, emit, scale, fmt) -> None:
     """Build the reference contract (SPEC §12) into the store and print its statement."""
     from soc_ledger.ledger.demo import cohort as reference
+    from soc_ledger.ledger.demo import history
 
-    lines = list(reference.emit(scale))
+    lines = list(history.emit(scale))
     if emit:
         with open(emit, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
