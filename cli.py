@@ -538,8 +538,9 @@ def diff(db, k1, k2, as_of, contract, fmt) -> None:
 def demo(db, emit, scale, fmt) -> None:
     """Build the reference contract (SPEC §12) into the store and print its statement."""
     from soc_ledger.ledger.demo import cohort as reference
+    from soc_ledger.ledger.demo import history
 
-    lines = list(reference.emit(scale))
+    lines = list(history.emit(scale))
     if emit:
         with open(emit, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
@@ -635,13 +636,16 @@ def import_903(
     supersedes the earlier return. All or nothing: any problem in a used row rejects the
     whole return and every problem is listed.
     """
-    from soc_ledger.ledger import ssda903
     from soc_ledger.ledger.recording import Rejected
+    from soc_ledger.ledger.ssda903.importing import import_return
+    from soc_ledger.ledger.ssda903.period import Period, ReturnError
+    from soc_ledger.ledger.ssda903.reading import read_return
+    from soc_ledger.projections.facts_now import FACTS_NOW
     from soc_ledger.projections.views.render import write_json, write_table
 
     name = episodes or header
     try:
-        period = ssda903.Period.of(period_end, year, period_start)
+        period = Period.of(period_end, year, period_start)
         with _import_progress() as bar:
             progress = None
             if bar is not None:
@@ -650,10 +654,10 @@ def import_903(
                 def progress(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
 
-            ret = ssda903.read_return(header, episodes, progress)
+            ret = read_return(header, episodes, progress)
         with open_ledger(db) as ledger:
-            result = ssda903.import_return(ledger, ret, borough, period, received_on, contract)
-    except ssda903.ReturnError as exc:
+            result = import_return(ledger, FACTS_NOW, ret, borough, period, received_on, contract)
+    except ReturnError as exc:
         raise LedgerCommandError(str(exc)) from None
     except Rejected as exc:
         for problem in exc.problems:
@@ -1096,6 +1100,7 @@ def verify(db, export_to, against, fmt) -> None:
 
     from soc_ledger.ledger import integrity
     from soc_ledger.ledger.location import StoreError
+    from soc_ledger.projections import verification
     from soc_ledger.projections.views.render import write_json, write_table
 
     exported = None
@@ -1106,7 +1111,7 @@ def verify(db, export_to, against, fmt) -> None:
             raise LedgerCommandError(f"--against {against.name}: {exc}") from None
     with open_ledger(db) as ledger:
         try:
-            report = integrity.verify(ledger, exported)
+            report = verification.verify(ledger, exported)
         except StoreError as exc:
             raise LedgerCommandError(str(exc)) from None
     if fmt == "json":
@@ -1151,6 +1156,7 @@ def assert_balance(db, scope, figure, as_of, known_at, by, value, contract, fmt)
     from soc_ledger.ledger import integrity
     from soc_ledger.ledger.location import StoreError
     from soc_ledger.ledger.recording import Rejected
+    from soc_ledger.projections import verification
     from soc_ledger.projections.views.render import write_json
 
     expected = None
@@ -1161,8 +1167,11 @@ def assert_balance(db, scope, figure, as_of, known_at, by, value, contract, fmt)
             raise click.BadParameter(str(exc), param_hint="--value") from None
     with open_ledger(db) as ledger:
         try:
-            contract, asserted, position = integrity.assert_balance(
-                ledger, contract, scope, figure, as_of, known_at, by, expected
+            contract, asserted = verification.figure_to_assert(
+                ledger, contract, scope, figure, as_of, known_at, expected
+            )
+            position = integrity.assert_balance(
+                ledger, contract, scope, figure, as_of, known_at, by, asserted
             )
         except (integrity.AssertionProblem, StoreError) as exc:
             raise LedgerCommandError(str(exc)) from None

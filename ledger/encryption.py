@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from soc_ledger.ledger.location import StoreError
+from soc_ledger.ledger.meta import meta_get, meta_set_once_in
 
 MARK = "enc:"
 DEFAULT_TOPIC = "eventsourcing.cipher:AESCipher"
@@ -95,9 +96,7 @@ def open_text(value: str) -> str:
 
 def check_store(engine: Engine, holds_events: Callable[[], bool]) -> None:
     """The environment's choice must be the ledger's: refuse a missing, extra or wrong key."""
-    from soc_ledger.ledger import index
-
-    stored = index.meta_get(engine, META)
+    stored = meta_get(engine, META)
     wanted = mode()
     if stored is None:
         if wanted != "none" and holds_events():
@@ -124,6 +123,4 @@ def check_store(engine: Engine, holds_events: Callable[[], bool]) -> None:
 def claim_in(txn) -> None:
     """Record the choice with the first append, inside the transaction that writes it (so a
     batch refused records nothing)."""
-    from soc_ledger.ledger import index
-
-    index.meta_set_once_in(txn, META, mode())
+    meta_set_once_in(txn, META, mode())

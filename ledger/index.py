@@ -22,7 +22,6 @@ from sqlalchemy import (
     Engine,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
@@ -32,16 +31,15 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from soc_ledger.ledger.bulk import dialect, insert_raw, insert_rows
 from soc_ledger.ledger.encryption import open_text, seal_text
 from soc_ledger.ledger.location import Location, canonical
+from soc_ledger.ledger.meta import metadata
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.store import Appending, EventLog
-
-metadata = MetaData()
 
 events_index = Table(
     "ledger_events",
@@ -71,14 +69,6 @@ tracking = Table(
     Column("position", Integer, nullable=False),
 )
 
-# Facts about the ledger itself: key fingerprints (never keys), whether payloads are encrypted.
-ledger_meta = Table(
-    "ledger_meta",
-    metadata,
-    Column("name", String(100), primary_key=True),
-    Column("value", String(400), nullable=False),
-)
-
 INDEX = "ledger_events"
 
 
@@ -95,34 +85,6 @@ def open_engine(location: Location) -> Engine:
     engine = create_engine(location.sqlalchemy_url())
     metadata.create_all(engine)
     return engine
-
-
-def meta_get(engine: Engine, name: str) -> str | None:
-    with engine.connect() as conn:
-        return conn.execute(select(ledger_meta.c.value).where(ledger_meta.c.name == name)).scalar()
-
-
-def meta_set_once(engine: Engine, name: str, value: str) -> str:
-    """Record `value` unless one is recorded already; returns the recorded value."""
-    try:
-        with engine.begin() as conn:
-            conn.execute(insert(ledger_meta).values(name=name, value=value))
-    except IntegrityError:  # another process recorded it first
-        pass
-    recorded = meta_get(engine, name)
-    assert recorded is not None
-    return recorded
-
-
-def meta_set_once_in(txn: Appending, name: str, value: str) -> str:
-    """`meta_set_once` inside an append transaction (whose database another connection
-    could not write to until it ends)."""
-    txn.execute(
-        "INSERT INTO ledger_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-        (name, value),
-    )
-    row = txn.execute("SELECT value FROM ledger_meta WHERE name = ?", (name,)).fetchone()
-    return row["value"] if isinstance(row, dict) else row[0]
 
 
 def payload_of(row) -> dict:

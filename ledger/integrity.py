@@ -1,4 +1,4 @@
-"""`verify`: is the store what was written, and does replay reproduce every answer? (SPEC §11)
+"""`verify`, the log's own checks: is the store what was written? (SPEC §11)
 
 The checks, in order; the first break is named by the log position it was found at:
 
@@ -12,36 +12,27 @@ The checks, in order; the first break is named by the log position it was found 
 3. **privacy** — no referral holds a CHILD id in clear or a full date of birth.
 4. **aggregates** — every Contract and Case is replayed from its stream and its rules hold on
    the result (no two care episodes of a case overlap).
-5. **projections** — the stored read models, caught up to the log, equal a rebuild from
-   position 0 into a scratch database (the user's read model is never touched), row by row.
-6. **assertions** — every `BalanceAsserted` still holds, recomputed by the outcome rules from
-   the rebuilt facts as known at its `known_at`.
 
-Verification holds the writer lock, so it sees one state of the log.
+The read side's checks (projections rebuilt, balance assertions recomputed) and the whole
+`verify` that runs them after these are in `projections/verification.py`. The ledger records
+an auditor's sign-off (`assert_balance`) of a figure the read side computed.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, Table, create_engine, select
 
 from soc_ledger.domain import case as case_rules
 from soc_ledger.domain.contract import DomainError
 from soc_ledger.domain.errors import LedgerError
-from soc_ledger.domain.knowledge import EVERYTHING, KnownAt, Recorded
-from soc_ledger.domain.values import PENNY
-from soc_ledger.ledger import index
-from soc_ledger.ledger.encryption import open_text
-from soc_ledger.ledger.locks import writer_lock
+from soc_ledger.domain.knowledge import Recorded
 from soc_ledger.ledger.privacy import PREFIX
 from soc_ledger.ledger.store import GENESIS, seal, stream_id, to_recorded
 
@@ -51,7 +42,6 @@ if TYPE_CHECKING:
 
 EXPORT_FORMAT = "soc-ledger chain heads"
 CHECKPOINT_EVERY = 1000
-FIGURES = ("owed", "provisional", "outcome_weeks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,51 +131,15 @@ def _head_json(head: tuple[int, str]) -> dict[str, Any]:
     return {"position": head[0], "hash": head[1]}
 
 
-# --- the projections verify rebuilds -----------------------------------------------------------
+# --- the log's checks ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Projection:
-    """A read model: how to follow the log, its tracking name, its tables and their row keys."""
-
-    name: str
-    catch_up: Callable[[Engine, EventLog], int]
-    tables: tuple[tuple[Table, tuple[str, ...]], ...]
-
-
-# Read-model columns written with `seal_text` (encrypted when CIPHER_KEY is set: compared clear).
-SEALED = frozenset({"payload", "cap_gross"})
-
-
-def projections() -> list[Projection]:
-    """Every read model, in the order they are followed (the event index first)."""
-    from soc_ledger.projections import latest, readmodel
-
-    return [
-        Projection(index.INDEX, index.catch_up, ((index.events_index, ("position",)),)),
-        Projection(
-            readmodel.NAME,
-            readmodel.catch_up,
-            ((readmodel.fact_versions, ("stream", "version", "recorded_from")),),
-        ),
-        Projection(
-            latest.NAME,
-            latest.catch_up,
-            ((latest.latest_case_weeks, ("contract", "case_id")),),
-        ),
-    ]
-
-
-# --- verify -------------------------------------------------------------------------------------
-
-
-def verify(ledger: Ledger, against: dict[str, Any] | None = None) -> Report:
-    """Every check, under the writer lock; later checks are skipped once the chain is broken."""
-    with writer_lock(ledger.location):
-        return _verify(ledger, against)
-
-
-def _verify(ledger: Ledger, against: dict[str, Any] | None) -> Report:
+def check_log(
+    ledger: Ledger, against: dict[str, Any] | None, later: Sequence[str] = ()
+) -> tuple[Report, list[Recorded] | None]:
+    """The log's checks, with the caller holding the writer lock: the report so far and every
+    record replayed. Once the chain is broken the aggregates and the `later` checks are
+    reported skipped and there are no records to check further."""
     walk = _walk(ledger.log)
     report = Report(
         [walk.chain],
@@ -197,21 +151,12 @@ def _verify(ledger: Ledger, against: dict[str, Any] | None) -> Report:
     if against is not None:
         report.checks.append(_against(walk, against))
     report.checks += [walk.streams, walk.privacy]
-    later = ("aggregates", "projections", "assertions")
     if not walk.chain.ok:
-        for name in later:
+        for name in ("aggregates", *later):
             report.checks.append(Check(name, "not checked: the chain is broken", skipped=True))
-        return report
+        return report, None
     report.checks.append(_aggregates(walk.records))
-    scratch_dir = tempfile.mkdtemp(prefix="soc-ledger-verify-")
-    scratch = create_engine(f"sqlite:///{scratch_dir}/rebuilt.db")
-    try:
-        report.checks.append(_projections(ledger, scratch))
-        report.checks.append(_assertions(scratch, walk.records))
-    finally:
-        scratch.dispose()
-        shutil.rmtree(scratch_dir, ignore_errors=True)
-    return report
+    return report, walk.records
 
 
 @dataclass(slots=True)
@@ -298,8 +243,8 @@ def _walk(log: EventLog) -> _Walk:
         w.checkpoints.append((w.last_position, w.prev))
     gaps = f" ({w.gaps} gaps in positions, from rolled-back appends)" if w.gaps else ""
     head = f"head #{w.last_position} {w.prev[:16]}{gaps}"
-    w.chain.summary = f"{_n(w.count, 'event')}, {head}" if w.count else "empty log"
-    w.streams.summary = f"{_n(len(versions), 'stream')}, versions contiguous"
+    w.chain.summary = f"{counted(w.count, 'event')}, {head}" if w.count else "empty log"
+    w.streams.summary = f"{counted(len(versions), 'stream')}, versions contiguous"
     w.privacy.summary = "every child_ref a pseudonym, every date of birth a year and month"
     return w
 
@@ -384,102 +329,8 @@ def _aggregates(records: list[Recorded]) -> Check:
                     f"{exc.field}: {exc.message}",
                     events[-1].position,
                 )
-    check.summary = f"{_n(len(contracts), 'contract')} and {_n(cases, 'case')} replayed"
+    check.summary = f"{counted(len(contracts), 'contract')} and {counted(cases, 'case')} replayed"
     return check
-
-
-# --- projections -------------------------------------------------------------------------------
-
-
-def _projections(ledger: Ledger, scratch: Engine) -> Check:
-    check = Check("projections")
-    models = projections()
-    for model in models:  # the stored models, brought up to the log's head
-        model.catch_up(ledger.engine, ledger.log)
-    index.metadata.create_all(scratch)
-    for model in models:  # and the same from position 0, elsewhere
-        model.catch_up(scratch, ledger.log)
-    sizes = []
-    tracked = [m.name for m in models]
-    tables = [t for m in models for t in m.tables] + [(index.tracking, ("name",))]
-    for table, key in tables:
-        stored = _rows(ledger.engine, table, key, tracked)
-        rebuilt = _rows(scratch, table, key, tracked)
-        sizes.append(f"{table.name} {len(stored)}")
-        difference = _first_difference(table, key, stored, rebuilt)
-        if difference is not None:
-            message, position = difference
-            check.fail(message, position)
-    check.summary = "identical to a rebuild from the log: " + ", ".join(sizes) + " rows"
-    return check
-
-
-def _rows(engine: Engine, table: Table, key: tuple[str, ...], tracked: list[str]) -> list[tuple]:
-    columns = [c for c in table.columns if c.name != "id"]
-    query = select(*columns)
-    if table is index.tracking:
-        query = query.where(index.tracking.c.name.in_(tracked))
-    names = [c.name for c in columns]
-    order = [names.index(k) for k in key] + [i for i, n in enumerate(names) if n not in key]
-    rows = []
-    with engine.connect() as conn:
-        for row in conn.execute(query):
-            values = [
-                open_text(v) if n in SEALED else v for n, v in zip(names, row, strict=True)
-            ]
-            rows.append(tuple(values[i] for i in order))
-    width = len(key)
-    rows.sort(key=lambda r: r[:width])  # keys are unique; ties (if ever) by the whole row
-    i = 0
-    while i < len(rows):
-        j = i + 1
-        while j < len(rows) and rows[j][:width] == rows[i][:width]:
-            j += 1
-        if j - i > 1:
-            rows[i:j] = sorted(rows[i:j], key=_sort_key)
-        i = j
-    return rows
-
-
-def _sort_key(row: tuple) -> tuple:
-    return tuple((v is None, v if v is not None else 0) for v in row)
-
-
-def _first_difference(
-    table: Table, key: tuple[str, ...], stored: list[tuple], rebuilt: list[tuple]
-) -> tuple[str, int | None] | None:
-    if stored == rebuilt:
-        return None
-    columns = [c.name for c in table.columns if c.name != "id"]
-    names = list(key) + [n for n in columns if n not in key]
-    width = len(key)
-    for i in range(max(len(stored), len(rebuilt))):
-        a = stored[i] if i < len(stored) else None
-        b = rebuilt[i] if i < len(rebuilt) else None
-        if a == b:
-            continue
-        row = a if b is None or (a is not None and _sort_key(a) < _sort_key(b)) else b
-        ident = dict(zip(key, row[:width], strict=True))
-        position = _position_of(names, row)
-        if a is not None and b is not None and a[:width] == b[:width]:
-            changed = [n for n, x, y in zip(names, a, b, strict=True) if x != y]
-            shown = ", ".join(
-                f"{n} stored {x!r}, rebuilt {y!r}" if n not in SEALED else f"{n} differs"
-                for n, x, y in zip(names, a, b, strict=True)
-                if n in changed
-            )
-            return f"{table.name} row {ident}: {shown}", position
-        side = "only in the stored read model" if row is a else "missing from the stored read model"
-        return f"{table.name} row {ident} is {side} (a rebuild from the log differs)", position
-    return f"{table.name}: the stored rows differ from a rebuild", None
-
-
-def _position_of(names: list[str], row: tuple) -> int | None:
-    """The log position of an event's row (not of a tracking row, whose position is a mark)."""
-    if "position" in names and "name" not in names:
-        value = row[names.index("position")]
-        return value if isinstance(value, int) else None
-    return None
 
 
 # --- balance assertions ----------------------------------------------------------------------
@@ -487,82 +338,6 @@ def _position_of(names: list[str], row: tuple) -> int | None:
 
 class AssertionProblem(LedgerError):
     """A figure that cannot be asserted as asked; the message says why."""
-
-
-def figure_at(
-    engine: Engine, contract: str, as_of: date, known_at: KnownAt, scope: str, figure: str
-) -> Decimal:
-    """One audited figure at (as_of, known_at), by the outcome rules over the facts known then.
-
-    `scope`: `contract`; a borough (its own bill, and the outcome weeks of its cases); or the
-    top-up funder (its share, and every outcome week it tops up).
-    """
-    from soc_ledger.projections import queries
-    from soc_ledger.projections.outcomes import liability
-
-    if figure not in FIGURES:
-        raise AssertionProblem(f"figure {figure!r}: use one of {', '.join(FIGURES)}")
-    try:
-        k = queries.knowledge(engine, contract, known_at)
-    except queries.QueryError as exc:
-        raise AssertionProblem(str(exc)) from None
-    result = liability(k.contract, k.cases, k.coverage, as_of)
-    totals = result.totals
-    payers = {p.payer: p for p in result.payers}
-    boroughs = {b.borough: b for b in result.boroughs}
-    if scope == "contract":
-        owed, provisional, weeks = totals.owed, totals.provisional, totals.weeks.outcome
-    elif scope in payers:
-        owed, provisional = payers[scope].owed, payers[scope].provisional
-        if scope == result.top_up_funder:
-            weeks = totals.weeks.outcome
-        else:
-            weeks = boroughs[scope].weeks.outcome if scope in boroughs else 0
-    else:
-        raise AssertionProblem(
-            f"scope {scope!r} is not 'contract', a borough or a payer of contract {contract!r} "
-            f"(known: {', '.join(sorted(payers)) or 'none'})"
-        )
-    if figure == "outcome_weeks":
-        return Decimal(weeks)
-    return (owed if figure == "owed" else provisional).quantize(PENNY)
-
-
-def _assertions(engine: Engine, records: list[Recorded]) -> Check:
-    from soc_ledger.projections import readmodel
-
-    check = Check("assertions")
-    checked = 0
-    for contract in readmodel.contracts(engine):
-        facts = readmodel.facts_known_at(engine, contract, EVERYTHING, ("BalanceAsserted",))
-        for fact in facts:
-            e: Any = fact.event
-            checked += 1
-            known = KnownAt.on(e.known_at)
-            try:
-                now = figure_at(engine, contract, e.as_of, known, e.scope, e.figure)
-            except AssertionProblem as exc:
-                check.fail(
-                    f"BalanceAsserted by {e.by} can no longer be computed: {exc}",
-                    fact.recorded.position,
-                )
-                continue
-            if now == e.value:
-                continue
-            since = [
-                r.position
-                for r in records
-                if r.position > fact.recorded.position and known.knows(r.recorded_on)
-            ]
-            shown = " ".join(f"#{p}" for p in since[:8]) + (" ..." if len(since) > 8 else "")
-            check.fail(
-                f"BalanceAsserted by {e.by}: {e.figure} of {e.scope} as of {e.as_of}, known at "
-                f"{e.known_at or 'everything'}, was {e.value}, is now {now}"
-                + (f"; appended since and known by then: {shown}" if since else ""),
-                fact.recorded.position,
-            )
-    check.summary = f"{_n(checked, 'balance assertion')} re-checked"
-    return check
 
 
 def assertion_event(
@@ -594,37 +369,22 @@ def assertion_event(
 
 def assert_balance(
     ledger: Ledger,
-    contract: str | None,
+    contract: str,
     scope: str,
     figure: str,
     as_of: date,
     known_at: date | None,
     by: str,
-    expected: Decimal | None = None,
+    value: Decimal,
     now: datetime | None = None,
-) -> tuple[str, Decimal, int]:
-    """Compute the figure, check it against `expected` if given, and record the sign-off.
-
-    Returns the contract, the value asserted and its log position.
-    """
-    from soc_ledger.projections import queries, readmodel
-
-    ledger.follow(readmodel.catch_up, readmodel.NAME)
-    try:
-        contract = queries.the_contract(ledger.engine, contract)
-    except queries.QueryError as exc:
-        raise AssertionProblem(str(exc)) from None
-    value = figure_at(ledger.engine, contract, as_of, KnownAt.on(known_at), scope, figure)
-    if expected is not None and expected != value:
-        raise AssertionProblem(
-            f"{figure} of {scope} as of {as_of}, known at {known_at or 'everything'}, is "
-            f"{value}, not {expected}: nothing was recorded"
-        )
+) -> int:
+    """Record the sign-off of `value`, the figure as the read side computed it
+    (`projections.verification.figure_to_assert`); returns its log position."""
     line = assertion_event(
         contract, scope, figure, as_of, known_at, value, by, now or datetime.now(UTC)
     )
     outcome = ledger.record_lines([line], "assert")
-    return contract, value, outcome.positions[0] if outcome.positions else 0
+    return outcome.positions[0] if outcome.positions else 0
 
 
 def load_export(text: str) -> dict[str, Any]:
@@ -653,5 +413,5 @@ def _where(f: Finding) -> str:
     return (f"#{f.position}: " if f.position is not None else "") + f.message
 
 
-def _n(count: int, noun: str) -> str:
+def counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from soc_ledger.ledger.location import Location, StoreError
+from soc_ledger.ledger.meta import meta_get, meta_set_once, meta_set_once_in
 
 PREFIX = "hmac-sha256:"
 META = "pseudonym_key"
@@ -41,15 +42,13 @@ class Pseudonymiser:
     def _checked(self) -> bytes:
         if self.engine is None:
             return load_key(self.location)
-        from soc_ledger.ledger import index
-
-        recorded = index.meta_get(self.engine, META)
+        recorded = meta_get(self.engine, META)
         key = load_key(self.location, create=recorded is None)
         mine = fingerprint(key)
         if recorded is None and self.transaction is not None:
-            recorded = index.meta_set_once_in(self.transaction, META, mine)
+            recorded = meta_set_once_in(self.transaction, META, mine)
         elif recorded is None:
-            recorded = index.meta_set_once(self.engine, META, mine)
+            recorded = meta_set_once(self.engine, META, mine)
         if recorded != mine:
             raise StoreError(
                 f"the pseudonym key is not this ledger's (fingerprint {mine}, the ledger's "

@@ -1,4 +1,5 @@
-"""Recording events: parse, validate against the domain, append all or nothing.
+"""Recording events: validate against the domain, append all or nothing (the lines are parsed
+into `Incoming` events by `parsing`).
 
 Every problem in a batch is collected and reported together (`file:line: field: what`), and
 a batch with any problem writes nothing. Validation and append happen under the writer lock,
@@ -10,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,7 +25,6 @@ from soc_ledger.domain.contract import ContractState, DomainError
 from soc_ledger.domain.errors import LedgerError
 from soc_ledger.domain.events import (
     CASE_EVENTS,
-    EVENT_ADAPTER,
     EVENT_TYPES,
     IDENTITY_FIELDS,
     ClaimSubmitted,
@@ -77,92 +76,6 @@ class Outcome:
     appended: int = 0
     already_present: int = 0
     positions: list[int] = field(default_factory=list)
-
-
-# --- parsing -------------------------------------------------------------------------------
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in seen:
-            raise ValueError(f"field {name!r} appears twice")
-        seen[name] = value
-    return seen
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
-
-
-def parse_json_line(text: str) -> Any:
-    """JSON with exact decimals: no binary float is ever made."""
-    return json.loads(
-        text,
-        parse_float=Decimal,
-        parse_constant=_no_constants,
-        object_pairs_hook=_no_duplicate_keys,
-    )
-
-
-def problems_from(error: ValidationError, source: str, line: int) -> list[Problem]:
-    problems = []
-    for err in error.errors():
-        loc = [str(part) for part in err["loc"]]
-        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            tag = err.get("ctx", {}).get("tag")
-            message = (
-                f"unknown event type {tag!r}" if tag is not None else "missing (the event type)"
-            )
-            problems.append(Problem(source, line, "type", message))
-            continue
-        path = ".".join(loc[1:]) or "(event)"
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif err["type"] == "missing":
-            message = "required field is missing"
-        problems.append(Problem(source, line, path, message))
-    return problems
-
-
-def parse_lines(
-    lines: Iterable[str], source: str, first_line: int = 1
-) -> tuple[list[Incoming], list[Problem]]:
-    incoming: list[Incoming] = []
-    problems: list[Problem] = []
-    for number, text in enumerate(lines, start=first_line):
-        if not text.strip():
-            continue
-        try:
-            data = parse_json_line(text)
-        except (ValueError, RecursionError) as exc:
-            problems.append(Problem(source, number, "(line)", f"not valid JSON: {exc}"))
-            continue
-        if not isinstance(data, dict):
-            problems.append(Problem(source, number, "(line)", "expected a JSON object"))
-            continue
-        try:
-            incoming.append(Incoming(source, number, EVENT_ADAPTER.validate_python(data)))
-        except ValidationError as exc:
-            problems.extend(problems_from(exc, source, number))
-    return incoming, problems
-
-
-def parsed_chunks(
-    lines: Iterable[str], source: str, size: int
-) -> Iterator[tuple[list[Incoming], list[Problem]]]:
-    """The lines parsed `size` at a time (a file of any length is never held whole)."""
-    chunk: list[str] = []
-    first = 1
-    for text in lines:
-        chunk.append(text)
-        if len(chunk) >= size:
-            yield parse_lines(chunk, source, first)
-            first += len(chunk)
-            chunk = []
-    if chunk:
-        yield parse_lines(chunk, source, first)
 
 
 # --- appending -----------------------------------------------------------------------------
@@ -575,6 +488,5 @@ __all__ = [
     "Outcome",
     "Problem",
     "Rejected",
-    "parse_lines",
     "EVENT_TYPES",
 ]

@@ -96,7 +96,7 @@ class Ledger:
     ) -> Outcome:
         """Record JSON Lines, read and checked CHUNK at a time (a callable gives the lines
         afresh, so that a conflicting append can be retried; so can a list)."""
-        from soc_ledger.ledger.recording import parsed_chunks
+        from soc_ledger.ledger.parsing import parsed_chunks
 
         def chunks() -> Iterator[tuple[list[Incoming], list[Problem]]]:
             return parsed_chunks(lines() if callable(lines) else lines, source, CHUNK)

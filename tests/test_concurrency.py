@@ -13,9 +13,10 @@ from contextlib import nullcontext
 
 import pytest
 
-from soc_ledger.ledger import integrity, service
+from soc_ledger.ledger import service
 from soc_ledger.ledger.service import Ledger
 from soc_ledger.ledger.store import Appending
+from soc_ledger.projections import verification
 from tests import concurrent_writer
 from tests.helpers import line, run, trail, write_lines
 
@@ -62,7 +63,7 @@ def check_log(url: str, writers: int, events_each: int, results) -> None:
             for batch in batches:
                 assert batch == list(range(batch[0], batch[0] + len(batch)))
             assert sorted(p for batch in batches for p in batch) == [by_key[k] for k in mine]
-        report = integrity.verify(ledger)
+        report = verification.verify(ledger)
         assert report.ok, [str(f) for f in report.findings]
         assert report.events == expected
 
@@ -115,7 +116,7 @@ def test_a_conflicting_append_is_validated_again_and_retried(
     assert [e["key"] for e in events[-2:]] == ["intruder", "mine"]
     assert outcome.positions == [events[-1]["position"]]
     with Ledger(db_url) as ledger:
-        report = integrity.verify(ledger)
+        report = verification.verify(ledger)
     assert report.ok, [str(f) for f in report.findings]
 
 

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from soc_ledger.ledger import integrity
 from soc_ledger.ledger.location import Location
 from soc_ledger.ledger.service import Ledger
-from soc_ledger.projections import latest
+from soc_ledger.projections import latest, verification
 from tests import concurrent_writer
 from tests.helpers import run, write_lines
 
@@ -92,7 +91,7 @@ def check_all_or_none(url: str, base: int, batch: int) -> int:
     verified = run("verify", "--db", url)
     assert verified.exit_code == 0, verified.output
     with Ledger(url) as ledger:
-        report = integrity.verify(ledger)
+        report = verification.verify(ledger)
         assert report.ok and report.events == base + found
         ledger.follow(latest.catch_up, latest.NAME)
         keys = {e.event["key"] for e in ledger.trail()}

@@ -17,6 +17,7 @@ import pytest
 
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
 from soc_ledger.ledger.demo import cohort as demo
+from soc_ledger.ledger.demo.history import history
 from soc_ledger.ledger.service import Ledger
 from soc_ledger.projections import claims, latest, queries
 from tests.helpers import run
@@ -144,8 +145,8 @@ def test_the_command_gives_what_the_query_gives(demo_db, reconciled):
 
 
 def test_claims_at_scale_repeat_for_every_copy_of_the_cohort():
-    one = [e for e in demo.history(1) if e["type"] == "ClaimSubmitted"]
-    two = [e for e in demo.history(2) if e["type"] == "ClaimSubmitted"]
+    one = [e for e in history(1) if e["type"] == "ClaimSubmitted"]
+    two = [e for e in history(2) if e["type"] == "ClaimSubmitted"]
     assert [e["claim"] for e in one] == [e["claim"] for e in two]
     for a, b in zip(one, two, strict=True):
         copies = [{**x, "case": x["case"] + "-1"} for x in a["lines"]]

@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from soc_ledger.cli import main
-from soc_ledger.ledger import ssda903
 from soc_ledger.ledger.location import Location
+from soc_ledger.ledger.ssda903.reading import read_return
 from tests.helpers import write_lines
 from tests.test_ssda903 import contract_lines, episode, referral, write_return
 
@@ -303,7 +303,7 @@ def test_malformed_ssda903_csv_never_crashes_and_never_writes(referred_store, tm
 
 def test_the_fuzzed_return_is_valid_before_it_is_mutated(referred_store, tmp_path):
     header, episodes = a_return(tmp_path)
-    ret = ssda903.read_return(*write_return(tmp_path / "again", "sut", []))
+    ret = read_return(*write_return(tmp_path / "again", "sut", []))
     assert ret is not None
     (tmp_path / "h.csv").write_bytes(header)
     (tmp_path / "e.csv").write_bytes(episodes)

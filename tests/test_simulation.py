@@ -32,7 +32,7 @@ from soc_ledger.domain.knowledge import EVERYTHING, KnownAt, known_facts
 from soc_ledger.domain.values import end_of_day
 from soc_ledger.ledger import integrity
 from soc_ledger.ledger.service import Ledger
-from soc_ledger.projections import latest, queries
+from soc_ledger.projections import latest, queries, verification
 from soc_ledger.projections.outcomes import liability
 from soc_ledger.projections.weeks import TermsTimeline
 from tests.naive_reference import naive_liability
@@ -129,10 +129,13 @@ class Run:
         as_of = date(2018, 6, 30) + timedelta(days=harness.randint(0, (known_at - date(
             2018, 6, 30)).days + 400))
         scope = harness.choice(["contract", FUNDER, *BOROUGHS])
-        figure = harness.choice(integrity.FIGURES)
+        figure = harness.choice(verification.FIGURES)
         try:
-            _, _, position = integrity.assert_balance(
-                ledger, CONTRACT, scope, figure, as_of, known_at, "SIM"
+            contract, value = verification.figure_to_assert(
+                ledger, CONTRACT, scope, figure, as_of, known_at
+            )
+            position = integrity.assert_balance(
+                ledger, contract, scope, figure, as_of, known_at, "SIM", value
             )
         except integrity.AssertionProblem:
             return  # a borough not (yet) in the contract as known then
@@ -148,7 +151,7 @@ class Run:
                 for line in batch
             ):
                 exposed.add(position)
-        report = integrity.verify(ledger)
+        report = verification.verify(ledger)
         for finding in report.findings:
             assert finding.check == "assertions" and finding.position in exposed, str(finding)
         held = {p for p, _, _ in self.assertions} - {f.position for f in report.findings}

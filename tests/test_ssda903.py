@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from soc_ledger.domain.knowledge import KnownAt
-from soc_ledger.ledger import ssda903
 from soc_ledger.ledger.service import Ledger
+from soc_ledger.ledger.ssda903.clipping import PERIOD_END
+from soc_ledger.ledger.ssda903.period import Period, ReturnError
+from soc_ledger.ledger.ssda903.reading import EPISODE_COLUMNS, HEADER_COLUMNS, read_return
 from soc_ledger.projections import readmodel
 from soc_ledger.projections.facts import cases_from_facts, coverage_from_facts
 from tests.helpers import line, run, trail, write_lines
@@ -129,11 +131,11 @@ def write_return(folder: Path, name: str, rows: list[dict]) -> tuple[str, str]:
     episodes = folder / f"{name}-episodes.csv"
     with header.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(ssda903.HEADER_COLUMNS)
+        writer.writerow(HEADER_COLUMNS)
         for child in dict.fromkeys(r["CHILD"] for r in rows):
             writer.writerow([child, "1", "01/01/2006", "WBRI", "", "", ""])
     with episodes.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=ssda903.EPISODE_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=EPISODE_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     return str(header), str(episodes)
@@ -181,14 +183,14 @@ def problems_of(result, path: str) -> list[str]:
 
 
 def test_a_collection_year_runs_1_april_to_31_march():
-    assert ssda903.Period.of(year=2020) == ssda903.Period(date(2019, 4, 1), date(2020, 3, 31))
+    assert Period.of(year=2020) == Period(date(2019, 4, 1), date(2020, 3, 31))
     # The default start is the day after the same date a year earlier.
-    assert ssda903.Period.of(date(2019, 9, 30)).start == date(2018, 10, 1)
-    assert ssda903.Period.of(date(2020, 2, 29)).start == date(2019, 3, 1)
-    with pytest.raises(ssda903.ReturnError, match="--year 2020 means a period ending 2020-03-31"):
-        ssda903.Period.of(date(2020, 4, 30), 2020)
-    with pytest.raises(ssda903.ReturnError, match="give --period-end"):
-        ssda903.Period.of()
+    assert Period.of(date(2019, 9, 30)).start == date(2018, 10, 1)
+    assert Period.of(date(2020, 2, 29)).start == date(2019, 3, 1)
+    with pytest.raises(ReturnError, match="--year 2020 means a period ending 2020-03-31"):
+        Period.of(date(2020, 4, 30), 2020)
+    with pytest.raises(ReturnError, match="give --period-end"):
+        Period.of()
 
 
 # === the validator's messy sample ==============================================================
@@ -517,7 +519,7 @@ def test_a_resubmission_corrects_and_retracts_and_earlier_knowledge_keeps_the_fi
         e["event"]["episode"]: e["event"] for e in trail(db_url) if e["type"] == "CareEpisodeEnded"
     }
     assert ends["903:SUT:2019-04-01:2020-01-10"]["effective"] == "2020-04-01"
-    assert ends["903:SUT:2019-04-01:2020-01-10"]["reason"] == ssda903.PERIOD_END
+    assert ends["903:SUT:2019-04-01:2020-01-10"]["reason"] == PERIOD_END
     assert ends["903:SUT:2019-04-01:2019-05-01"]["reason"] == "E11"
 
     second = write_return(tmp_path / "r2", "sut-2020", RESUBMITTED)
@@ -671,12 +673,12 @@ def test_a_duplicated_row_is_named_as_a_duplicate(tmp_path, sqlite_url):
     [
         ("CHILD,DECOM,LS\nA,01/05/2019,C2\n", ":1: (header row): missing column(s) RNE, CIN"),
         (
-            ",".join(ssda903.HEADER_COLUMNS) + "\nA,1,01/01/2006,WBRI,,,\n",
+            ",".join(HEADER_COLUMNS) + "\nA,1,01/01/2006,WBRI,,,\n",
             ":1: (header row): missing column(s) DECOM, RNE, LS, CIN, PLACE, PLACE_PROVIDER, DEC, "
             "REC, REASON_PLACE_CHANGE, HOME_POST, PL_POST, URN (this looks like the header table)",
         ),
-        (",".join(ssda903.EPISODE_COLUMNS) + "\nA,01/05/2019,S\n", ":2: (row): 3 fields, but"),
-        (",".join(ssda903.EPISODE_COLUMNS) + "\nA,\xff\n", ":2: (file): not UTF-8 text"),
+        (",".join(EPISODE_COLUMNS) + "\nA,01/05/2019,S\n", ":2: (row): 3 fields, but"),
+        (",".join(EPISODE_COLUMNS) + "\nA,\xff\n", ":2: (file): not UTF-8 text"),
         ("", ":1: (header row): empty file"),
     ],
     ids=["missing columns", "wrong table", "short row", "not utf-8", "empty"],
@@ -721,7 +723,7 @@ def dfe_xml(rows: list[dict]) -> str:
         for row in episodes:
             fields = "".join(
                 f"<{'PL' if c == 'PLACE' else c}>{row[c]}</{'PL' if c == 'PLACE' else c}>"
-                for c in ssda903.EPISODE_COLUMNS[1:]
+                for c in EPISODE_COLUMNS[1:]
             )
             out.append(f"    <EPISODE>{fields}</EPISODE>")
         out.append("    <REVIEW><REVIEW>01/01/2020</REVIEW></REVIEW>")
@@ -732,10 +734,10 @@ def dfe_xml(rows: list[dict]) -> str:
 
 def test_the_xml_form_reads_as_the_csv_form(tmp_path):
     header, episodes = write_return(tmp_path, "x", FIRST)
-    from_csv = ssda903.read_return(header, episodes)
+    from_csv = read_return(header, episodes)
     xml = tmp_path / "x.xml"
     xml.write_text(dfe_xml(FIRST))
-    from_xml = ssda903.read_return(str(xml))
+    from_xml = read_return(str(xml))
     assert from_xml.form == "xml" and from_xml.header_children == 3
     assert [dict(r.values) for r in from_xml.episodes] == [
         dict(r.values) for r in from_csv.episodes

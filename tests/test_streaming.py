@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from soc_ledger.ledger import index, integrity, service
+from soc_ledger.ledger import index, service
 from soc_ledger.ledger.recording import Rejected
 from soc_ledger.ledger.service import Ledger
+from soc_ledger.projections import verification
 from tests.history_strategies import History, histories
 
 
@@ -55,7 +56,7 @@ def test_any_chunk_size_stores_what_one_go_stores(
         assert outcome.appended == len(expected)
         assert stored(chunked) == expected
         assert indexed(chunked) == expected_index
-        report = integrity.verify(chunked)
+        report = verification.verify(chunked)
         assert report.ok, [str(f) for f in report.findings]
 
 

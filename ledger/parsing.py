@@ -1,0 +1,98 @@
+"""Parsing event lines: JSON with exact decimals, each line validated into an `Incoming`
+event. Every problem is collected (`file:line: field: what`) for the batch to be refused whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from soc_ledger.domain.events import EVENT_ADAPTER
+from soc_ledger.ledger.recording import Incoming, Problem
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in seen:
+            raise ValueError(f"field {name!r} appears twice")
+        seen[name] = value
+    return seen
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def parse_json_line(text: str) -> Any:
+    """JSON with exact decimals: no binary float is ever made."""
+    return json.loads(
+        text,
+        parse_float=Decimal,
+        parse_constant=_no_constants,
+        object_pairs_hook=_no_duplicate_keys,
+    )
+
+
+def problems_from(error: ValidationError, source: str, line: int) -> list[Problem]:
+    problems = []
+    for err in error.errors():
+        loc = [str(part) for part in err["loc"]]
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            tag = err.get("ctx", {}).get("tag")
+            message = (
+                f"unknown event type {tag!r}" if tag is not None else "missing (the event type)"
+            )
+            problems.append(Problem(source, line, "type", message))
+            continue
+        path = ".".join(loc[1:]) or "(event)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        problems.append(Problem(source, line, path, message))
+    return problems
+
+
+def parse_lines(
+    lines: Iterable[str], source: str, first_line: int = 1
+) -> tuple[list[Incoming], list[Problem]]:
+    incoming: list[Incoming] = []
+    problems: list[Problem] = []
+    for number, text in enumerate(lines, start=first_line):
+        if not text.strip():
+            continue
+        try:
+            data = parse_json_line(text)
+        except (ValueError, RecursionError) as exc:
+            problems.append(Problem(source, number, "(line)", f"not valid JSON: {exc}"))
+            continue
+        if not isinstance(data, dict):
+            problems.append(Problem(source, number, "(line)", "expected a JSON object"))
+            continue
+        try:
+            incoming.append(Incoming(source, number, EVENT_ADAPTER.validate_python(data)))
+        except ValidationError as exc:
+            problems.extend(problems_from(exc, source, number))
+    return incoming, problems
+
+
+def parsed_chunks(
+    lines: Iterable[str], source: str, size: int
+) -> Iterator[tuple[list[Incoming], list[Problem]]]:
+    """The lines parsed `size` at a time (a file of any length is never held whole)."""
+    chunk: list[str] = []
+    first = 1
+    for text in lines:
+        chunk.append(text)
+        if len(chunk) >= size:
+            yield parse_lines(chunk, source, first)
+            first += len(chunk)
+            chunk = []
+    if chunk:
+        yield parse_lines(chunk, source, first)

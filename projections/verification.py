@@ -1,0 +1,289 @@
+"""`verify`: is the store what was written, and does replay reproduce every answer? (SPEC §11)
+
+The whole report: the log's own checks first (`ledger.integrity`: chain, export, streams,
+privacy, aggregates), then the read side's, skipped when the chain is broken:
+
+5. **projections** — the stored read models, caught up to the log, equal a rebuild from
+   position 0 into a scratch database (the user's read model is never touched), row by row.
+6. **assertions** — every `BalanceAsserted` still holds, recomputed by the outcome rules from
+   the rebuilt facts as known at its `known_at`.
+
+Verification holds the writer lock, so it sees one state of the log. `figure_to_assert`
+computes the figure an auditor signs off; the ledger records the sign-off
+(`ledger.integrity.assert_balance`), since the read side never writes events.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, Table, create_engine, select
+
+from soc_ledger.domain.knowledge import EVERYTHING, KnownAt, Recorded
+from soc_ledger.domain.values import PENNY
+from soc_ledger.ledger import index
+from soc_ledger.ledger.encryption import open_text
+from soc_ledger.ledger.integrity import AssertionProblem, Check, Report, check_log, counted
+from soc_ledger.ledger.locks import writer_lock
+from soc_ledger.projections import latest, queries, readmodel
+from soc_ledger.projections.outcomes import liability
+
+if TYPE_CHECKING:
+    from soc_ledger.ledger.service import Ledger
+    from soc_ledger.ledger.store import EventLog
+
+FIGURES = ("owed", "provisional", "outcome_weeks")
+LATER = ("projections", "assertions")
+
+
+# --- the projections verify rebuilds -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """A read model: how to follow the log, its tracking name, its tables and their row keys."""
+
+    name: str
+    catch_up: Callable[[Engine, EventLog], int]
+    tables: tuple[tuple[Table, tuple[str, ...]], ...]
+
+
+# Read-model columns written with `seal_text` (encrypted when CIPHER_KEY is set: compared clear).
+SEALED = frozenset({"payload", "cap_gross"})
+
+
+def projections() -> list[Projection]:
+    """Every read model, in the order they are followed (the event index first)."""
+    return [
+        Projection(index.INDEX, index.catch_up, ((index.events_index, ("position",)),)),
+        Projection(
+            readmodel.NAME,
+            readmodel.catch_up,
+            ((readmodel.fact_versions, ("stream", "version", "recorded_from")),),
+        ),
+        Projection(
+            latest.NAME,
+            latest.catch_up,
+            ((latest.latest_case_weeks, ("contract", "case_id")),),
+        ),
+    ]
+
+
+# --- verify -------------------------------------------------------------------------------------
+
+
+def verify(ledger: Ledger, against: dict[str, Any] | None = None) -> Report:
+    """Every check, under the writer lock; later checks are skipped once the chain is broken."""
+    with writer_lock(ledger.location):
+        report, records = check_log(ledger, against, LATER)
+        if records is None:
+            return report
+        scratch_dir = tempfile.mkdtemp(prefix="soc-ledger-verify-")
+        scratch = create_engine(f"sqlite:///{scratch_dir}/rebuilt.db")
+        try:
+            report.checks.append(_projections(ledger, scratch))
+            report.checks.append(_assertions(scratch, records))
+        finally:
+            scratch.dispose()
+            shutil.rmtree(scratch_dir, ignore_errors=True)
+        return report
+
+
+# --- projections -------------------------------------------------------------------------------
+
+
+def _projections(ledger: Ledger, scratch: Engine) -> Check:
+    check = Check("projections")
+    models = projections()
+    for model in models:  # the stored models, brought up to the log's head
+        model.catch_up(ledger.engine, ledger.log)
+    index.metadata.create_all(scratch)
+    for model in models:  # and the same from position 0, elsewhere
+        model.catch_up(scratch, ledger.log)
+    sizes = []
+    tracked = [m.name for m in models]
+    tables = [t for m in models for t in m.tables] + [(index.tracking, ("name",))]
+    for table, key in tables:
+        stored = _rows(ledger.engine, table, key, tracked)
+        rebuilt = _rows(scratch, table, key, tracked)
+        sizes.append(f"{table.name} {len(stored)}")
+        difference = _first_difference(table, key, stored, rebuilt)
+        if difference is not None:
+            message, position = difference
+            check.fail(message, position)
+    check.summary = "identical to a rebuild from the log: " + ", ".join(sizes) + " rows"
+    return check
+
+
+def _rows(engine: Engine, table: Table, key: tuple[str, ...], tracked: list[str]) -> list[tuple]:
+    columns = [c for c in table.columns if c.name != "id"]
+    query = select(*columns)
+    if table is index.tracking:
+        query = query.where(index.tracking.c.name.in_(tracked))
+    names = [c.name for c in columns]
+    order = [names.index(k) for k in key] + [i for i, n in enumerate(names) if n not in key]
+    rows = []
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            values = [
+                open_text(v) if n in SEALED else v for n, v in zip(names, row, strict=True)
+            ]
+            rows.append(tuple(values[i] for i in order))
+    width = len(key)
+    rows.sort(key=lambda r: r[:width])  # keys are unique; ties (if ever) by the whole row
+    i = 0
+    while i < len(rows):
+        j = i + 1
+        while j < len(rows) and rows[j][:width] == rows[i][:width]:
+            j += 1
+        if j - i > 1:
+            rows[i:j] = sorted(rows[i:j], key=_sort_key)
+        i = j
+    return rows
+
+
+def _sort_key(row: tuple) -> tuple:
+    return tuple((v is None, v if v is not None else 0) for v in row)
+
+
+def _first_difference(
+    table: Table, key: tuple[str, ...], stored: list[tuple], rebuilt: list[tuple]
+) -> tuple[str, int | None] | None:
+    if stored == rebuilt:
+        return None
+    columns = [c.name for c in table.columns if c.name != "id"]
+    names = list(key) + [n for n in columns if n not in key]
+    width = len(key)
+    for i in range(max(len(stored), len(rebuilt))):
+        a = stored[i] if i < len(stored) else None
+        b = rebuilt[i] if i < len(rebuilt) else None
+        if a == b:
+            continue
+        row = a if b is None or (a is not None and _sort_key(a) < _sort_key(b)) else b
+        ident = dict(zip(key, row[:width], strict=True))
+        position = _position_of(names, row)
+        if a is not None and b is not None and a[:width] == b[:width]:
+            changed = [n for n, x, y in zip(names, a, b, strict=True) if x != y]
+            shown = ", ".join(
+                f"{n} stored {x!r}, rebuilt {y!r}" if n not in SEALED else f"{n} differs"
+                for n, x, y in zip(names, a, b, strict=True)
+                if n in changed
+            )
+            return f"{table.name} row {ident}: {shown}", position
+        side = "only in the stored read model" if row is a else "missing from the stored read model"
+        return f"{table.name} row {ident} is {side} (a rebuild from the log differs)", position
+    return f"{table.name}: the stored rows differ from a rebuild", None
+
+
+def _position_of(names: list[str], row: tuple) -> int | None:
+    """The log position of an event's row (not of a tracking row, whose position is a mark)."""
+    if "position" in names and "name" not in names:
+        value = row[names.index("position")]
+        return value if isinstance(value, int) else None
+    return None
+
+
+# --- balance assertions ----------------------------------------------------------------------
+
+
+def figure_at(
+    engine: Engine, contract: str, as_of: date, known_at: KnownAt, scope: str, figure: str
+) -> Decimal:
+    """One audited figure at (as_of, known_at), by the outcome rules over the facts known then.
+
+    `scope`: `contract`; a borough (its own bill, and the outcome weeks of its cases); or the
+    top-up funder (its share, and every outcome week it tops up).
+    """
+    if figure not in FIGURES:
+        raise AssertionProblem(f"figure {figure!r}: use one of {', '.join(FIGURES)}")
+    try:
+        k = queries.knowledge(engine, contract, known_at)
+    except queries.QueryError as exc:
+        raise AssertionProblem(str(exc)) from None
+    result = liability(k.contract, k.cases, k.coverage, as_of)
+    totals = result.totals
+    payers = {p.payer: p for p in result.payers}
+    boroughs = {b.borough: b for b in result.boroughs}
+    if scope == "contract":
+        owed, provisional, weeks = totals.owed, totals.provisional, totals.weeks.outcome
+    elif scope in payers:
+        owed, provisional = payers[scope].owed, payers[scope].provisional
+        if scope == result.top_up_funder:
+            weeks = totals.weeks.outcome
+        else:
+            weeks = boroughs[scope].weeks.outcome if scope in boroughs else 0
+    else:
+        raise AssertionProblem(
+            f"scope {scope!r} is not 'contract', a borough or a payer of contract {contract!r} "
+            f"(known: {', '.join(sorted(payers)) or 'none'})"
+        )
+    if figure == "outcome_weeks":
+        return Decimal(weeks)
+    return (owed if figure == "owed" else provisional).quantize(PENNY)
+
+
+def _assertions(engine: Engine, records: list[Recorded]) -> Check:
+    check = Check("assertions")
+    checked = 0
+    for contract in readmodel.contracts(engine):
+        facts = readmodel.facts_known_at(engine, contract, EVERYTHING, ("BalanceAsserted",))
+        for fact in facts:
+            e: Any = fact.event
+            checked += 1
+            known = KnownAt.on(e.known_at)
+            try:
+                now = figure_at(engine, contract, e.as_of, known, e.scope, e.figure)
+            except AssertionProblem as exc:
+                check.fail(
+                    f"BalanceAsserted by {e.by} can no longer be computed: {exc}",
+                    fact.recorded.position,
+                )
+                continue
+            if now == e.value:
+                continue
+            since = [
+                r.position
+                for r in records
+                if r.position > fact.recorded.position and known.knows(r.recorded_on)
+            ]
+            shown = " ".join(f"#{p}" for p in since[:8]) + (" ..." if len(since) > 8 else "")
+            check.fail(
+                f"BalanceAsserted by {e.by}: {e.figure} of {e.scope} as of {e.as_of}, known at "
+                f"{e.known_at or 'everything'}, was {e.value}, is now {now}"
+                + (f"; appended since and known by then: {shown}" if since else ""),
+                fact.recorded.position,
+            )
+    check.summary = f"{counted(checked, 'balance assertion')} re-checked"
+    return check
+
+
+def figure_to_assert(
+    ledger: Ledger,
+    contract: str | None,
+    scope: str,
+    figure: str,
+    as_of: date,
+    known_at: date | None,
+    expected: Decimal | None = None,
+) -> tuple[str, Decimal]:
+    """The contract and the figure an auditor signs off, computed now (the read model caught
+    up first); AssertionProblem when it differs from `expected`, and nothing is to be recorded.
+    """
+    ledger.follow(readmodel.catch_up, readmodel.NAME)
+    try:
+        contract = queries.the_contract(ledger.engine, contract)
+    except queries.QueryError as exc:
+        raise AssertionProblem(str(exc)) from None
+    value = figure_at(ledger.engine, contract, as_of, KnownAt.on(known_at), scope, figure)
+    if expected is not None and expected != value:
+        raise AssertionProblem(
+            f"{figure} of {scope} as of {as_of}, known at {known_at or 'everything'}, is "
+            f"{value}, not {expected}: nothing was recorded"
+        )
+    return contract, value
