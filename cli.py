@@ -200,7 +200,7 @@ def _reporting(db: str):
 
 def _query(fn, *args):
     from soc_ledger.domain.contract import DomainError
-    from soc_ledger.projections.queries import QueryError
+    from soc_ledger.domain.errors import QueryError
 
     try:
         return fn(*args)

@@ -59,6 +59,26 @@ class Recorded:
 
 
 @dataclass(frozen=True, slots=True)
+class EventRef:
+    """One event as the log's index lists it, without its body: to name the events behind a
+    figure (`#position`) and tell when each was recorded."""
+
+    position: int
+    type: str
+    key: str | None
+    effective: date
+    recorded_on: str
+    case: str | None
+    stream: str
+    version: int
+    target_version: int | None
+
+    @property
+    def ref(self) -> str:
+        return f"#{self.position}"
+
+
+@dataclass(frozen=True, slots=True)
 class Fact:
     """An event as it reads at some `known_at`: corrections applied, with what decided it."""
 

@@ -12,9 +12,9 @@ from operator import itemgetter
 from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, select
 from sqlalchemy import case as when
 
-from soc_ledger.domain.errors import LedgerError
-from soc_ledger.domain.events import CASE_EVENTS
-from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt
+from soc_ledger.domain.errors import QueryError
+from soc_ledger.domain.events import CASE_EVENTS, LIFECYCLE
+from soc_ledger.domain.knowledge import EVERYTHING, EventRef, Fact, KnownAt
 from soc_ledger.ledger.index import aware_utc, events_index, naive_utc, stream_name
 from soc_ledger.projections import readmodel
 from soc_ledger.projections.facts import (
@@ -44,10 +44,6 @@ OUTCOME_TYPES = (
 )
 
 
-class QueryError(LedgerError):
-    """A question that cannot be answered as asked (unknown contract, case, week)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Knowledge:
     """What the outcome rules read, as known at one time."""
@@ -73,15 +69,6 @@ def the_contract(engine: Engine, contract: str | None) -> str:
     return held[0]
 
 
-LIFECYCLE = frozenset(
-    {
-        "ReferralReceived",
-        "ReferralAccepted",
-        "ReferralDeclined",
-        "FirstFamilyMeeting",
-        "InterventionEnded",
-    }
-)
 CONTRACT_TYPES = tuple(t for t in OUTCOME_TYPES if t not in CASE_EVENTS)
 
 
@@ -340,23 +327,6 @@ def _the_case(k: Knowledge, case: str) -> CaseFacts:
     if case not in k.cases:
         raise QueryError(f"no case {case!r} in contract {k.contract.contract!r} as known then")
     return k.cases[case]
-
-
-@dataclass(frozen=True, slots=True)
-class EventRef:
-    position: int
-    type: str
-    key: str | None
-    effective: date
-    recorded_on: str
-    case: str | None
-    stream: str
-    version: int
-    target_version: int | None
-
-    @property
-    def ref(self) -> str:
-        return f"#{self.position}"
 
 
 def event_refs(engine: Engine, positions: Iterable[int]) -> dict[int, EventRef]:

@@ -520,15 +520,11 @@ def _direct_share(h_facts, as_of: date, case: str, payer: str) -> Decimal:
 def test_properties_on_the_pure_functions():
     from hypothesis import HealthCheck, given, settings
 
+    from soc_ledger.domain.claims.claims import Windows, claims_from_facts, on_ledger
+    from soc_ledger.domain.claims.owed import Owed
+    from soc_ledger.domain.claims.reconciliation import reconcile_claim
+    from soc_ledger.domain.claims.statement import statement_of
     from soc_ledger.domain.knowledge import KnownAt, known_facts
-    from soc_ledger.projections.claims import (
-        Owed,
-        Windows,
-        claims_from_facts,
-        on_ledger,
-        reconcile_claim,
-        statement_of,
-    )
     from soc_ledger.projections.outcomes import (
         cases_from_facts,
         contract_from_facts,

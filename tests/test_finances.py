@@ -17,17 +17,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from soc_ledger.domain.events import EVENT_ADAPTER
+from soc_ledger.domain.finances.allocation import allocate
+from soc_ledger.domain.finances.avoided_costs import avoided_costs
+from soc_ledger.domain.finances.co_commissioning_fees import co_commissioning_fees
+from soc_ledger.domain.finances.finances import finances
+from soc_ledger.domain.finances.returns import returns, xirr
 from soc_ledger.domain.knowledge import Fact, Recorded
 from soc_ledger.ledger.demo import cohort as demo
 from soc_ledger.projections.facts import contract_from_facts
-from soc_ledger.projections.finances import (
-    allocate,
-    avoided_costs,
-    co_commissioning_fees,
-    finances,
-    returns,
-    xirr,
-)
 from soc_ledger.projections.outcomes import cases_from_facts, coverage_from_facts, liability
 from tests.helpers import run, write_lines
 from tests.outcome_builders import History

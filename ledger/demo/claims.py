@@ -24,6 +24,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from soc_ledger.domain.claims.owed import Owed
 from soc_ledger.domain.events import CASE_EVENTS, EVENT_ADAPTER
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt, Recorded, known_facts
 from soc_ledger.domain.values import parse_instant
@@ -35,7 +36,6 @@ from soc_ledger.ledger.demo.cohort import (
     next_quarter,
     quarter_end,
 )
-from soc_ledger.projections.claims import Owed
 from soc_ledger.projections.facts import (
     CaseFacts,
     cases_from_facts,

@@ -9,8 +9,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from soc_ledger.domain.claims.reconciliation import LineReconciliation, Reconciliation
+from soc_ledger.domain.claims.statement import Statement
 from soc_ledger.domain.values import money
-from soc_ledger.projections.claims import LineReconciliation, Reconciliation, Statement
 from soc_ledger.projections.views.liability import known_at_text, ref_json
 from soc_ledger.projections.views.render import for_people
 

@@ -6,10 +6,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from soc_ledger.domain.knowledge import KnownAt
+from soc_ledger.domain.knowledge import EventRef, KnownAt
 from soc_ledger.domain.values import money
 from soc_ledger.projections.outcomes import Figures, Liability, Week
-from soc_ledger.projections.queries import Diff, EventRef
+from soc_ledger.projections.queries import Diff
 
 
 def known_at_text(known_at: date | None) -> str | None:
