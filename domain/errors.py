@@ -12,3 +12,7 @@ class LedgerError(Exception):
     def lines(self) -> list[str]:
         """Lines to print before the reason (e.g. every problem of a rejected file)."""
         return []
+
+
+class QueryError(LedgerError):
+    """A question that cannot be answered as asked (unknown contract, case, week)."""

@@ -497,8 +497,8 @@ def figure_at(
     `scope`: `contract`; a borough (its own bill, and the outcome weeks of its cases); or the
     top-up funder (its share, and every outcome week it tops up).
     """
+    from soc_ledger.domain.outcomes.liability import liability
     from soc_ledger.projections import queries
-    from soc_ledger.projections.outcomes import liability
 
     if figure not in FIGURES:
         raise AssertionProblem(f"figure {figure!r}: use one of {', '.join(FIGURES)}")

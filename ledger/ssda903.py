@@ -66,10 +66,10 @@ from soc_ledger.domain import events as ev
 from soc_ledger.domain.case import Episode
 from soc_ledger.domain.errors import LedgerError
 from soc_ledger.domain.knowledge import EVERYTHING, Fact
+from soc_ledger.domain.outcomes.facts import coverage_from_facts
 from soc_ledger.ledger.location import StoreError
 from soc_ledger.ledger.recording import Incoming, Outcome, Problem, Rejected
 from soc_ledger.projections import readmodel
-from soc_ledger.projections.facts import coverage_from_facts
 
 HEADER_COLUMNS = ("CHILD", "SEX", "DOB", "ETHNIC", "UPN", "MOTHER", "MC_DOB")
 EPISODE_COLUMNS = (
@@ -1174,7 +1174,8 @@ class ImportResult:
 
 def resolve_contract(engine, contract: str | None) -> str:
     """The contract of the import: the one asked for, or the only one in the store."""
-    from soc_ledger.projections.queries import QueryError, the_contract
+    from soc_ledger.domain.errors import QueryError
+    from soc_ledger.projections.queries import the_contract
 
     try:
         return the_contract(engine, contract)
@@ -1186,7 +1187,7 @@ def read_view(ledger, contract: str | None, borough: str, period: Period) -> Led
     """The facts known now, as the planner needs them (the read model caught up first): the
     referrals, then only the borough's cases' facts and the contract's own (its care data),
     so an import reads one borough, not the whole contract."""
-    from soc_ledger.projections.queries import latest_facts
+    from soc_ledger.projections.outcome_facts import latest_facts
 
     ledger.follow(readmodel.catch_up, readmodel.NAME)
     contract = resolve_contract(ledger.engine, contract)
@@ -1202,7 +1203,7 @@ def read_view(ledger, contract: str | None, borough: str, period: Period) -> Led
 
 def coverage_now(ledger, contract: str, borough: str) -> date | None:
     """The borough's care data verified up to, as known now."""
-    from soc_ledger.projections.queries import latest_facts
+    from soc_ledger.projections.outcome_facts import latest_facts
 
     ledger.follow(readmodel.catch_up, readmodel.NAME)
     with ledger.engine.connect() as conn:

@@ -60,18 +60,17 @@ from sqlalchemy import Engine
 from soc_ledger.domain import contract as contract_rules
 from soc_ledger.domain import events as ev
 from soc_ledger.domain.contract import ContractState, DomainError
+from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt
+from soc_ledger.domain.outcomes.facts import CaseFacts
+from soc_ledger.domain.outcomes.liability import Liability, liability
+from soc_ledger.domain.outcomes.prices import ZERO
+from soc_ledger.domain.outcomes.terms import TermsTimeline
+from soc_ledger.domain.outcomes.tracking import LIFECYCLE, engagement
+from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.projections import readmodel
-from soc_ledger.projections.facts import CaseFacts
-from soc_ledger.projections.outcomes import Liability, Week, liability
-from soc_ledger.projections.queries import (
-    LIFECYCLE,
-    EventRef,
-    QueryError,
-    knowledge,
-    recorded_between,
-)
-from soc_ledger.projections.weeks import ZERO, TermsTimeline, engagement
+from soc_ledger.projections.outcome_facts import knowledge
+from soc_ledger.projections.queries import EventRef, recorded_between
 
 CLAIM_TYPES = ("ClaimSubmitted", "ClaimLineDisputed", "DisputeResolved", "PaymentReceived")
 

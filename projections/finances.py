@@ -53,11 +53,11 @@ from sqlalchemy import Engine
 
 from soc_ledger.domain import events as ev
 from soc_ledger.domain.contract import ContractState
+from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt
+from soc_ledger.domain.outcomes.facts import cases_from_facts, positions
+from soc_ledger.domain.outcomes.liability import Liability
 from soc_ledger.projections import queries, readmodel
-from soc_ledger.projections.facts import cases_from_facts, positions
-from soc_ledger.projections.outcomes import Liability
-from soc_ledger.projections.queries import QueryError
 
 ZERO = Decimal("0.00")
 PENNY = Decimal("0.01")

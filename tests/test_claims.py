@@ -500,12 +500,12 @@ def _pure_scenarios():
 
 def _direct_share(h_facts, as_of: date, case: str, payer: str) -> Decimal:
     """What `liability(as_of)` gives `payer` for `case`: the reference for `Owed`."""
-    from soc_ledger.projections.outcomes import (
+    from soc_ledger.domain.outcomes.facts import (
         cases_from_facts,
         contract_from_facts,
         coverage_from_facts,
-        liability,
     )
+    from soc_ledger.domain.outcomes.liability import liability
 
     contract = contract_from_facts("plcip", h_facts)
     cases = cases_from_facts(h_facts, "plcip")
@@ -521,6 +521,12 @@ def test_properties_on_the_pure_functions():
     from hypothesis import HealthCheck, given, settings
 
     from soc_ledger.domain.knowledge import KnownAt, known_facts
+    from soc_ledger.domain.outcomes.facts import (
+        cases_from_facts,
+        contract_from_facts,
+        coverage_from_facts,
+    )
+    from soc_ledger.domain.outcomes.liability import liability
     from soc_ledger.projections.claims import (
         Owed,
         Windows,
@@ -528,12 +534,6 @@ def test_properties_on_the_pure_functions():
         on_ledger,
         reconcile_claim,
         statement_of,
-    )
-    from soc_ledger.projections.outcomes import (
-        cases_from_facts,
-        contract_from_facts,
-        coverage_from_facts,
-        liability,
     )
 
     def owed_at(facts, horizon):

@@ -8,10 +8,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from soc_ledger.domain.forecast import Forecast, PayerForecast
 from soc_ledger.domain.values import money
 from soc_ledger.projections.baseline import Actuals, Baseline
 from soc_ledger.projections.finances import Finances, InvestorReturns, Returns, ratio
-from soc_ledger.projections.forecast import Forecast, PayerForecast
 from soc_ledger.projections.views.liability import known_at_text, share, signed
 
 

@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from soc_ledger.domain.forecast import Forecast
     from soc_ledger.projections.finances import Finances, Returns
-    from soc_ledger.projections.forecast import Forecast
 
 WIDTH, HEIGHT, DPI = 11.0, 6.5, 110
 
