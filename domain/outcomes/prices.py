@@ -2,8 +2,10 @@
 
 An outcome week is priced by the terms in force on its last day (SPEC §3): the borough that
 referred the case owes `price_per_week - top_up_per_week`, the top-up funder owes
-`top_up_per_week`. An unverified week is priced the same way, as a provisional amount; pending
-and in-care weeks cost nothing. Prices come before caps (`caps.py` limits what is owed).
+`top_up_per_week`. An unverified week is priced the same way, as a provisional amount, before
+caps; pending and in-care weeks cost nothing. Caps limit what is owed (`caps.py`); a forecast
+that wants provisional money after caps applies the caps to the weeks as if they paid
+(`domain/forecast.py`).
 
 The shares are worked out once per terms change (`terms.TermsTimeline`), and each week takes
 the shares of the terms in force on its last day (`weeks.WeekMaker.week`).
