@@ -471,6 +471,7 @@ def explain(case, db, as_of, known_at, contract, week, week_rule, fmt) -> None:
 def diff(db, k1, k2, as_of, contract, fmt) -> None:
     """What changed between two states of knowledge, week by week, and which events did it."""
     from soc_ledger.domain.knowledge import KnownAt
+    from soc_ledger.projections import diff as diffs
     from soc_ledger.projections import queries
     from soc_ledger.projections.views.liability import diff_json
     from soc_ledger.projections.views.render import write_csv, write_json, write_table
@@ -479,7 +480,7 @@ def diff(db, k1, k2, as_of, contract, fmt) -> None:
     first, second = KnownAt.on(k1), KnownAt.on(k2)
     with _reporting(db) as ledger:
         contract = _query(queries.the_contract, ledger.engine, contract)
-        result = _query(queries.diff, ledger.engine, contract, as_of, first, second)
+        result = _query(diffs.diff, ledger.engine, contract, as_of, first, second)
     data = diff_json(result, first, second, k1, k2)
     if fmt == "json":
         write_json(data)

@@ -211,13 +211,13 @@ def raw_library(lines: list[str]) -> dict[str, float]:
 def naive_liability(url: str, as_of: date) -> float:
     """Replay the whole log to answer one liability question (no read model)."""
     from soc_ledger.domain.knowledge import known_facts
-    from soc_ledger.ledger.service import Ledger
-    from soc_ledger.projections.facts import (
+    from soc_ledger.domain.outcomes.facts import (
         cases_from_facts,
         contract_from_facts,
         coverage_from_facts,
     )
-    from soc_ledger.projections.outcomes import liability
+    from soc_ledger.domain.outcomes.liability import liability
+    from soc_ledger.ledger.service import Ledger
 
     started = time.perf_counter()
     with Ledger(url) as ledger:

@@ -45,8 +45,8 @@ from soc_ledger.domain import events as ev
 from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.events import ProfilePoint, Targets
 from soc_ledger.domain.knowledge import Fact
-from soc_ledger.projections.facts import cases_from_facts, positions
-from soc_ledger.projections.outcomes import Liability
+from soc_ledger.domain.outcomes.facts import cases_from_facts, positions
+from soc_ledger.domain.outcomes.liability import Liability
 
 ZERO = Decimal("0.00")
 

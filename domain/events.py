@@ -371,16 +371,5 @@ CASE_EVENTS = frozenset(
         "CareEpisodeEnded",
     }
 )
-# The case's lifecycle: a change to one of these moves every week of the case, so it is named
-# among the events behind any week that changed.
-LIFECYCLE = frozenset(
-    {
-        "ReferralReceived",
-        "ReferralAccepted",
-        "ReferralDeclined",
-        "FirstFamilyMeeting",
-        "InterventionEnded",
-    }
-)
 # Fields a correction may not change: they say what the event is, not what it says.
 IDENTITY_FIELDS = frozenset({"type", "contract", "key", "recorded_on"})

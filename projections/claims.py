@@ -24,7 +24,8 @@ from soc_ledger.domain.claims.statement import Statement, statement_of
 from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
 from soc_ledger.projections import readmodel
-from soc_ledger.projections.queries import knowledge, recorded_between
+from soc_ledger.projections.outcome_facts import knowledge
+from soc_ledger.projections.queries import recorded_between
 
 CLAIM_TYPES = ("ClaimSubmitted", "ClaimLineDisputed", "DisputeResolved", "PaymentReceived")
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from soc_ledger.domain.knowledge import EVERYTHING, Fact
-from soc_ledger.projections import queries, readmodel
+from soc_ledger.projections import outcome_facts, queries, readmodel
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -30,7 +30,7 @@ class ReadModelFacts:
     def latest_facts(
         self, conn: Connection, contract: str, cases: Iterable[str] | None = None
     ) -> list[Fact]:
-        return queries.latest_facts(conn, contract, cases)
+        return outcome_facts.latest_facts(conn, contract, cases)
 
 
 FACTS_NOW = ReadModelFacts()

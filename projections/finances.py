@@ -16,8 +16,8 @@ from soc_ledger.domain.finances.finances import Finances, finances
 from soc_ledger.domain.finances.returns import Returns, returns
 from soc_ledger.domain.finances.rounding import ZERO
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
+from soc_ledger.domain.outcomes.liability import Liability
 from soc_ledger.projections import queries, readmodel
-from soc_ledger.projections.outcomes import Liability
 
 INVESTMENT_TYPES = ("InvestmentCommitted", "CapitalDrawn", "DistributionPaid")
 FINANCE_TYPES = (

@@ -8,23 +8,7 @@ reads as it does once elapsed (status and price depend on the latest knowledge, 
 `min_engagement_days` by then; caps take weeks in the order of their last days, so the weeks
 owed by `as_of` are capped exactly as they are at any later date.
 
-The row (money in pence, as integers: exact in any database, never a binary float):
-
-- the window: `first_day` (ordinal of the tracking start T) and `weeks`; fixed block k covers
-  T+7k .. T+7k+6. `care` holds the window's days in care as intervals, for the day totals;
-- `kinds` and `outline`: every week before caps as (last day - T, kind), a kind being
-  (status, borough, top-up, provisional borough, provisional top-up); `verified`, the
-  borough's care-data coverage clipped to the window (all its weeks' statuses depend on);
-- `capped`: what the caps left owed of the outcome weeks they limited ({week: [borough,
-  top-up, cap positions]}), NULL when none; `cap_gross`: the gross pence each cap covers in
-  this case. Summed over the contract, it says whether a cap can bind at all;
-- `counted` and `tally`, what `liability_at` reads: `counted` lists the kinds after caps
-  (status and the six money columns of `Tally.money`); `tally` holds `weeks + 1` slices of
-  `width` characters. Slice k counts, per counted kind, the weeks whose last day is before
-  block k starts (the weeks owed once k blocks have elapsed) in `digits` decimal digits each;
-  under `consecutive_runs` it then names the one 7-day unit, if any, whose last day falls on
-  day d = 0..5 of block k (d, then its kind; d = 9: none): a unit lasts 7 days, so no other
-  week ends there. The database hands over just slice k, k computed from `as_of` in SQL.
+The row and its encoding are `latest_row.py`; the caps over the stored rows `latest_caps.py`.
 
 Rows are refreshed by following the log, only for the cases an event touched: a case event
 its case; a `CareDataReceived` the cases of its borough whose clipped coverage moved; a terms
@@ -39,27 +23,16 @@ linear in the events, memory flat. A few cases are read by stream instead.
 from __future__ import annotations
 
 import json
-from bisect import bisect_left
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from sqlalchemy import (
-    Column,
     Connection,
-    Date,
     Engine,
-    Index,
     Integer,
-    String,
-    Table,
-    Text,
-    bindparam,
     case,
     delete,
     func,
@@ -68,276 +41,45 @@ from sqlalchemy import (
     update,
 )
 
+from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.events import CASE_EVENTS
-from soc_ledger.ledger import bulk, index
-from soc_ledger.ledger.encryption import open_text, seal_text
-from soc_ledger.ledger.index import events_index, metadata, tracking
-from soc_ledger.projections import readmodel
-from soc_ledger.projections.facts import (
+from soc_ledger.domain.outcomes.assessment import Assessment, assess_case
+from soc_ledger.domain.outcomes.caps import CapAllocator
+from soc_ledger.domain.outcomes.facts import (
     CaseFacts,
     cases_from_facts,
     contract_from_facts,
     coverage_from_facts,
     merge_refs,
 )
-from soc_ledger.projections.outcomes import Liability, Tally, summarise
-from soc_ledger.projections.weeks import (
-    Assessment,
-    CapAllocator,
-    TermsTimeline,
-    Tracking,
-    Week,
-    _care_intervals,
-    _Span,
-    assess_case,
+from soc_ledger.domain.outcomes.liability import Liability, Tally, summarise
+from soc_ledger.domain.outcomes.terms import TermsTimeline
+from soc_ledger.domain.outcomes.tracking import Tracking
+from soc_ledger.domain.outcomes.weeks import Week
+from soc_ledger.ledger import bulk, index
+from soc_ledger.ledger.index import events_index, metadata, tracking
+from soc_ledger.projections import readmodel
+from soc_ledger.projections.latest_caps import recap
+from soc_ledger.projections.latest_row import (
+    COLUMNS,
+    NAME,
+    NO_UNIT,
+    case_row,
+    count_digits,
+    elapsed_blocks,
+    latest_case_weeks,
+    to_pounds,
 )
+from soc_ledger.projections.outcome_facts import knowledge, latest_case_facts, latest_facts
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.store import EventLog
 
-NAME = "latest_case_weeks"
 # Far enough that every window has elapsed, near enough that date arithmetic cannot overflow.
 FOREVER = date(9000, 1, 1)
-PENNY = Decimal("0.01")
 TERMS_EVENTS = frozenset({"ContractAgreed", "VariationAgreed", "BoroughAcceded", "BoroughWithdrew"})
-NO_UNIT = 9  # the day-of-block digit of a slice with no unit ending early in its block
 # Tables of the per-week layout this model replaces: dropped when it is first built.
 OLD_TABLES = ("latest_weeks", "latest_cases")
-
-latest_case_weeks = Table(
-    NAME,
-    metadata,
-    Column("contract", String(200), primary_key=True),
-    Column("case_id", String(200), primary_key=True),
-    Column("borough", String(200), nullable=False),
-    Column("intervention", String(20), nullable=False),
-    Column("first_meeting", Date, nullable=False),
-    Column("tracked_from", Date, nullable=False),  # the first as_of at which it is tracked
-    Column("tracking_start", Date, nullable=False),
-    Column("first_day", Integer, nullable=False),  # ordinal of tracking_start
-    Column("weeks", Integer, nullable=False),
-    Column("week_rule", String(40), nullable=False),
-    Column("care", Text, nullable=False),  # JSON [[first day, first day after], ...] ordinals
-    Column("verified", Integer, nullable=False),  # coverage clipped to [first_day - 1, last]
-    Column("kinds", Text, nullable=False),  # JSON [[status, 4 x pence], ...] before caps
-    Column("outline", Text, nullable=False),  # JSON [last day - first_day, kind, ...]
-    Column("capped", Text),  # JSON {week: [owed borough, owed top-up, [positions]]} or NULL
-    Column("cap_gross", Text, nullable=False),  # JSON {cap: gross pence}, `seal_text`ed
-    Column("counted", Text, nullable=False),  # JSON [[status, 6 x pence], ...] after caps
-    Column("width", Integer, nullable=False),  # characters per slice of `tally`
-    Column("tally", Text, nullable=False),  # weeks + 1 slices, see the module docstring
-    Index("ix_latest_case_weeks_borough", "contract", "borough"),
-)
-COLUMNS = tuple(c.name for c in latest_case_weeks.columns)  # a row's values, in this order
-
-
-def _pence(amount: Decimal) -> int:
-    return int(amount / PENNY)
-
-
-def _pounds(pence: int) -> Decimal:
-    return Decimal(pence).scaleb(-2)
-
-
-def _cache(pounds: dict[int, Decimal], pence: int) -> Decimal:
-    amount = pounds[pence] = _pounds(pence)
-    return amount
-
-
-def _digits(weeks: int) -> int:
-    """Digits per count in a slice: enough for any count of weeks or kinds of one case (a
-    case has at most `weeks` fixed blocks and `weeks` 7-day units, so fewer than 2 x weeks + 1
-    kinds)."""
-    return len(str(2 * weeks + 1))
-
-
-def _clip(day: int, first: int, weeks: int) -> int:
-    """Coverage as far as the window's weeks can tell: clipped to [first - 1, its last day]."""
-    return min(max(day, first - 1), first + 7 * weeks - 1)
-
-
-def _elapsed_blocks(today: int, first: int, weeks: int) -> int:
-    """Fixed blocks of the window whose last day is on or before `today`."""
-    return min(weeks, max(0, (today - first + 1) // 7))
-
-
-# --- one case's row ------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Row:
-    """One case's row; written from an assessment, re-capped from its stored columns."""
-
-    values: dict[str, Any]  # the columns that do not change with the caps
-    kinds: list[tuple]  # (status, borough, top-up, provisional borough, provisional top-up)
-    outline: list[tuple[int, int]]  # (last day - first_day, kind) per week, by last day
-    capped: dict[int, tuple[int, int, list[int]]] = field(default_factory=dict)
-
-    def columns(self) -> dict[str, Any]:
-        """Every column, with the weeks counted after the caps in `capped`."""
-        weeks = self.values["weeks"]
-        runs = self.values["week_rule"] == "consecutive_runs"
-        outline = _json([x for pair in self.outline for x in pair])
-        kinds = self.kinds
-        capped = None
-        if not self.capped and len(set(kinds)) == len(kinds):
-            # Nothing capped: the counted kinds are the kinds (none merged, distinct as they
-            # are) in the order of their first week, so the tally depends on the outline
-            # alone. Cases share a few hundred outlines among tens of thousands: each tally
-            # is built once.
-            key = (weeks, runs, outline)
-            found = _UNCAPPED.get(key)
-            if found is None:
-                order = list(dict.fromkeys(kind for _, kind in self.outline))
-                rank = {kind: i for i, kind in enumerate(order)}
-                per_week = [rank[kind] for _, kind in self.outline]
-                found = (order, _tally(self.outline, per_week, len(order), weeks, runs))
-                if len(_UNCAPPED) >= 4096:  # bounded: a contract of many odd windows
-                    _UNCAPPED.clear()
-                _UNCAPPED[key] = found
-            order, tally = found
-            counted = [(*kinds[kind], 0, 0) for kind in order]
-        else:
-            keys: dict[tuple, int] = {}
-            per_week = []
-            for i, (_, kind) in enumerate(self.outline):
-                status, borough, top_up, prov_borough, prov_top_up = kinds[kind]
-                owed = self.capped.get(i)
-                if owed is None:
-                    key7 = (status, borough, top_up, prov_borough, prov_top_up, 0, 0)
-                else:
-                    key7 = (status, owed[0], owed[1], prov_borough, prov_top_up,
-                            borough - owed[0], top_up - owed[1])
-                per_week.append(keys.setdefault(key7, len(keys)))
-            counted = list(keys)
-            tally = _tally(self.outline, per_week, len(counted), weeks, runs)
-            if self.capped:
-                capped = _json(
-                    {str(i): [b, t, refs] for i, (b, t, refs) in self.capped.items()}
-                )
-        return {
-            **self.values,
-            "kinds": _json(kinds),
-            "outline": outline,
-            "capped": capped,
-            "counted": _json(counted),
-            "width": len(tally) // (weeks + 1),
-            "tally": tally,
-        }
-
-    def values_row(self) -> tuple:
-        """Every column, in `COLUMNS` order (what `bulk.insert_rows` writes)."""
-        columns = self.columns()
-        return tuple(columns[name] for name in COLUMNS)
-
-
-# (weeks, consecutive runs?, outline text) -> (kinds in order of first week, tally): see
-# `_Row.columns`.
-_UNCAPPED: dict[tuple[int, bool, str], tuple[list[int], str]] = {}
-
-
-def _tally(
-    outline: list[tuple[int, int]], per_week: list[int], kinds: int, weeks: int, runs: bool
-) -> str:
-    """The `tally` column (see the module docstring): `weeks + 1` slices of equal width, the
-    weeks counted per counted kind (`per_week`, the counted kind of each week of `outline`)."""
-    digits = _digits(weeks)
-    counts = [0] * kinds
-    zero = "0" * digits
-    texts = [zero] * kinds  # `counts`, formatted (only when one changes)
-    slices = []
-    j, n = 0, len(outline)
-    for k in range(weeks + 1):
-        while j < n and outline[j][0] < 7 * k:
-            kind = per_week[j]
-            counts[kind] += 1
-            texts[kind] = f"{counts[kind]:0{digits}d}"
-            j += 1
-        piece = "".join(texts)
-        if runs:
-            # Only a 7-day unit can end on days 0..5 of a block, and only one.
-            if j < n and outline[j][0] <= 7 * k + 5:
-                piece += f"{outline[j][0] - 7 * k}{per_week[j]:0{digits}d}"
-                assert j + 1 == n or outline[j + 1][0] > 7 * k + 5, "two early ends"
-            else:
-                piece += f"{NO_UNIT}{zero}"
-        slices.append(piece)
-    return "".join(slices)
-
-
-def _json(value: Any) -> str:
-    """Compact JSON with sorted keys, as `json.dumps` writes it (ASCII only, `\\u` escapes):
-    orjson writes the same text several times faster, except for characters past `~` (which
-    it leaves raw) and integers beyond 64 bits, so those go the standard library's way and a
-    row reads the same text whichever wrote it."""
-    try:
-        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        if text.isascii() and b"\x7f" not in text:
-            return text.decode()
-    except (orjson.JSONEncodeError, TypeError):
-        pass
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-# A week's kind: (status, borough, top-up, provisional borough, provisional top-up).
-_KIND = attrgetter(
-    "status", "borough_amount", "top_up_amount", "provisional_borough", "provisional_top_up"
-)
-
-
-def _assessed_row(
-    contract: str, a: Assessment, timeline: TermsTimeline, verified_to: int, caps: CapAllocator
-) -> _Row:
-    case = a.case
-    assert case.first_meeting is not None and case.intervention is not None
-    first = a.tracking.start.toordinal()
-    weeks = a.tracking.weeks
-    spans = [_Span.of(s) for s in case.spells]
-    care = _care_intervals(spans, timeline, first, weeks, first + 7 * weeks - 1)
-    engaged = timeline.at(case.first_meeting.toordinal()).terms.min_engagement_days
-    # A hundred weeks a case, every case: comprehensions and C-level maps, not a loop body.
-    kinds: dict[tuple, int] = {}  # (status, 4 x Decimal) -> kind: weeks share their prices
-    per_week = [kinds.setdefault(key, len(kinds)) for key in map(_KIND, a.weeks)]
-    outline = list(zip([w.end.toordinal() - first for w in a.weeks], per_week, strict=True))
-    pence = [(k[0], *(_pence(m) for m in k[1:])) for k in kinds]
-    cap_gross: dict[str, int] = {}
-    outcome = [kind for key, kind in kinds.items() if key[0] == "outcome"]
-    if caps.any and outcome:
-        # The weeks come by last day, so each terms segment's are a slice of the outline,
-        # cut where the segment starts; any last day in it stands for the segment, since the
-        # caps covering a share depend on the segment only.
-        cuts = [bisect_left(outline, (start - first,)) for start in timeline.starts]
-        for segment, (lo, hi) in enumerate(zip([0, *cuts], [*cuts, len(outline)], strict=True)):
-            if lo == hi:
-                continue
-            found = Counter(map(itemgetter(1), outline[lo:hi]))
-            day = timeline.starts[segment - 1] if segment else 0
-            on_borough, on_top_up = caps.plan(day, case.borough)
-            for kind in outcome:
-                n = found.get(kind)
-                if not n:  # a cap this case has no week under is not named in its row
-                    continue
-                for use in on_borough:
-                    cap_gross[use.cap] = cap_gross.get(use.cap, 0) + n * pence[kind][1]
-                for use in on_top_up:
-                    cap_gross[use.cap] = cap_gross.get(use.cap, 0) + n * pence[kind][2]
-    values = {
-        "contract": contract,
-        "case_id": case.case,
-        "borough": case.borough,
-        "intervention": case.intervention,
-        "first_meeting": case.first_meeting,
-        "tracked_from": date.fromordinal(case.first_meeting.toordinal() + engaged),
-        "tracking_start": a.tracking.start,
-        "first_day": first,
-        "weeks": weeks,
-        "week_rule": a.week_rule,
-        "care": _json(care),
-        "verified": _clip(verified_to, first, weeks),
-        # Cap names are the contract's words: encrypted at rest like every payload column.
-        "cap_gross": seal_text(_json(cap_gross)),
-    }
-    return _Row(values, pence, outline)
 
 
 # --- following the log -------------------------------------------------------------------------
@@ -463,8 +205,6 @@ def _episodes_matter(conn: Connection, contract: str, what: _Touched) -> set[str
 
 
 def _refresh(conn: Connection, contract: str, what: _Touched) -> None:
-    from soc_ledger.projections.queries import latest_facts
-
     t = latest_case_weeks.c
     own = latest_facts(conn, contract)
     terms = contract_from_facts(contract, own)
@@ -500,14 +240,14 @@ def _refresh(conn: Connection, contract: str, what: _Touched) -> None:
             continue
         covered = coverage.get(assessed.case.borough)
         verified_to = covered.toordinal() if covered is not None else 0
-        batch.append(_assessed_row(contract, assessed, timeline, verified_to, caps).values_row())
+        batch.append(case_row(contract, assessed, timeline, verified_to, caps).values_row())
         if len(batch) == BATCH:
             bulk.insert_rows(conn, latest_case_weeks, COLUMNS, batch)
             batch = []
     if batch:
         bulk.insert_rows(conn, latest_case_weeks, COLUMNS, batch)
     if caps.any:
-        _recap(conn, contract, timeline)
+        recap(conn, contract, timeline)
 
 
 # Rows written per batch, and cases read per batch by stream.
@@ -524,16 +264,12 @@ def _every_case(
     conn: Connection, contract: str, wanted: set[str] | None = None
 ) -> Iterator[CaseFacts]:
     """The contract's cases (or those `wanted`), folded from one sorted pass over its facts."""
-    from soc_ledger.projections.queries import latest_case_facts
-
     for _, facts in latest_case_facts(conn, contract, wanted):
         yield from cases_from_facts(facts, contract).values()
 
 
 def _these_cases(conn: Connection, contract: str, ids: Sequence[str]) -> Iterator[CaseFacts]:
     """The cases `ids`, read by stream a few thousand at a time."""
-    from soc_ledger.projections.queries import latest_facts
-
     for chunk in _chunks(ids, BATCH):
         cases = cases_from_facts(latest_facts(conn, contract, chunk), contract)
         for case_id in sorted(cases):
@@ -564,95 +300,6 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
         yield items[i : i + size]
 
 
-# --- caps ----------------------------------------------------------------------------------------
-
-
-def _recap(conn: Connection, contract: str, timeline: TermsTimeline) -> None:
-    """Allocate the caps over every stored outcome week of the contract, in cap order, and
-    rewrite the rows whose capped amounts changed.
-
-    Skipped when no cap can bind — every cap's covered gross within its smallest amount in
-    force, so every week is owed in full — and no stored row is capped: the common case, a
-    handful of JSON sums instead of a pass over every week of the contract.
-    """
-    t = latest_case_weeks.c
-    caps = CapAllocator(timeline)
-    gross: dict[str, int] = {}
-    parsed: dict[str, dict[str, int]] = {}
-    for text in conn.execute(select(t.cap_gross).where(t.contract == contract)).scalars():
-        found = parsed.get(text)
-        if found is None:
-            found = parsed[text] = json.loads(open_text(text))
-        for cap_id, pence in found.items():
-            gross[cap_id] = gross.get(cap_id, 0) + pence
-    least = caps.least_limits()
-    binds = any(
-        limit is not None and _pounds(gross.get(cap_id, 0)) > limit
-        for cap_id, limit in least.items()
-    )
-    if not binds:
-        still_capped = conn.execute(
-            select(func.count()).where(t.contract == contract, t.capped.is_not(None))
-        ).scalar()
-        if not still_capped:
-            return
-    stored = conn.execute(
-        select(
-            t.case_id, t.borough, t.first_day, t.weeks, t.week_rule, t.kinds, t.outline, t.capped
-        ).where(t.contract == contract)
-    ).all()
-    rows: list[_Row] = []
-    order: list[tuple[int, str, int, int]] = []  # (last day, case, row, week)
-    for r in stored:
-        kinds = [tuple(k) for k in json.loads(r.kinds)]
-        flat = json.loads(r.outline)
-        outline = list(zip(flat[0::2], flat[1::2], strict=True))
-        capped = {
-            int(i): (b, t_, refs) for i, (b, t_, refs) in json.loads(r.capped or "{}").items()
-        }
-        values = {"case_id": r.case_id, "weeks": r.weeks, "week_rule": r.week_rule}
-        row = _Row(values, kinds, outline, capped)
-        for i, (offset, kind) in enumerate(outline):
-            if kinds[kind][0] == "outcome":
-                order.append((r.first_day + offset, r.case_id, len(rows), i))
-        rows.append(row)
-    boroughs = {r.case_id: r.borough for r in stored}
-    now: list[dict[int, tuple[int, int, list[int]]]] = [{} for _ in rows]
-    order.sort()
-    for end, case_id, n, i in order:
-        row = rows[n]
-        _, borough_pence, top_up_pence, _, _ = row.kinds[row.outline[i][1]]
-        taken = caps.take(end, boroughs[case_id], _pounds(borough_pence), _pounds(top_up_pence))
-        if taken is None:
-            continue
-        owed_borough, owed_top_up, refs = _pence(taken[0]), _pence(taken[1]), taken[2]
-        if (owed_borough, owed_top_up) != (borough_pence, top_up_pence):
-            now[n][i] = (owed_borough, owed_top_up, list(merge_refs(refs)))
-    changes = []
-    for row, capped in zip(rows, now, strict=True):
-        if capped != row.capped:
-            row.capped = capped
-            columns = row.columns()
-            changes.append(
-                {
-                    "key": row.values["case_id"],
-                    **{name: columns[name] for name in ("capped", "counted", "width", "tally")},
-                }
-            )
-    if changes:
-        conn.execute(
-            update(latest_case_weeks)
-            .where(t.contract == contract, t.case_id == bindparam("key"))
-            .values(
-                capped=bindparam("capped"),
-                counted=bindparam("counted"),
-                width=bindparam("width"),
-                tally=bindparam("tally"),
-            ),
-            changes,
-        )
-
-
 def rebuild(engine: Engine, log: EventLog) -> int:
     metadata.create_all(engine, tables=[latest_case_weeks])
     with engine.begin() as conn:
@@ -664,12 +311,17 @@ def rebuild(engine: Engine, log: EventLog) -> int:
 # --- answering -------------------------------------------------------------------------------
 
 
+def _cache(pounds: dict[int, Decimal], pence: int) -> Decimal:
+    amount = pounds[pence] = to_pounds(pence)
+    return amount
+
+
 def liability_at(engine: Engine, contract: str, as_of: date, timeline: TermsTimeline) -> Liability:
-    """`outcomes.liability` for the latest knowledge, read one slice per case: same figures."""
+    """`liability.liability` for the latest knowledge, read one slice per case: same figures."""
     today = as_of.toordinal()
     t = latest_case_weeks.c
     day = literal(today, Integer)
-    # Fixed blocks elapsed (`_elapsed_blocks`), in SQL both databases read alike: the
+    # Fixed blocks elapsed (`elapsed_blocks`), in SQL both databases read alike: the
     # division only ever sees a positive number, where truncation is the floor.
     blocks = case(
         (day < t.first_day + 6, 0),
@@ -697,8 +349,8 @@ def liability_at(engine: Engine, contract: str, as_of: date, timeline: TermsTime
         if counted is None:
             counted = kinds[c.counted] = [(k[0], tuple(k[1:])) for k in json.loads(c.counted)]
         first, weeks = c.first_day, c.weeks
-        elapsed = _elapsed_blocks(today, first, weeks)
-        digits = _digits(weeks)
+        elapsed = elapsed_blocks(today, first, weeks)
+        digits = count_digits(weeks)
         piece = c.piece
         counts = [int(piece[i : i + digits]) for i in range(0, digits * len(counted), digits)]
         if c.week_rule == "consecutive_runs":
@@ -739,8 +391,6 @@ def weeks_of(engine: Engine, contract: str, case_id: str) -> dict[tuple[int, dat
     Only the caps' part is stored per week; the rest is the case assessed again from its
     facts (one case: a few events), which also gives each week its days and `because`.
     """
-    from soc_ledger.projections.queries import QueryError, knowledge
-
     try:
         k = knowledge(engine, contract, case=case_id)
     except QueryError:
@@ -759,7 +409,7 @@ def weeks_of(engine: Engine, contract: str, case_id: str) -> dict[tuple[int, dat
     weeks = list(assessed.weeks)
     for i, (borough, top_up, refs) in json.loads(stored or "{}").items():
         w = weeks[int(i)]
-        owed_borough, owed_top_up = _pounds(borough), _pounds(top_up)
+        owed_borough, owed_top_up = to_pounds(borough), to_pounds(top_up)
         weeks[int(i)] = Week(
             w.case, w.index, w.start, w.end, w.status, w.variation,
             owed_borough, owed_top_up,

@@ -25,14 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Table, create_engine, select
 
+from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt, Recorded
+from soc_ledger.domain.outcomes.liability import liability
 from soc_ledger.domain.values import PENNY
 from soc_ledger.ledger import index
 from soc_ledger.ledger.encryption import open_text
 from soc_ledger.ledger.integrity import AssertionProblem, Check, Report, check_log, counted
 from soc_ledger.ledger.locks import writer_lock
-from soc_ledger.projections import latest, queries, readmodel
-from soc_ledger.projections.outcomes import liability
+from soc_ledger.projections import latest, outcome_facts, queries, readmodel
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.service import Ledger
@@ -203,8 +204,8 @@ def figure_at(
     if figure not in FIGURES:
         raise AssertionProblem(f"figure {figure!r}: use one of {', '.join(FIGURES)}")
     try:
-        k = queries.knowledge(engine, contract, known_at)
-    except queries.QueryError as exc:
+        k = outcome_facts.knowledge(engine, contract, known_at)
+    except QueryError as exc:
         raise AssertionProblem(str(exc)) from None
     result = liability(k.contract, k.cases, k.coverage, as_of)
     totals = result.totals
@@ -278,7 +279,7 @@ def figure_to_assert(
     ledger.follow(readmodel.catch_up, readmodel.NAME)
     try:
         contract = queries.the_contract(ledger.engine, contract)
-    except queries.QueryError as exc:
+    except QueryError as exc:
         raise AssertionProblem(str(exc)) from None
     value = figure_at(ledger.engine, contract, as_of, KnownAt.on(known_at), scope, figure)
     if expected is not None and expected != value:

@@ -16,12 +16,12 @@ import pytest
 
 from soc_ledger.domain.baseline import actuals, baseline, the_variation
 from soc_ledger.domain.errors import QueryError
-from soc_ledger.projections.outcomes import (
+from soc_ledger.domain.outcomes.facts import (
     cases_from_facts,
     contract_from_facts,
     coverage_from_facts,
-    liability,
 )
+from soc_ledger.domain.outcomes.liability import liability
 from soc_ledger.projections.views.finance import baseline_json
 from tests.helpers import run
 from tests.outcome_builders import TARGETS, History

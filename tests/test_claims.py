@@ -500,12 +500,12 @@ def _pure_scenarios():
 
 def _direct_share(h_facts, as_of: date, case: str, payer: str) -> Decimal:
     """What `liability(as_of)` gives `payer` for `case`: the reference for `Owed`."""
-    from soc_ledger.projections.outcomes import (
+    from soc_ledger.domain.outcomes.facts import (
         cases_from_facts,
         contract_from_facts,
         coverage_from_facts,
-        liability,
     )
+    from soc_ledger.domain.outcomes.liability import liability
 
     contract = contract_from_facts("plcip", h_facts)
     cases = cases_from_facts(h_facts, "plcip")
@@ -525,12 +525,12 @@ def test_properties_on_the_pure_functions():
     from soc_ledger.domain.claims.reconciliation import reconcile_claim
     from soc_ledger.domain.claims.statement import statement_of
     from soc_ledger.domain.knowledge import KnownAt, known_facts
-    from soc_ledger.projections.outcomes import (
+    from soc_ledger.domain.outcomes.facts import (
         cases_from_facts,
         contract_from_facts,
         coverage_from_facts,
-        liability,
     )
+    from soc_ledger.domain.outcomes.liability import liability
 
     def owed_at(facts, horizon):
         return Owed(contract_from_facts("plcip", facts), cases_from_facts(facts, "plcip"),

@@ -23,9 +23,13 @@ from soc_ledger.domain.finances.co_commissioning_fees import co_commissioning_fe
 from soc_ledger.domain.finances.finances import finances
 from soc_ledger.domain.finances.returns import returns, xirr
 from soc_ledger.domain.knowledge import Fact, Recorded
+from soc_ledger.domain.outcomes.facts import (
+    cases_from_facts,
+    contract_from_facts,
+    coverage_from_facts,
+)
+from soc_ledger.domain.outcomes.liability import liability
 from soc_ledger.ledger.demo import cohort as demo
-from soc_ledger.projections.facts import contract_from_facts
-from soc_ledger.projections.outcomes import cases_from_facts, coverage_from_facts, liability
 from tests.helpers import run, write_lines
 from tests.outcome_builders import History
 

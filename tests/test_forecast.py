@@ -17,14 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from soc_ledger.projections.forecast import forecast
-from soc_ledger.projections.outcomes import (
+from soc_ledger.domain.forecast import forecast
+from soc_ledger.domain.outcomes.facts import (
     cases_from_facts,
     contract_from_facts,
     coverage_from_facts,
-    liability,
 )
-from soc_ledger.projections.weeks import TermsTimeline
+from soc_ledger.domain.outcomes.liability import liability
+from soc_ledger.domain.outcomes.terms import TermsTimeline
 from tests.helpers import run
 from tests.outcome_builders import History, days
 

@@ -34,10 +34,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from soc_ledger.domain.outcomes.liability import Liability, liability
+from soc_ledger.domain.outcomes.terms import TermsTimeline
 from soc_ledger.ledger.service import Ledger
-from soc_ledger.projections import latest, queries, readmodel
-from soc_ledger.projections.outcomes import Liability, liability
-from soc_ledger.projections.weeks import TermsTimeline
+from soc_ledger.projections import latest, latest_row, outcome_facts, queries, readmodel
 from tests.outcome_builders import REFERENCE_TERMS
 
 CONTRACT = "plcip"
@@ -121,7 +121,7 @@ def fast(ledger: Ledger, as_of: date) -> Liability:
 
 
 def from_facts(ledger: Ledger, as_of: date) -> Liability:
-    k = queries.knowledge(ledger.engine, CONTRACT)
+    k = outcome_facts.knowledge(ledger.engine, CONTRACT)
     return liability(k.contract, k.cases, k.coverage, as_of)
 
 
@@ -247,11 +247,11 @@ def test_one_sorted_pass_reads_each_case_as_the_reads_by_stream_do(db_url):
     ledger.record_lines([*BATCH_1, *BATCH_2, *BATCH_3], "all")
     readmodel.catch_up(ledger.engine, ledger.log)
     with ledger.engine.connect() as conn:
-        passed = dict(queries.latest_case_facts(conn, CONTRACT))
+        passed = dict(outcome_facts.latest_case_facts(conn, CONTRACT))
         assert sorted(passed) == ["A", "B", "C"]
         for case, facts in passed.items():
-            assert facts == queries.latest_facts(conn, CONTRACT, [case]), case
-        assert dict(queries.latest_case_facts(conn, CONTRACT, {"B"})) == {"B": passed["B"]}
+            assert facts == outcome_facts.latest_facts(conn, CONTRACT, [case]), case
+        assert dict(outcome_facts.latest_case_facts(conn, CONTRACT, {"B"})) == {"B": passed["B"]}
 
 
 @pytest.mark.parametrize("share", [10**6, 0], ids=["one pass", "by stream"])
@@ -299,4 +299,4 @@ JSON_VALUES = st.recursive(
 def test_a_row_stores_the_json_text_the_standard_library_writes(value):
     """orjson writes the rows' JSON columns, character for character as `json.dumps` does
     (sorted keys, no spaces, ASCII escapes): rows are equal whichever wrote them."""
-    assert latest._json(value) == json.dumps(value, separators=(",", ":"), sort_keys=True)
+    assert latest_row.json_text(value) == json.dumps(value, separators=(",", ":"), sort_keys=True)

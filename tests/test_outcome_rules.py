@@ -23,16 +23,15 @@ from decimal import Decimal
 import pytest
 
 from soc_ledger.domain.contract import DomainError
-from soc_ledger.projections.outcomes import (
-    Liability,
-    apply_caps,
-    case_weeks,
+from soc_ledger.domain.outcomes.assessment import case_weeks
+from soc_ledger.domain.outcomes.caps import apply_caps
+from soc_ledger.domain.outcomes.facts import (
     cases_from_facts,
     contract_from_facts,
     coverage_from_facts,
-    engagement,
-    liability,
 )
+from soc_ledger.domain.outcomes.liability import Liability, liability
+from soc_ledger.domain.outcomes.tracking import engagement
 from tests.outcome_builders import History, days, pounds
 
 F = date(2019, 1, 7)

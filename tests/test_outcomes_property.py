@@ -16,12 +16,12 @@ from datetime import date
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from soc_ledger.projections.outcomes import (
+from soc_ledger.domain.outcomes.facts import (
     cases_from_facts,
     contract_from_facts,
     coverage_from_facts,
-    liability,
 )
+from soc_ledger.domain.outcomes.liability import liability
 from tests.naive_reference import naive_liability
 from tests.outcome_builders import History, days
 

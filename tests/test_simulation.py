@@ -29,12 +29,12 @@ from pathlib import Path
 import pytest
 
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt, known_facts
+from soc_ledger.domain.outcomes.liability import liability
+from soc_ledger.domain.outcomes.terms import TermsTimeline
 from soc_ledger.domain.values import end_of_day
 from soc_ledger.ledger import integrity
 from soc_ledger.ledger.service import Ledger
-from soc_ledger.projections import latest, queries, verification
-from soc_ledger.projections.outcomes import liability
-from soc_ledger.projections.weeks import TermsTimeline
+from soc_ledger.projections import latest, outcome_facts, verification
 from tests.naive_reference import naive_liability
 from tests.simulation import BOROUGHS, CONTRACT, FUNDER, Simulation, generate
 
@@ -108,7 +108,7 @@ class Run:
         ] + [date(2024, 6, 30)]
         for known in knowns:
             facts = known_facts(records, known)
-            k = queries.knowledge(engine, CONTRACT, known)
+            k = outcome_facts.knowledge(engine, CONTRACT, known)
             for as_of in as_ofs:
                 where = f"as_of={as_of} known_at={known.until or 'everything'}"
                 rules = [None, "consecutive_runs", "fixed_blocks"] if final else [None]

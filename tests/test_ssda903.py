@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from soc_ledger.domain.knowledge import KnownAt
+from soc_ledger.domain.outcomes.facts import cases_from_facts, coverage_from_facts
 from soc_ledger.ledger.service import Ledger
 from soc_ledger.ledger.ssda903.clipping import PERIOD_END
 from soc_ledger.ledger.ssda903.period import Period, ReturnError
 from soc_ledger.ledger.ssda903.reading import EPISODE_COLUMNS, HEADER_COLUMNS, read_return
 from soc_ledger.projections import readmodel
-from soc_ledger.projections.facts import cases_from_facts, coverage_from_facts
 from tests.helpers import line, run, trail, write_lines
 from tests.outcome_builders import REFERENCE_TERMS
 

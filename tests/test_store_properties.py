@@ -23,11 +23,12 @@ from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
+from soc_ledger.domain.outcomes.liability import Liability, liability
+from soc_ledger.domain.outcomes.terms import TermsTimeline
 from soc_ledger.ledger.service import Ledger
-from soc_ledger.projections import latest, queries, readmodel
-from soc_ledger.projections.outcomes import Liability, liability
-from soc_ledger.projections.weeks import TermsTimeline
+from soc_ledger.projections import latest, outcome_facts, queries, readmodel
 from tests.history_strategies import CONTRACT, TERMS, History, as_of_days, histories, store_settings
 
 # A few rich examples per test (the file: about 15 s of CPU on this 2-core machine); to hunt:
@@ -105,13 +106,13 @@ def answer(engine, as_of: date, known_at: KnownAt) -> Liability | str:
     """`queries.liability_at`: the weeks model at the latest knowledge, else the rules."""
     try:
         return queries.liability_at(engine, CONTRACT, as_of, known_at)
-    except queries.QueryError as exc:
+    except QueryError as exc:
         return f"QueryError: {exc}"
 
 
 def computed(engine, as_of: date, known_at: KnownAt = EVERYTHING) -> Liability:
     """The rules over the facts known at `known_at`, never the weeks read model."""
-    k = queries.knowledge(engine, CONTRACT, known_at)
+    k = outcome_facts.knowledge(engine, CONTRACT, known_at)
     return liability(k.contract, k.cases, k.coverage, as_of)
 
 

@@ -1,12 +1,12 @@
 """The streamed reports answer as the full computation does.
 
-`queries.liability_at` at an earlier `known_at` (or under `--week-rule`) and `queries.diff`
-read the contract's cases one at a time (`outcomes.LiabilityStream`) and keep no week, unless a
+`queries.liability_at` at an earlier `known_at` (or under `--week-rule`) and `diff.diff`
+read the contract's cases one at a time (`liability.LiabilityStream`) and keep no week, unless a
 cap may bind, when they fall back to computing every week of the contract at once. Here:
 
 - on random histories (tests/history_strategies.py) recorded into real SQLite stores, the
-  streamed liability at random (as_of, known_at) has every figure of `outcomes.liability` over
-  `queries.knowledge` (per case, per borough, per payer, the totals, each case's engagement),
+  streamed liability at random (as_of, known_at) has every figure of `liability.liability` over
+  `outcome_facts.knowledge` (per case, per borough, per payer, the totals, each case's engagement),
   and the streamed diff every change, responsible event and total of the full one;
 - on a small history worked by hand, on SQLite and PostgreSQL (a server-side cursor, and
   the database deciding which reading knows each fact version): with no cap, and with a cap
@@ -27,10 +27,11 @@ from hypothesis import event, given, note
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
+from soc_ledger.domain.outcomes.liability import Liability, liability
 from soc_ledger.ledger.service import Ledger
-from soc_ledger.projections import latest, queries
-from soc_ledger.projections.outcomes import Liability, liability
+from soc_ledger.projections import diff, latest, outcome_facts, queries
 from tests.history_strategies import CONTRACT, TERMS, History, as_of_days, histories, store_settings
 
 SETTINGS = store_settings(24)
@@ -64,8 +65,8 @@ def full_liability(
     engine: Engine, as_of: date, known_at: KnownAt, week_rule: str | None = None
 ) -> Liability | str:
     try:
-        k = queries.knowledge(engine, CONTRACT, known_at)
-    except queries.QueryError as exc:
+        k = outcome_facts.knowledge(engine, CONTRACT, known_at)
+    except QueryError as exc:
         return f"QueryError: {exc}"
     return liability(k.contract, k.cases, k.coverage, as_of, week_rule)
 
@@ -77,7 +78,7 @@ def check_liability(
     which way it went."""
     full = full_liability(engine, as_of, known_at, week_rule)
     if isinstance(full, str):
-        with pytest.raises(queries.QueryError) as raised:
+        with pytest.raises(QueryError) as raised:
             queries.liability_at(engine, CONTRACT, as_of, known_at, week_rule)
         assert f"QueryError: {raised.value}" == full
         return "not agreed"
@@ -92,7 +93,7 @@ def check_liability(
     return "streamed" if streamed is not None else "fell back"
 
 
-def diff_figures(d: queries.Diff) -> dict[str, Any]:
+def diff_figures(d: diff.Diff) -> dict[str, Any]:
     return {
         "contract": d.contract,
         "as_of": d.as_of,
@@ -108,16 +109,16 @@ def diff_figures(d: queries.Diff) -> dict[str, Any]:
 def check_diff(engine: Engine, as_of: date, first: KnownAt, second: KnownAt) -> str:
     """The streamed diff (when it streams) and `diff` against the full computation."""
     try:
-        full = queries._full_diff(engine, CONTRACT, as_of, first, second)
-    except queries.QueryError as exc:
-        with pytest.raises(queries.QueryError) as raised:
-            queries.diff(engine, CONTRACT, as_of, first, second)
+        full = diff._full_diff(engine, CONTRACT, as_of, first, second)
+    except QueryError as exc:
+        with pytest.raises(QueryError) as raised:
+            diff.diff(engine, CONTRACT, as_of, first, second)
         assert str(raised.value) == str(exc)
         return "not agreed"
-    streamed = queries._streamed_diff(engine, CONTRACT, as_of, first, second)
+    streamed = diff._streamed_diff(engine, CONTRACT, as_of, first, second)
     if streamed is not None:
         assert diff_figures(streamed) == diff_figures(full)
-    assert diff_figures(queries.diff(engine, CONTRACT, as_of, first, second)) == diff_figures(
+    assert diff_figures(diff.diff(engine, CONTRACT, as_of, first, second)) == diff_figures(
         full
     )
     return "streamed" if streamed is not None else "fell back"
@@ -256,7 +257,7 @@ def test_streamed_or_not_the_answers_are_the_full_ones(
             assert result.weeks
         else:
             assert result.totals.capped == Decimal(0)
-        changed = queries.diff(engine, CONTRACT, as_of, before, after)
+        changed = diff.diff(engine, CONTRACT, as_of, before, after)
         # The restated coverage and the corrected stay each answer for some change.
         because = {p for c in changed.changes for p in c.because}
         types = {changed.refs[p].type for p in because}
@@ -278,6 +279,6 @@ def test_a_case_known_only_at_one_reading(tmp_path: Path) -> None:
         engine = ledger.engine
         before, after = KnownAt.on(date(2020, 1, 1)), KnownAt.on(date(2020, 8, 1))
         assert check_diff(engine, date(2020, 6, 1), before, after) == "streamed"
-        d = queries.diff(engine, CONTRACT, date(2020, 6, 1), before, after)
+        d = diff.diff(engine, CONTRACT, date(2020, 6, 1), before, after)
         s3 = [c for c in d.changes if c.case == "S3"]
         assert s3 and all(c.before is None and c.borough == "SUT" for c in s3)

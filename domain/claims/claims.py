@@ -42,7 +42,7 @@ from soc_ledger.domain import contract as contract_rules
 from soc_ledger.domain import events as ev
 from soc_ledger.domain.contract import ContractState, DomainError
 from soc_ledger.domain.knowledge import Fact
-from soc_ledger.projections.weeks import ZERO
+from soc_ledger.domain.outcomes.prices import ZERO
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,9 +38,12 @@ from datetime import date
 from decimal import Decimal
 
 from soc_ledger.domain.contract import ContractState
-from soc_ledger.projections.facts import CaseFacts
-from soc_ledger.projections.outcomes import Liability, Week, liability
-from soc_ledger.projections.weeks import ZERO, TermsTimeline, engagement
+from soc_ledger.domain.outcomes.facts import CaseFacts
+from soc_ledger.domain.outcomes.liability import Liability, liability
+from soc_ledger.domain.outcomes.prices import ZERO
+from soc_ledger.domain.outcomes.terms import TermsTimeline
+from soc_ledger.domain.outcomes.tracking import engagement
+from soc_ledger.domain.outcomes.weeks import Week
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,10 +34,10 @@ from decimal import Decimal
 
 from soc_ledger.domain.claims.claims import Claim, DisputeState, Windows
 from soc_ledger.domain.claims.owed import Owed, Share
-from soc_ledger.domain.events import LIFECYCLE
 from soc_ledger.domain.knowledge import EventRef
-from soc_ledger.projections.outcomes import Week
-from soc_ledger.projections.weeks import ZERO
+from soc_ledger.domain.outcomes.prices import ZERO
+from soc_ledger.domain.outcomes.tracking import LIFECYCLE
+from soc_ledger.domain.outcomes.weeks import Week
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from decimal import Decimal
 
 from soc_ledger.domain.claims.claims import Claim, Windows, on_ledger
 from soc_ledger.domain.claims.owed import NOTHING, Owed, Share
-from soc_ledger.projections.weeks import ZERO
+from soc_ledger.domain.outcomes.prices import ZERO
 
 
 @dataclass(frozen=True, slots=True)

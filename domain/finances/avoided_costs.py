@@ -31,7 +31,7 @@ from soc_ledger.domain import events as ev
 from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.finances.rounding import pence
 from soc_ledger.domain.knowledge import Fact
-from soc_ledger.projections.facts import positions
+from soc_ledger.domain.outcomes.facts import positions
 
 
 @dataclass(frozen=True, slots=True)

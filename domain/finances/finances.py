@@ -40,8 +40,8 @@ from soc_ledger.domain.finances.avoided_costs import AvoidedCosts, avoided_costs
 from soc_ledger.domain.finances.co_commissioning_fees import Fee, co_commissioning_fees
 from soc_ledger.domain.finances.rounding import ZERO, pence, ratio
 from soc_ledger.domain.knowledge import Fact
-from soc_ledger.projections.facts import cases_from_facts
-from soc_ledger.projections.outcomes import Liability
+from soc_ledger.domain.outcomes.facts import cases_from_facts
+from soc_ledger.domain.outcomes.liability import Liability
 
 
 @dataclass(frozen=True, slots=True)

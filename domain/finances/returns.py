@@ -47,7 +47,7 @@ from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.finances.allocation import allocate
 from soc_ledger.domain.finances.rounding import ZERO, ratio
 from soc_ledger.domain.knowledge import Fact
-from soc_ledger.projections.facts import positions
+from soc_ledger.domain.outcomes.facts import positions
 
 IRR_PLACES = Decimal("0.000001")
 

@@ -27,6 +27,14 @@ from typing import Any
 from soc_ledger.domain.claims.owed import Owed
 from soc_ledger.domain.events import CASE_EVENTS, EVENT_ADAPTER
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt, Recorded, known_facts
+from soc_ledger.domain.outcomes.facts import (
+    CaseFacts,
+    cases_from_facts,
+    contract_from_facts,
+    coverage_from_facts,
+)
+from soc_ledger.domain.outcomes.terms import TermsTimeline
+from soc_ledger.domain.outcomes.tracking import tracking
 from soc_ledger.domain.values import parse_instant
 from soc_ledger.ledger.demo.cohort import (
     CONTRACT,
@@ -36,13 +44,6 @@ from soc_ledger.ledger.demo.cohort import (
     next_quarter,
     quarter_end,
 )
-from soc_ledger.projections.facts import (
-    CaseFacts,
-    cases_from_facts,
-    contract_from_facts,
-    coverage_from_facts,
-)
-from soc_ledger.projections.weeks import TermsTimeline, tracking
 
 GROUP = 5  # ordering group within a day: after care data (2-4)
 CLAIM_LAG = timedelta(days=75)

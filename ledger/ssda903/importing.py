@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from soc_ledger.domain.errors import LedgerError
 from soc_ledger.domain.knowledge import Fact
+from soc_ledger.domain.outcomes.facts import coverage_from_facts
 from soc_ledger.ledger.location import StoreError
 from soc_ledger.ledger.recording import Outcome, Rejected
 from soc_ledger.ledger.ssda903.period import Period, ReturnError
@@ -23,7 +24,6 @@ from soc_ledger.ledger.ssda903.planning import plan_import
 from soc_ledger.ledger.ssda903.reading import Return
 from soc_ledger.ledger.ssda903.view import LedgerView, view_from_facts
 from soc_ledger.ledger.ssda903.writer import Summary
-from soc_ledger.projections.facts import coverage_from_facts
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine

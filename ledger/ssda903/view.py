@@ -22,8 +22,8 @@ from datetime import date
 from soc_ledger.domain import events as ev
 from soc_ledger.domain.case import Episode
 from soc_ledger.domain.knowledge import Fact
+from soc_ledger.domain.outcomes.facts import coverage_from_facts
 from soc_ledger.ledger.ssda903.period import Period
-from soc_ledger.projections.facts import coverage_from_facts
 
 PREFIX = "903"
 

@@ -12,8 +12,8 @@ from soc_ledger.domain.baseline import Actuals, Baseline
 from soc_ledger.domain.finances.finances import Finances
 from soc_ledger.domain.finances.returns import InvestorReturns, Returns
 from soc_ledger.domain.finances.rounding import ratio
+from soc_ledger.domain.forecast import Forecast, PayerForecast
 from soc_ledger.domain.values import money
-from soc_ledger.projections.forecast import Forecast, PayerForecast
 from soc_ledger.projections.views.liability import known_at_text, share, signed
 
 

@@ -7,9 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 from soc_ledger.domain.knowledge import EventRef, KnownAt
+from soc_ledger.domain.outcomes.liability import Figures, Liability
+from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.domain.values import money
-from soc_ledger.projections.outcomes import Figures, Liability, Week
-from soc_ledger.projections.queries import Diff
+from soc_ledger.projections.diff import Diff
 
 
 def known_at_text(known_at: date | None) -> str | None:

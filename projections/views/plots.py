@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from soc_ledger.domain.finances.finances import Finances
     from soc_ledger.domain.finances.returns import Returns
-    from soc_ledger.projections.forecast import Forecast
+    from soc_ledger.domain.forecast import Forecast
 
 WIDTH, HEIGHT, DPI = 11.0, 6.5, 110
 

@@ -4,6 +4,17 @@ Pure functions: a list of `Fact` (from `domain.knowledge.known_facts`, correctio
 retracted events gone) in, plain frozen values out. Every value keeps the log positions of the
 events that decided it (`fact.because`: the original and its live corrections), so any number
 computed from it can say where it came from.
+
+Before/after, a log (positions 1..7) of the contract's agreement (1) and SUT's accession (2),
+case A referred by SUT (3), accepted for FFT on 2018-02-01 (4), its first family meeting on
+2018-02-26 (5), corrected to 2018-02-27 on 2018-04-01 (6), and SUT's care data covering
+2018-03-31 recorded on 2018-04-10 (7):
+
+    known at 2018-03-01: cases_from_facts -> CaseFacts(case="A", borough="SUT",
+        intervention="FFT", accepted=2018-02-01, first_meeting=2018-02-26, ended=None,
+        spells=(), refs=(3, 4, 5)); coverage_from_facts -> {} (no care data known yet)
+    known now: the same case with first_meeting=2018-02-27, refs=(3, 4, 5, 6);
+        coverage_from_facts -> {"SUT": 2018-03-31}, .refs {"SUT": (7,)}
 """
 
 from __future__ import annotations

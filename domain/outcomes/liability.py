@@ -1,13 +1,14 @@
-"""SPEC §5 outcome rules: from facts to weeks, money and totals — pure, no I/O, no clock.
+"""SPEC §5 "Totals": every week of every tracked case after caps, summed by case, borough, payer
+and contract — pure, no I/O, no clock.
 
-The pieces, each a pure function:
+The pieces, each a pure function in its own module of `domain/outcomes/` (see `docs.md`):
 
 - `facts`: `contract_from_facts`, `cases_from_facts`, `coverage_from_facts` fold the facts
   known at `known_at` (`domain.knowledge.known_facts`) into terms, cases and coverage;
-- `weeks`: `case_weeks` (one case's weeks and their status and price, before caps) and
-  `apply_caps` (the caps, over all cases of the contract);
+- `assessment`: `assess_case` (one case's weeks and their status and price, before caps), and
+  `caps`: `apply_caps` (the caps, over all cases of the contract);
 - here: `liability`, every week of every tracked case after caps, with totals by case,
-  borough, payer and contract.
+  borough, payer and contract; `LiabilityStream`, the same totals case by case.
 
 All money is `Decimal` in pounds and pence (every price and cap is already pence, and the rules
 only add and subtract, so nothing is ever rounded); the share of days out of care is the only
@@ -19,6 +20,13 @@ Usage::
     contract = contract_from_facts("plcip", facts)
     result = liability(contract, cases_from_facts(facts, "plcip"),
                        coverage_from_facts(facts, "plcip"), as_of)
+
+Before/after, the reference terms, two SUT cases tracked from 2019-05-06 (one with a stay
+2019-05-15 .. 2019-05-20), all verified, `as_of` 2019-07-31:
+
+    totals.weeks -> outcome 23, in_care 1, unverified 0, pending 184
+    payers -> SUT owed 3,887.00 (23 x 169.00), CBO owed 1,035.00 (23 x 45.00)
+    totals.days_in_care 5, days_out_of_care 169, share_out_of_care 0.9713
 """
 
 from __future__ import annotations
@@ -29,61 +37,13 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from soc_ledger.domain.contract import ContractState
-from soc_ledger.projections.facts import (
-    CaseFacts,
-    ContractFacts,
-    Coverage,
-    Spell,
-    cases_from_facts,
-    contract_from_facts,
-    coverage_from_facts,
-)
-from soc_ledger.projections.weeks import (
-    STATUSES,
-    WEEK_RULES,
-    ZERO,
-    Assessment,
-    CapAllocator,
-    TermsTimeline,
-    Tracking,
-    Week,
-    apply_caps,
-    assess_case,
-    case_weeks,
-    engagement,
-    tracking,
-)
-
-__all__ = [
-    "STATUSES",
-    "WEEK_RULES",
-    "Assessment",
-    "BoroughSummary",
-    "CaseFacts",
-    "CaseSummary",
-    "ContractFacts",
-    "ContractTotals",
-    "Coverage",
-    "Figures",
-    "Liability",
-    "LiabilityStream",
-    "PayerTotals",
-    "Spell",
-    "TermsTimeline",
-    "Tracking",
-    "Week",
-    "WeekCounts",
-    "apply_caps",
-    "assess_case",
-    "case_weeks",
-    "cases_from_facts",
-    "contract_from_facts",
-    "coverage_from_facts",
-    "engagement",
-    "liability",
-    "share_out_of_care",
-    "tracking",
-]
+from soc_ledger.domain.outcomes.assessment import Assessment, assess_case
+from soc_ledger.domain.outcomes.caps import CapAllocator, apply_caps
+from soc_ledger.domain.outcomes.facts import CaseFacts
+from soc_ledger.domain.outcomes.prices import ZERO
+from soc_ledger.domain.outcomes.terms import TermsTimeline
+from soc_ledger.domain.outcomes.tracking import engagement
+from soc_ledger.domain.outcomes.weeks import STATUSES, Week
 
 SHARE_PLACES = Decimal("0.0001")
 
@@ -377,7 +337,7 @@ class LiabilityStream:
     without weeks, and its `Tally`). That is the exact answer as long as no cap binds, since
     `apply_caps` leaves every week it does not limit as it was. A cap can only bind when the
     gross of the outcome weeks it covers exceeds its smallest amount in force
-    (`CapAllocator.least_limits`; the reasoning of `latest._recap`): the stream sums that gross
+    (`CapAllocator.least_limits`; the reasoning of `latest_caps.recap`): the stream sums that gross
     per cap as it goes and sets `binds` the moment one exceeds it, and the caller must then
     answer with `liability` over every week instead. Cases may come in any order.
     """
@@ -394,7 +354,7 @@ class LiabilityStream:
         as_of: date,
         week_rule: str | None = None,
     ) -> None:
-        self.timeline = contract if isinstance(contract, TermsTimeline) else TermsTimeline(contract)
+        self.timeline = TermsTimeline.of(contract)
         self.coverage = coverage
         self.as_of = as_of
         self.week_rule = week_rule

@@ -1,0 +1,237 @@
+"""SPEC §10 `diff`: every case and week whose status or amount differs between two states of
+knowledge, and the events recorded between them that did it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from itertools import chain
+
+from sqlalchemy import Engine
+
+from soc_ledger.domain.knowledge import KnownAt
+from soc_ledger.domain.outcomes.assessment import Assessment
+from soc_ledger.domain.outcomes.facts import cases_from_facts
+from soc_ledger.domain.outcomes.liability import Liability, liability
+from soc_ledger.domain.outcomes.prices import ZERO
+from soc_ledger.domain.outcomes.tracking import LIFECYCLE
+from soc_ledger.domain.outcomes.weeks import Week
+from soc_ledger.projections.outcome_facts import knowledge, known_case_facts
+from soc_ledger.projections.queries import (
+    EventRef,
+    event_refs,
+    liability_stream,
+    recorded_between,
+    refs_by_identity,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WeekChange:
+    case: str
+    borough: str
+    week: int
+    start: date
+    end: date
+    before: Week | None
+    after: Week | None
+    because: tuple[int, ...]  # events recorded between the two times that decided the change
+
+    @property
+    def owed_change(self) -> Decimal:
+        return (self.after.owed if self.after else ZERO) - (
+            self.before.owed if self.before else ZERO
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    contract: str
+    as_of: date
+    before: Liability
+    after: Liability
+    changes: list[WeekChange]
+    refs: dict[int, EventRef]
+
+    @property
+    def total_change(self) -> Decimal:
+        return self.after.totals.owed - self.before.totals.owed
+
+    def by_payer(self) -> dict[str, Decimal]:
+        before, after = self.before.by_payer, self.after.by_payer
+        return {
+            payer: after.get(payer, ZERO) - before.get(payer, ZERO)
+            for payer in sorted(set(before) | set(after))
+            if after.get(payer, ZERO) != before.get(payer, ZERO)
+        }
+
+
+def _key(week: Week) -> tuple[str, int, date]:
+    return (week.case, week.index, week.end)
+
+
+def diff(engine: Engine, contract: str, as_of: date, first: KnownAt, second: KnownAt) -> Diff:
+    """Every case and week whose status or amount differs between two states of knowledge."""
+    # Both sides week by week from the facts: the weeks read model keeps no weeks list. Case
+    # by case when no cap may bind on either side (a week then depends on its own case only);
+    # else every week of both sides at once, as the caps take them in order across cases.
+    streamed = _streamed_diff(engine, contract, as_of, first, second)
+    if streamed is not None:
+        return streamed
+    return _full_diff(engine, contract, as_of, first, second)
+
+
+def _full_diff(
+    engine: Engine, contract: str, as_of: date, first: KnownAt, second: KnownAt
+) -> Diff:
+    """`diff` from both sides' liabilities with every week."""
+    before = _computed(engine, contract, as_of, first)
+    after = _computed(engine, contract, as_of, second)
+    old = {_key(w): w for w in before.weeks}
+    new = {_key(w): w for w in after.weeks}
+    news = recorded_between(engine, contract, *_in_order(first, second))
+    by_ref = {
+        (e.stream, e.version): e for e in event_refs(engine, _positions(before, after)).values()
+    }
+    borough = {c.case: c.borough for c in (*before.cases, *after.cases)}
+    found = [
+        (key, old.get(key), new.get(key), borough.get(key[0], ""))
+        for key in sorted(set(old) | set(new), key=_change_order)
+        if not _unchanged(old.get(key), new.get(key))
+    ]
+    changes = _explained(found, news, by_ref)
+    refs = event_refs(engine, (p for c in changes for p in c.because))
+    return Diff(contract, as_of, before, after, changes, refs)
+
+
+def _streamed_diff(
+    engine: Engine, contract: str, as_of: date, first: KnownAt, second: KnownAt
+) -> Diff | None:
+    """`diff` from one pass over the cases known at either time, in case order: each case's
+    weeks on both sides compared, then dropped, keeping only the changes. None as soon as a
+    cap may bind on either side."""
+    sides = (
+        liability_stream(engine, contract, as_of, first),
+        liability_stream(engine, contract, as_of, second),
+    )
+    news = recorded_between(engine, contract, *_in_order(first, second))
+    # `_full_diff` resolves every position deciding a week to find the events the news
+    # correct or retract among them. Only those targets are ever looked up: resolve them (a
+    # few), and note which of their positions decide some week as the weeks go by.
+    targets = refs_by_identity(
+        engine, {(e.stream, e.target_version) for e in news if e.target_version is not None}
+    )
+    wanted = {ref.position for ref in targets.values()}
+    deciding: set[int] = set()
+    found: list[tuple[tuple[str, int, date], Week | None, Week | None, str]] = []
+    with engine.connect() as conn:
+        for _, readings in known_case_facts(conn, contract, (first, second)):
+            assessed: list[Assessment | None] = []
+            for side, facts in zip(sides, readings, strict=True):
+                a = None
+                for facts_of_case in cases_from_facts(facts, contract).values():
+                    a = side.add(facts_of_case)
+                assessed.append(a)
+            if sides[0].binds or sides[1].binds:
+                return None
+            before, after = assessed
+            old_weeks = before.weeks if before is not None else ()
+            new_weeks = after.weeks if after is not None else ()
+            if wanted:
+                deciding |= wanted.intersection(
+                    chain.from_iterable(w.because for w in (*old_weeks, *new_weeks))
+                )
+            # A case's weeks differ only if it is tracked on a side (with the same borough
+            # `_full_diff` names: the later reading's, if tracked then).
+            tracked = after or before
+            if tracked is None:
+                continue
+            old = {_key(w): w for w in old_weeks}
+            new = {_key(w): w for w in new_weeks}
+            found.extend(
+                (key, old.get(key), new.get(key), tracked.case.borough)
+                for key in set(old) | set(new)
+                if not _unchanged(old.get(key), new.get(key))
+            )
+    found.sort(key=lambda item: _change_order(item[0]))
+    by_ref = {identity: ref for identity, ref in targets.items() if ref.position in deciding}
+    changes = _explained(found, news, by_ref)
+    refs = event_refs(engine, (p for c in changes for p in c.because))
+    return Diff(contract, as_of, sides[0].result(), sides[1].result(), changes, refs)
+
+
+def _change_order(key: tuple[str, int, date]) -> tuple[date, str, int]:
+    """Changes are listed by the week's last day, then case, then week."""
+    return (key[2], key[0], key[1])
+
+
+def _unchanged(a: Week | None, b: Week | None) -> bool:
+    return (
+        a is not None
+        and b is not None
+        and (a.status, a.owed, a.capped) == (b.status, b.owed, b.capped)
+    )
+
+
+def _explained(
+    found: list[tuple[tuple[str, int, date], Week | None, Week | None, str]],
+    news: list[EventRef],
+    by_ref: dict[tuple[str, int], EventRef],
+) -> list[WeekChange]:
+    """The changes `found` (key, week before, week after, borough; in `_change_order`), each
+    with the events recorded between the two times (`news`) responsible for it. `by_ref`
+    holds, by (stream, version), the events deciding some week on either side (at least
+    those the news correct or retract)."""
+    news_by_position = {e.position: e for e in news}
+    lifecycle_news: dict[str, set[int]] = {}
+    for e in news:
+        if e.case is None:
+            continue
+        target = by_ref.get((e.stream, e.target_version)) if e.target_version else None
+        if e.type in LIFECYCLE or (target is not None and target.type in LIFECYCLE):
+            # Whether and when a case is tracked moves every one of its weeks.
+            lifecycle_news.setdefault(e.case, set()).add(e.position)
+    # The new correctors and retractors of each position, found once (not once per week).
+    correctors: dict[int, list[int]] = {}
+    for e in news:
+        if e.target_version is not None:
+            target = by_ref.get((e.stream, e.target_version))
+            if target is not None:
+                correctors.setdefault(target.position, []).append(e.position)
+    changes = []
+    for key, a, b, borough in found:
+        decided = set((a.because if a else ()) + (b.because if b else ()))
+        responsible = {p for p in decided if p in news_by_position}
+        responsible |= lifecycle_news.get(key[0], set())
+        # Corrections and retractions of what decided the week are responsible too.
+        for p in decided:
+            responsible.update(correctors.get(p, ()))
+        w = b or a
+        assert w is not None
+        changes.append(
+            WeekChange(
+                key[0], borough, w.index, w.start, w.end, a, b, tuple(sorted(responsible))
+            )
+        )
+    return changes
+
+
+def _computed(engine: Engine, contract: str, as_of: date, known_at: KnownAt) -> Liability:
+    k = knowledge(engine, contract, known_at)
+    return liability(k.contract, k.cases, k.coverage, as_of)
+
+
+def _positions(*results: Liability) -> set[int]:
+    return {p for r in results for w in r.weeks for p in w.because}
+
+
+def _in_order(a: KnownAt, b: KnownAt) -> tuple[KnownAt, KnownAt]:
+    """The two readings, the earlier first."""
+    return (a, b) if _earlier(a, b) else (b, a)
+
+
+def _earlier(a: KnownAt, b: KnownAt) -> bool:
+    if a.until is None:
+        return False
+    return b.until is None or a.until <= b.until
