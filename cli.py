@@ -1,20 +1,77 @@
-"""The `soc-ledger` command: parse, call, render. No rule lives here."""
+"""The `soc-ledger` command: parse, call, render. No rule lives here.
+
+A command reads its options, calls a query or the ledger, and hands what comes back to a view
+(`soc_ledger.projections.views`). Every module is imported inside the command that needs it,
+so that `--help` and each report start with only what they use. That, and click's declarations
+of sixteen commands' options and help, are why this file is a little over 500 lines: it holds
+no layout and no rule.
+"""
 
 from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from soc_ledger.domain.knowledge import KnownAt
+    from soc_ledger.ledger.service import Ledger
+
+T = TypeVar("T")
 FORMATS = click.Choice(["table", "json", "csv"])
+WEEK_RULES = click.Choice(["fixed_blocks", "consecutive_runs"])
 
 
 class LedgerCommandError(click.ClickException):
-    def show(self, file=None) -> None:  # one line on stderr, as SPEC §10 asks
+    """An expected failure (a `LedgerError`, or the CLI's own complaint) as one line, SPEC §10."""
+
+    def show(self, file=None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
+
+
+INPUT = "soc_ledger.input"  # what a command records from: see `_records_from`
+
+
+def _records_from(name: str, shown: int | None = None) -> None:
+    """A batch rejected from here on is reported as `error: NAME: N problems; ...`, after its
+    problems (the first SHOWN of them), one a line."""
+    click.get_current_context().meta[INPUT] = (name, shown)
+
+
+class LedgerGroup(click.Group):
+    """Every expected failure (a `LedgerError`) is caught here, once, and ends as one line."""
+
+    def invoke(self, ctx: click.Context):
+        from soc_ledger.domain.errors import LedgerError
+
+        # A report builds hundreds of thousands of objects that all live until it ends (facts,
+        # weeks, rows) and makes almost no cyclic garbage. At the default threshold (a young
+        # collection every 700 allocations) the collector keeps re-walking them: a quarter of
+        # the time of `liability` at scale 10. Collect rarely instead; restored afterwards for
+        # a process that runs commands in turn (the tests' CliRunner).
+        threshold = gc.get_threshold()
+        gc.set_threshold(50_000, 20, 100)
+        try:
+            return super().invoke(ctx)
+        except LedgerError as exc:
+            from soc_ledger.ledger.recording import Rejected
+
+            # Its own lines first (a rejected batch: every problem), then its reason.
+            lines, reason, named = exc.lines(), str(exc), ctx.meta.get(INPUT)
+            if named is not None and isinstance(exc, Rejected):
+                lines, reason = lines[: named[1]], f"{named[0]}: {reason}"
+            for line in lines:
+                click.echo(line, err=True)
+            raise LedgerCommandError(reason) from None
+        finally:
+            gc.set_threshold(*threshold)
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
@@ -29,43 +86,15 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date
 
 
 db_option = click.option(
-    "--db",
-    envvar="SOC_LEDGER_DB",
-    default="sqlite:///ledger.db",
-    show_default=True,
+    "--db", envvar="SOC_LEDGER_DB", default="sqlite:///ledger.db", show_default=True,
     help="sqlite:///path/to/ledger.db or postgresql://user@host:port/dbname",
 )
 
 
-def open_ledger(db: str):
-    from soc_ledger.ledger.location import StoreError
+def open_ledger(db: str) -> Ledger:
     from soc_ledger.ledger.service import Ledger
 
-    try:
-        return Ledger(db)
-    except StoreError as exc:
-        raise LedgerCommandError(str(exc)) from None
-
-
-class LedgerGroup(click.Group):
-    """Store errors raised mid-command end as one line, like every other error."""
-
-    def invoke(self, ctx: click.Context):
-        from soc_ledger.ledger.location import StoreError
-
-        # A report builds hundreds of thousands of objects that all live until it ends (facts,
-        # weeks, rows) and makes almost no cyclic garbage. At the default threshold (a young
-        # collection every 700 allocations) the collector keeps re-walking them: a quarter of
-        # the time of `liability` at scale 10. Collect rarely instead; restored afterwards for
-        # a process that runs commands in turn (the tests' CliRunner).
-        threshold = gc.get_threshold()
-        gc.set_threshold(50_000, 20, 100)
-        try:
-            return super().invoke(ctx)
-        except StoreError as exc:
-            raise LedgerCommandError(str(exc)) from None
-        finally:
-            gc.set_threshold(*threshold)
+    return Ledger(db)
 
 
 @click.group(cls=LedgerGroup)
@@ -79,7 +108,7 @@ def main() -> None:
 @db_option
 def record(file, db: str) -> None:
     """Append events from a JSON Lines FILE (- for stdin): all or nothing."""
-    from soc_ledger.ledger.recording import Rejected
+    from soc_ledger.projections.views.imports import write_recorded
 
     source = "<stdin>" if file.name == "<stdin>" else file.name
 
@@ -88,34 +117,16 @@ def record(file, db: str) -> None:
         never held whole, so a file of any size records in flat memory."""
         if file.seekable():
             file.seek(0)
-        for text in file:
-            yield text.removesuffix("\n")
-
-    with open_ledger(db) as ledger:
         try:
-            outcome = ledger.record_lines(lines if file.seekable() else lines(), source)
+            for text in file:
+                yield text.removesuffix("\n")
         except UnicodeDecodeError as exc:
             raise LedgerCommandError(f"{source}: not UTF-8 text ({exc.reason})") from None
-        except Rejected as exc:
-            for problem in exc.problems:
-                click.echo(str(problem), err=True)
-            raise LedgerCommandError(f"{source}: {exc}") from None
-    click.echo(
-        f"{source}: appended {outcome.appended}, already present {outcome.already_present}"
-        + (" (nothing new)" if outcome.appended == 0 else "")
-    )
 
-
-TRAIL_COLUMNS = [
-    "position",
-    "appended_at",
-    "recorded_on",
-    "effective",
-    "type",
-    "case",
-    "key",
-    "source",
-]
+    _records_from(source)
+    with open_ledger(db) as ledger:
+        outcome = ledger.record_lines(lines if file.seekable() else lines(), source)
+    write_recorded(source, outcome)
 
 
 @main.command()
@@ -128,26 +139,14 @@ TRAIL_COLUMNS = [
 def events(db: str, case, types, known_at, contract, fmt: str) -> None:
     """The audit trail: every event in log order, as stored."""
     from soc_ledger.domain.events import EVENT_TYPES
-    from soc_ledger.domain.knowledge import KnownAt
-    from soc_ledger.projections.views.render import write_csv, write_json, write_table
+    from soc_ledger.projections.views.events import render_events
 
     unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown:
         raise LedgerCommandError(f"--type: unknown event type {unknown[0]!r}")
     with open_ledger(db) as ledger:
-        entries = list(ledger.trail(case, types, KnownAt.on(known_at), contract))
-    if fmt == "json":
-        write_json([dict(e.row(), event=e.event) for e in entries])
-    elif fmt == "csv":
-        write_csv(TRAIL_COLUMNS, (e.row() for e in entries))
-    else:
-        rows = []
-        for e in entries:
-            row = e.row()
-            row["appended_at"] = row["appended_at"][:19]
-            row["recorded_on"] = row["recorded_on"][:19]
-            rows.append(row)
-        write_table(f"{len(rows)} events", TRAIL_COLUMNS, rows, right=["position"])
+        entries = list(ledger.trail(case, types, _known(known_at), contract))
+    render_events(entries, fmt)
 
 
 @main.command()
@@ -159,6 +158,7 @@ def rebuild(db: str) -> None:
     from soc_ledger.ledger import index
     from soc_ledger.ledger.locks import writer_lock
     from soc_ledger.projections import latest, readmodel
+    from soc_ledger.projections.views.imports import write_rebuilt
 
     with open_ledger(db) as ledger, writer_lock(ledger.location):
         started = time.perf_counter()
@@ -166,16 +166,15 @@ def rebuild(db: str) -> None:
         readmodel.rebuild(ledger.engine, ledger.log)
         latest.rebuild(ledger.engine, ledger.log)
         elapsed = time.perf_counter() - started
-    click.echo(f"rebuilt the read models from {events} events in {elapsed:.2f} s")
+    write_rebuilt(events, elapsed)
 
 
 # --- reports ---------------------------------------------------------------------------------
 
 
-def as_of_option(default_help: str = "today"):
-    return click.option(
-        "--as-of", callback=_date, help=f"the world at the end of this day (default {default_help})"
-    )
+def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> date:
+    """A report's --as-of: today unless given."""
+    return _date(ctx, param, value) or date.today()
 
 
 known_at_option = click.option(
@@ -183,356 +182,127 @@ known_at_option = click.option(
 )
 contract_option = click.option("--contract", help="the contract (needed if the store has several)")
 format_option = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+plot_option = click.option(
+    "--plot", type=click.Path(dir_okay=False), help="also draw the picture to this PNG file"
+)
 
 
-def _today() -> date:
-    return date.today()
+def report_options(as_of_help: str = "today"):
+    """--db, --as-of, --known-at and --contract, in that order, as every report takes them."""
+    as_of = click.option(
+        "--as-of", callback=_as_of, help=f"the world at the end of this day (default {as_of_help})"
+    )
+
+    def apply(command):
+        for option in (contract_option, known_at_option, as_of, db_option):
+            command = option(command)
+        return command
+
+    return apply
 
 
-def _reporting(db: str):
-    """Open the ledger with its read models caught up to the log."""
-    from soc_ledger.projections import latest
+def _known(day: date | None) -> KnownAt:
+    """What was recorded by the end of DAY (None: everything)."""
+    from soc_ledger.domain.knowledge import KnownAt
 
-    ledger = open_ledger(db)
-    ledger.follow(latest.catch_up, latest.NAME)
-    return ledger
+    return KnownAt.on(day)
 
 
-def _query(fn, *args):
-    from soc_ledger.domain.contract import DomainError
-    from soc_ledger.domain.errors import QueryError
+@contextmanager
+def _reporting(db: str, contract: str | None) -> Iterator[tuple[Engine, str]]:
+    """The ledger's engine with its read models caught up to the log, and the contract named
+    (or the store's only one)."""
+    from soc_ledger.projections import latest, queries
 
-    try:
-        return fn(*args)
-    except (QueryError, DomainError) as exc:
-        raise LedgerCommandError(str(exc)) from None
+    with open_ledger(db) as ledger:
+        ledger.follow(latest.catch_up, latest.NAME)
+        yield ledger.engine, queries.the_contract(ledger.engine, contract)
+
+
+def _report(db: str, contract: str | None, query: Callable[..., T], *args: Any) -> T:
+    """QUERY(engine, contract, *ARGS), as `_reporting` opens them."""
+    with _reporting(db, contract) as (engine, contract):
+        return query(engine, contract, *args)
 
 
 @main.command()
-@db_option
-@as_of_option()
-@known_at_option
-@contract_option
+@report_options()
 @click.option(
-    "--by",
-    "by",
-    type=click.Choice(["contract", "borough", "case", "payer"]),
-    default="contract",
-    show_default=True,
-    help="the rows of the table or CSV",
+    "--by", "by", type=click.Choice(["contract", "borough", "case", "payer"]), default="contract",
+    show_default=True, help="the rows of the table or CSV",
 )
 @click.option(
-    "--week-rule",
-    type=click.Choice(["fixed_blocks", "consecutive_runs"]),
+    "--week-rule", type=WEEK_RULES,
     help="recompute every case under this rule (a what-if); default each case's own",
 )
 @format_option
 @click.option("--plot", type=click.Path(dir_okay=False), help="also draw owed over time (PNG)")
 def liability(db, as_of, known_at, contract, by, week_rule, fmt, plot=None) -> None:
     """What is owed for outcomes at (as_of, known_at): weeks, money, caps, days in care."""
-    from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import queries
-    from soc_ledger.projections.views.liability import liability_json
+    from soc_ledger.projections.views.liability import liability_json, render_liability
 
-    as_of = as_of or _today()
-    with _reporting(db) as ledger:
-        contract = _query(queries.the_contract, ledger.engine, contract)
-        known = KnownAt.on(known_at)
-        result = _query(queries.liability_at, ledger.engine, contract, as_of, known, week_rule)
-        rule = week_rule or _query(queries.terms, ledger.engine, contract, known).terms_on(
-            as_of
-        ).week_rule
+    known = _known(known_at)
+    with _reporting(db, contract) as (engine, contract):
+        result = queries.liability_at(engine, contract, as_of, known, week_rule)
+        rule = week_rule or queries.terms(engine, contract, known).terms_on(as_of).week_rule
         if plot:
-            _plot_liability(ledger.engine, contract, as_of, known, known_at, week_rule, plot)
-    data = liability_json(result, known_at, rule)
-    _render_liability(data, by, fmt)
+            from soc_ledger.projections.finances import owed_over_time
+            from soc_ledger.projections.views import plots
 
-
-LIABILITY_COLUMNS = {
-    "contract": [
-        "cases_tracked",
-        "outcome",
-        "in_care",
-        "unverified",
-        "pending",
-        "owed",
-        "provisional",
-        "capped",
-        "share_out_of_care",
-    ],
-    "borough": [
-        "borough",
-        "cases_tracked",
-        "outcome",
-        "in_care",
-        "unverified",
-        "pending",
-        "owed",
-        "owed_top_up",
-        "provisional",
-        "capped",
-        "share_out_of_care",
-    ],
-    "case": [
-        "case",
-        "borough",
-        "intervention",
-        "first_meeting",
-        "tracking_start",
-        "tracking_end",
-        "outcome",
-        "in_care",
-        "unverified",
-        "pending",
-        "owed",
-        "provisional",
-        "capped",
-    ],
-    "payer": ["payer", "owed", "provisional", "capped"],
-}
-MONEY = [
-    "owed",
-    "owed_top_up",
-    "provisional",
-    "capped",
-    "cases_tracked",
-    "outcome",
-    "in_care",
-    "unverified",
-    "pending",
-    "share_out_of_care",
-]
-
-
-def _flat(row: dict) -> dict:
-    out = dict(row)
-    out.update(row.get("weeks", {}))
-    return out
-
-
-MONEY_FIELDS = {"owed", "owed_top_up", "provisional", "capped", "owed_borough", "owed_total"}
-
-
-def _readable(row: dict) -> dict:
-    from soc_ledger.projections.views.render import for_people
-
-    return for_people(row, MONEY_FIELDS, ("share_out_of_care",))
-
-
-def _render_liability(data: dict, by: str, fmt: str) -> None:
-    from soc_ledger.projections.views.render import write_csv, write_json, write_table
-
-    if fmt == "json":
-        write_json(data)
-        return
-    rows = {
-        "contract": [_flat(data["totals"])],
-        "borough": [_flat(b) for b in data["boroughs"]],
-        "case": [_flat(c) for c in data["cases"]],
-        "payer": data["payers"],
-    }[by]
-    columns = LIABILITY_COLUMNS[by]
-    if fmt == "csv":
-        write_csv(columns, rows)
-        return
-    rows = [_readable(r) for r in rows]
-    known = data["known_at"] or "everything recorded"
-    title = (
-        f"{data['contract']}: outcome liability as of {data['as_of']}, known at {known} "
-        f"({data['week_rule']})"
-    )
-    write_table(title, columns, rows, right=MONEY)
-    if by == "contract":
-        write_table(
-            "owed by payer",
-            ["payer", "owed", "provisional", "capped"],
-            [_readable(p) for p in data["payers"]],
-            right=MONEY,
-        )
+            weekly = queries.liability_with_weeks(engine, contract, as_of, known, week_rule)
+            title = plots.liability_title(contract, as_of, known_at)
+            plots.plot_liability(owed_over_time(weekly), title, plot, weekly.top_up_funder)
+            plots.write_plotted(plot)
+    render_liability(liability_json(result, known_at, rule), by, fmt)
 
 
 @main.command()
 @click.argument("case")
-@db_option
-@as_of_option()
-@known_at_option
-@contract_option
+@report_options()
 @click.option("--week", "week", type=int, help="only week K (0-based)")
-@click.option("--week-rule", type=click.Choice(["fixed_blocks", "consecutive_runs"]))
+@click.option("--week-rule", type=WEEK_RULES)
 @format_option
 def explain(case, db, as_of, known_at, contract, week, week_rule, fmt) -> None:
     """Every week of CASE with its status, amounts and the events that decided it."""
-    from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import queries
-    from soc_ledger.projections.views.liability import ref_json, week_json
-    from soc_ledger.projections.views.render import write_csv, write_json, write_table
+    from soc_ledger.projections.views.liability import explain_json, render_explain
 
-    as_of = as_of or _today()
-    with _reporting(db) as ledger:
-        contract = _query(queries.the_contract, ledger.engine, contract)
-        known = KnownAt.on(known_at)
-        found = _query(queries.explain_case, ledger.engine, contract, case, as_of, known, week_rule)
-        weeks = found.weeks
-        if week is not None:
-            weeks = [w for w in weeks if w.index == week]
-            if not weeks:
-                raise LedgerCommandError(f"case {case!r} has no week {week} at {as_of}")
-        facts = found.facts
-        refs = queries.event_refs(
-            ledger.engine, [p for w in weeks for p in w.because] + list(facts.refs)
-        )
-    window = found.assessment.tracking if found.assessment else None
-    data = {
-        "contract": contract,
-        "case": case,
-        "as_of": as_of.isoformat(),
-        "known_at": known_at.isoformat() if known_at else None,
-        "borough": facts.borough,
-        "intervention": facts.intervention,
-        "first_meeting": facts.first_meeting.isoformat() if facts.first_meeting else None,
-        "ended": facts.ended.isoformat() if facts.ended else None,
-        "engagement": found.engagement,
-        "tracking_start": window.start.isoformat() if window else None,
-        "tracking_end": window.end.isoformat() if window else None,
-        "episodes": [
-            {
-                "episode": s.episode,
-                "start": s.start.isoformat(),
-                "end": s.end.isoformat() if s.end else None,
-                "legal_status": s.legal_status,
-                "placement": s.placement,
-                "because": [f"#{p}" for p in s.refs],
-            }
-            for s in facts.spells
-        ],
-        "weeks": [week_json(w) for w in weeks],
-        "events": {f"#{p}": ref_json(r) for p, r in sorted(refs.items())},
-    }
-    if fmt == "json":
-        write_json(data)
-        return
-    rows = [
-        {
-            **w,
-            "owed": w["owed"]["borough"] + " + " + w["owed"]["top_up"],
-            "because": " ".join(w["because"]),
-        }
-        for w in data["weeks"]
-    ]
-    columns = [
-        "week",
-        "start",
-        "end",
-        "status",
-        "days_in_care",
-        "owed",
-        "capped",
-        "terms",
-        "because",
-    ]
-    if fmt == "csv":
-        write_csv(columns, rows)
-        return
-    status = data["engagement"]
-    window = (
-        f"; tracking {data['tracking_start']} to {data['tracking_end']}"
-        if data["tracking_start"]
-        else ""
-    )
-    click.echo(
-        f"case {case} ({data['borough']}, {data['intervention']}): first meeting "
-        f"{data['first_meeting']}, intervention ended {data['ended']}; {status}{window}"
-    )
-    for e in data["episodes"]:
-        click.echo(
-            f"  episode {e['episode']}: {e['start']} to {e['end'] or 'open'} "
-            f"({e['legal_status']}, {e['placement']}) {' '.join(e['because'])}"
-        )
-    write_table(
-        f"weeks as of {data['as_of']}",
-        columns,
-        rows,
-        right=["week", "days_in_care", "owed", "capped"],
-    )
-    write_table(
-        "events",
-        ["event", "type", "key", "effective", "recorded_on"],
-        list(data["events"].values()),
-    )
+    with _reporting(db, contract) as (engine, contract):
+        found = queries.explain_case(engine, contract, case, as_of, _known(known_at), week_rule)
+        weeks = [w for w in found.weeks if week is None or w.index == week]
+        if week is not None and not weeks:
+            raise LedgerCommandError(f"case {case!r} has no week {week} at {as_of}")
+        because = [p for w in weeks for p in w.because] + list(found.facts.refs)
+        refs = queries.event_refs(engine, because)
+    render_explain(explain_json(contract, case, as_of, known_at, found, weeks, refs), fmt)
 
 
 @main.command()
 @db_option
 @click.option("--known-at", "k1", callback=_date, required=True, help="the earlier knowledge")
 @click.option("--vs", "k2", callback=_date, help="the later knowledge (default: everything)")
-@as_of_option("today")
+@click.option("--as-of", callback=_as_of, help="the world at the end of this day (default today)")
 @contract_option
 @format_option
 def diff(db, k1, k2, as_of, contract, fmt) -> None:
     """What changed between two states of knowledge, week by week, and which events did it."""
-    from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import diff as diffs
-    from soc_ledger.projections import queries
-    from soc_ledger.projections.views.liability import diff_json
-    from soc_ledger.projections.views.render import write_csv, write_json, write_table
+    from soc_ledger.projections.views.liability import diff_json, render_diff
 
-    as_of = as_of or _today()
-    first, second = KnownAt.on(k1), KnownAt.on(k2)
-    with _reporting(db) as ledger:
-        contract = _query(queries.the_contract, ledger.engine, contract)
-        result = _query(diffs.diff, ledger.engine, contract, as_of, first, second)
-    data = diff_json(result, first, second, k1, k2)
-    if fmt == "json":
-        write_json(data)
-        return
-    rows = [
-        {
-            "case": c["case"],
-            "borough": c["borough"],
-            "week": c["week"],
-            "end": c["end"],
-            "before": (c["before"] or {}).get("status", "-"),
-            "after": (c["after"] or {}).get("status", "-"),
-            "owed_change": c["owed_change"],
-            "because": " ".join(c["because"]),
-        }
-        for c in data["changes"]
-    ]
-    columns = ["case", "borough", "week", "end", "before", "after", "owed_change", "because"]
-    if fmt == "csv":
-        write_csv(columns, rows)
-        return
-    write_table(
-        f"changes as of {data['as_of']}: known at {k1} vs {data['vs'] or 'everything'}",
-        columns,
-        rows,
-        right=["week", "owed_change"],
-    )
-    write_table(
-        "events",
-        ["event", "type", "key", "effective", "recorded_on"],
-        list(data["events"].values()),
-    )
-    click.echo(
-        f"owed {data['before']['owed']} -> {data['after']['owed']}: total change "
-        f"{data['total_change']} ("
-        + ", ".join(f"{p} {v}" for p, v in data["by_payer"].items())
-        + ")"
-    )
+    first, second = _known(k1), _known(k2)
+    result = _report(db, contract, diffs.diff, as_of, first, second)
+    render_diff(diff_json(result, first, second, k1, k2), fmt)
 
 
 @main.command()
 @db_option
 @click.option(
-    "--emit",
-    type=click.Path(dir_okay=False, writable=True),
+    "--emit", type=click.Path(dir_okay=False, writable=True),
     help="write the history as JSON Lines to this file instead of recording it",
 )
 @click.option(
-    "--scale",
-    type=click.IntRange(1, 1000),
-    default=1,
-    show_default=True,
+    "--scale", type=click.IntRange(1, 1000), default=1, show_default=True,
     help="multiply the cohort (for benchmarks); the calibrated figures are for 1",
 )
 @format_option
@@ -540,78 +310,24 @@ def demo(db, emit, scale, fmt) -> None:
     """Build the reference contract (SPEC §12) into the store and print its statement."""
     from soc_ledger.ledger.demo import cohort as reference
     from soc_ledger.ledger.demo import history
+    from soc_ledger.projections.views.imports import write_demo_recorded, write_history
 
     lines = list(history.emit(scale))
     if emit:
-        with open(emit, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
-        click.echo(f"{emit}: {len(lines)} events of the reference contract (scale {scale})")
+        write_history(emit, lines, scale)
         return
-    from soc_ledger.ledger.recording import Rejected
-
+    _records_from("demo", shown=20)
     with open_ledger(db) as ledger:
-        try:
-            outcome = ledger.record_lines(lines, f"demo(scale={scale})")
-        except Rejected as exc:
-            for problem in exc.problems[:20]:
-                click.echo(str(problem), err=True)
-            raise LedgerCommandError(f"demo: {exc}") from None
+        outcome = ledger.record_lines(lines, f"demo(scale={scale})")
     if fmt == "table":
-        click.echo(
-            f"reference contract: appended {outcome.appended}, "
-            f"already present {outcome.already_present}"
+        write_demo_recorded(outcome)
+    # The statement: the liability by borough and then in total as a table, else in total.
+    by = ["borough", "contract"] if fmt == "table" else ["contract"]
+    for rows in by:
+        click.get_current_context().invoke(
+            liability, db=db, as_of=reference.AS_OF, known_at=None, contract=reference.CONTRACT,
+            by=rows, week_rule=None, fmt=fmt,
         )
-    ctx = click.get_current_context()
-    ctx.invoke(
-        liability,
-        db=db,
-        as_of=reference.AS_OF,
-        known_at=None,
-        contract=reference.CONTRACT,
-        by="borough" if fmt == "table" else "contract",
-        week_rule=None,
-        fmt=fmt,
-    )
-    if fmt == "table":
-        ctx.invoke(
-            liability,
-            db=db,
-            as_of=reference.AS_OF,
-            known_at=None,
-            contract=reference.CONTRACT,
-            by="contract",
-            week_rule=None,
-            fmt=fmt,
-        )
-
-
-IMPORT_903_ROWS = [
-    ("rows", "episode rows read"),
-    ("header_children", "children in the header table"),
-    ("children", "children in the episodes table"),
-    ("children_matched", "children matched to referred cases"),
-    ("cases_matched", "referred cases in the return"),
-    ("cases_absent", "referred cases absent (not in care in the period)"),
-    ("rows_unmatched", "rows discarded: child not referred (never stored)"),
-    ("rows_outside", "rows ignored: no day in the period"),
-    ("rows_used", "rows used"),
-    ("episodes_new", "episodes new"),
-    ("episodes_corrected", "episodes corrected"),
-    ("episodes_retracted", "episodes retracted"),
-    ("episodes_unchanged", "episodes unchanged"),
-]
-
-
-def _import_progress():
-    """A rich progress bar on stderr, only when stderr is a terminal."""
-    import contextlib
-
-    if not sys.stderr.isatty():
-        return contextlib.nullcontext(None)
-    from rich.console import Console
-    from rich.progress import Progress
-
-    return Progress(console=Console(stderr=True), transient=True)
 
 
 @main.command("import-903")
@@ -637,441 +353,86 @@ def import_903(
     supersedes the earlier return. All or nothing: any problem in a used row rejects the
     whole return and every problem is listed.
     """
-    from soc_ledger.ledger.recording import Rejected
     from soc_ledger.ledger.ssda903.importing import import_return
-    from soc_ledger.ledger.ssda903.period import Period, ReturnError
+    from soc_ledger.ledger.ssda903.period import Period
     from soc_ledger.ledger.ssda903.reading import read_return
     from soc_ledger.projections.facts_now import FACTS_NOW
-    from soc_ledger.projections.views.render import write_json, write_table
+    from soc_ledger.projections.views.imports import reading_progress, render_import
 
     name = episodes or header
-    try:
-        period = Period.of(period_end, year, period_start)
-        with _import_progress() as bar:
-            progress = None
-            if bar is not None:
-                task = bar.add_task(f"reading {name}", total=None)
-
-                def progress(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
-
-            ret = read_return(header, episodes, progress)
-        with open_ledger(db) as ledger:
-            result = import_return(ledger, FACTS_NOW, ret, borough, period, received_on, contract)
-    except ReturnError as exc:
-        raise LedgerCommandError(str(exc)) from None
-    except Rejected as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        raise LedgerCommandError(f"{name}: {exc}") from None
-    summary, outcome = result.summary, result.outcome
-    covered = result.covered_until.isoformat() if result.covered_until else None
-    if fmt == "json":
-        write_json(
-            dict(
-                summary.as_dict(),
-                contract=result.contract,
-                appended=outcome.appended,
-                already_present=outcome.already_present,
-                nothing_new=result.nothing_new,
-                covered_until=covered,
-            )
-        )
-        return
-    click.echo(
-        f"{name}: {borough} {period}, received {received_on}: appended {outcome.appended}, "
-        f"already present {outcome.already_present}"
-        + (" (nothing new: this return is already imported)" if result.nothing_new else "")
-    )
-    rows = [{"": label, "count": getattr(summary, field)} for field, label in IMPORT_903_ROWS]
-    rows.append({"": f"care data of {borough} verified to", "count": covered or "-"})
-    write_table(None, ["", "count"], rows, right=["count"])
+    _records_from(name)
+    period = Period.of(period_end, year, period_start)
+    with reading_progress(name) as progress:
+        ret = read_return(header, episodes, progress)
+    with open_ledger(db) as ledger:
+        result = import_return(ledger, FACTS_NOW, ret, borough, period, received_on, contract)
+    render_import(result, name, borough, period, received_on, fmt)
 
 
 # --- investors, finances, baselines and forecasts (SPEC §8, §9) ------------------------------
 
-plot_option = click.option(
-    "--plot", type=click.Path(dir_okay=False), help="also draw the picture to this PNG file"
-)
-
-
-def _people(row: dict, money_fields) -> dict:
-    from soc_ledger.projections.views.render import for_people
-
-    return for_people(row, money_fields, ("share", "attainment", "irr"))
-
-
-def _plotted(path: str) -> None:
-    click.echo(f"picture written to {path}", err=True)
-
-
-def _plot_liability(engine, contract, as_of, known, known_at, week_rule, path) -> None:
-    from soc_ledger.projections import finances as money_rules
-    from soc_ledger.projections.queries import liability_with_weeks
-    from soc_ledger.projections.views.plots import plot_liability
-
-    result = _query(liability_with_weeks, engine, contract, as_of, known, week_rule)
-    title = (
-        f"{contract}: cumulative outcome payments owed by borough, as of {as_of.isoformat()}"
-        f"\n(known at {known_at or 'everything recorded'}; each borough's own share, the "
-        f"top-up funder's share dashed)"
-    )
-    plot_liability(
-        money_rules.owed_over_time(result), title, path, top_up_funder=result.top_up_funder
-    )
-    _plotted(path)
-
-
-RETURNS_COLUMNS = [
-    "investor", "committed", "drawn", "distributed", "net", "money_multiple", "irr",
-]
-
 
 @main.command("returns")
-@db_option
-@as_of_option()
-@known_at_option
-@contract_option
+@report_options()
 @format_option
 def returns_command(db, as_of, known_at, contract, fmt) -> None:
     """Investors' returns: committed, drawn, distributed, net cash, money multiple, IRR."""
-    from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import finances as money_rules
-    from soc_ledger.projections import queries
-    from soc_ledger.projections.views.finance import returns_json
-    from soc_ledger.projections.views.render import write_csv, write_json, write_table
+    from soc_ledger.projections.views import finance, finance_tables
 
-    as_of = as_of or _today()
-    with _reporting(db) as ledger:
-        contract = _query(queries.the_contract, ledger.engine, contract)
-        result = _query(
-            money_rules.returns_at, ledger.engine, contract, as_of, KnownAt.on(known_at)
-        )
-    data = returns_json(result, known_at)
-    if fmt == "json":
-        write_json(data)
-        return
-    rows = [*data["investors"], data["total"]]
-    if fmt == "csv":
-        write_csv(RETURNS_COLUMNS, rows)
-        return
-    money_fields = ("committed", "drawn", "distributed", "net")
-    write_table(
-        f"{contract}: investors' returns as of {data['as_of']}, known at "
-        f"{known_at or 'everything recorded'}",
-        RETURNS_COLUMNS,
-        [{**_people(r, money_fields), "irr": _irr_text(r["irr"])} for r in rows],
-        right=RETURNS_COLUMNS[1:],
-    )
-    click.echo(
-        "money multiple = distributed / drawn; IRR = XIRR of drawdowns (-) and distributions "
-        "(+), actual/365, none before the first distribution"
-    )
-
-
-def _irr_text(irr: str | None) -> str:
-    from decimal import Decimal
-
-    return "none" if irr is None else f"{Decimal(irr) * 100:.4f}%"
+    result = _report(db, contract, money_rules.returns_at, as_of, _known(known_at))
+    finance_tables.render_returns(finance.returns_json(result, known_at), fmt)
 
 
 @main.command("finances")
-@db_option
-@as_of_option()
-@known_at_option
-@contract_option
+@report_options()
 @format_option
 @plot_option
 def finances_command(db, as_of, known_at, contract, fmt, plot) -> None:
     """Contract finances: income due and received, costs, surplus, fees, avoided care costs."""
-    from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import finances as money_rules
-    from soc_ledger.projections import queries
-    from soc_ledger.projections.views.finance import finances_json
-    from soc_ledger.projections.views.render import write_csv, write_json
+    from soc_ledger.projections.views import finance, finance_tables
 
-    as_of = as_of or _today()
-    known = KnownAt.on(known_at)
-    with _reporting(db) as ledger:
-        contract = _query(queries.the_contract, ledger.engine, contract)
-        result = _query(money_rules.finances_at, ledger.engine, contract, as_of, known)
+    known = _known(known_at)
+    with _reporting(db, contract) as (engine, contract):
+        result = money_rules.finances_at(engine, contract, as_of, known)
         if plot:
-            from soc_ledger.projections.views.plots import plot_finances
+            from soc_ledger.projections.views.plots import plot_finances, write_plotted
 
-            invested = _query(money_rules.returns_at, ledger.engine, contract, as_of, known)
-            plot_finances(invested, result, plot)
-            _plotted(plot)
-    data = finances_json(result, known_at)
-    if fmt == "json":
-        write_json(data)
-    elif fmt == "csv":
-        write_csv(["section", "item", "amount", "share"], _finance_rows(data))
-    else:
-        _finance_tables(data, known_at)
-
-
-def _finance_rows(data: dict) -> list[dict]:
-    rows = []
-    for payer, p in data["income"]["by_payer"].items():
-        rows.append({"section": "income_due", "item": payer, "amount": p["due"]})
-        rows.append({"section": "income_received", "item": payer, "amount": p["received"]})
-    for category, c in data["costs"]["by_category"].items():
-        rows.append({"section": "costs", "item": category, **c})
-    fees = data["co_commissioning_fees"]
-    for borough, f in fees["by_borough"].items():
-        for year in f["years"]:
-            rows.append(
-                {"section": "co_commissioning_fee", "item": f"{borough} {year['year']}",
-                 "amount": year["amount"]}
-            )
-    summary = [
-        ("income_due", data["income"]["due"]),
-        ("income_received", data["income"]["received"]),
-        ("costs", data["costs"]["total"]),
-        ("surplus", data["surplus"]),
-        ("cost_per_service_user", data["cost_per_service_user"]),
-        ("co_commissioning_fees", fees["total"]),
-        ("avoided_care_costs", (data["avoided_care_costs"] or {}).get("amount")),
-    ]
-    rows.extend({"section": "total", "item": item, "amount": v} for item, v in summary)
-    return rows
-
-
-def _finance_tables(data: dict, known_at) -> None:
-    from decimal import Decimal
-
-    from soc_ledger.projections.views.render import write_table
-
-    known = known_at or "everything recorded"
-    income = [{"payer": payer, **p} for payer, p in data["income"]["by_payer"].items()]
-    income.append({"payer": "total", "due": data["income"]["due"],
-                   "received": data["income"]["received"],
-                   "outstanding": data["income"]["outstanding"]})
-    money_fields = ("due", "received", "outstanding", "amount")
-    write_table(
-        f"{data['contract']}: outcome income by payer as of {data['as_of']}, known at {known}",
-        ["payer", "due", "received", "outstanding"],
-        [_people(r, money_fields) for r in income],
-        right=["due", "received", "outstanding"],
-    )
-    costs = [{"category": c, **v} for c, v in data["costs"]["by_category"].items()]
-    costs.append({"category": "total", "amount": data["costs"]["total"],
-                  "share": "1" if costs else None})
-    write_table(
-        "costs by category",
-        ["category", "amount", "share"],
-        [_people(r, money_fields) for r in costs],
-        right=["amount", "share"],
-    )
-    fees = data["co_commissioning_fees"]
-    years = sorted({y["year"] for f in fees["by_borough"].values() for y in f["years"]})
-    fee_rows = []
-    for borough, f in fees["by_borough"].items():
-        row = {"borough": borough, "total": f"{Decimal(f['total']):,.2f}"}
-        row.update({y["year"]: f"{Decimal(y['amount']):,.2f}" for y in f["years"]})
-        fee_rows.append(row)
-    write_table(
-        f"co-commissioning fees owed to the lead commissioner ({fees['lead']}), by financial "
-        "year, pro rata to days of membership",
-        ["borough", *years, "total"],
-        fee_rows,
-        right=[*years, "total"],
-    )
-    surplus = Decimal(data["surplus"])
-    avoided = data["avoided_care_costs"]
-    summary = [
-        ("outcome income due", data["income"]["due"]),
-        ("costs", data["costs"]["total"]),
-        ("surplus" if surplus >= 0 else "deficit (income due - costs)", data["surplus"]),
-        ("service users (first family meetings)", str(data["service_users"])),
-        ("cost per service user (outcome payments / service users)",
-         data["cost_per_service_user"]),
-        ("co-commissioning fees", fees["total"]),
-        ("avoided care costs (outcome weeks x counterfactual rate x weekly cost)",
-         avoided["amount"] if avoided else None),
-    ]
-    write_table(
-        "summary",
-        ["", "amount"],
-        [
-            {"": label, "amount": value if label.startswith("service users") or value is None
-             else f"{Decimal(value):,.2f}"}
-            for label, value in summary
-        ],
-        right=["amount"],
-    )
-    if surplus < 0:
-        click.echo(
-            f"costs exceed outcome income due by {-surplus:,.2f}: a deficit of {-surplus:,.2f}"
-        )
-    if avoided:
-        click.echo(
-            f"avoided care costs: {avoided['outcome_weeks']} outcome weeks x "
-            f"{avoided['counterfactual_rate']} x {Decimal(avoided['weekly_cost']):,.2f} a week "
-            f"(unit costs of {avoided['unit_costs_effective']})"
-        )
-
-
-BASELINE_COLUMNS = ["measure", "target", "actual", "difference", "attainment"]
+            plot_finances(money_rules.returns_at(engine, contract, as_of, known), result, plot)
+            write_plotted(plot)
+    finance_tables.render_finances(finance.finances_json(result, known_at), fmt)
 
 
 @main.command("baseline")
 @click.option("--variation", required=True, help="the variation whose targets to compare with")
-@db_option
-@as_of_option()
-@known_at_option
-@contract_option
+@report_options()
 @format_option
 def baseline_command(variation, db, as_of, known_at, contract, fmt) -> None:
     """Actuals against a variation's baseline targets, in full and against its profile."""
-    from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import baseline as baselines
-    from soc_ledger.projections import queries
-    from soc_ledger.projections.views.finance import baseline_json
-    from soc_ledger.projections.views.render import write_csv, write_json, write_table
+    from soc_ledger.projections.views import finance, finance_tables
 
-    as_of = as_of or _today()
-    with _reporting(db) as ledger:
-        contract = _query(queries.the_contract, ledger.engine, contract)
-        result = _query(
-            baselines.baseline_at, ledger.engine, contract, variation, as_of,
-            KnownAt.on(known_at),
-        )
-    data = baseline_json(result, known_at)
-    if fmt == "json":
-        write_json(data)
-        return
-    if fmt == "csv":
-        write_csv(BASELINE_COLUMNS, data["in_full"])
-        return
-    money_fields = ("target", "actual", "difference")
-
-    def readable(row: dict) -> dict:
-        is_money = isinstance(row["target"], str)
-        return _people(row, money_fields if is_money else ())
-
-    write_table(
-        f"{contract}: actuals as of {data['as_of']} (known at "
-        f"{known_at or 'everything recorded'}) against the baseline of variation "
-        f"{data['variation']} ({data['description']}; effective {data['effective']})",
-        BASELINE_COLUMNS,
-        [readable(r) for r in data["in_full"]],
-        right=BASELINE_COLUMNS[1:],
-    )
-    if data["per_borough"]:
-        write_table(
-            "referrals (first family meetings) by borough",
-            ["borough", "target", "actual", "difference", "attainment"],
-            [_people(r, ()) for r in data["per_borough"]],
-            right=["target", "actual", "difference", "attainment"],
-        )
-    if data["profile"]:
-        rows = []
-        for m in data["profile"]:
-            ref, pay = m["referrals"], m["outcome_payments"]
-            rows.append(
-                _people(
-                    {
-                        "milestone": m["date"],
-                        "referrals_target": ref["target"],
-                        "referrals_actual": ref["actual"],
-                        "payments_target": pay["target"],
-                        "payments_actual": pay["actual"],
-                        "payments_difference": pay["difference"],
-                    },
-                    ("payments_target", "payments_actual", "payments_difference"),
-                )
-            )
-        columns = ["milestone", "referrals_target", "referrals_actual", "payments_target",
-                   "payments_actual", "payments_difference"]
-        write_table(
-            "cumulative profile: each milestone against the actuals at its date "
-            "(blank: not reached by as_of)",
-            columns,
-            rows,
-            right=columns[1:],
-        )
-    due = data["at_as_of"]
-    if due:
-        ref, pay = due["referrals"], due["outcome_payments"]
-        click.echo(
-            f"against the profile at {data['as_of']} (milestone {due['milestone']}): referrals "
-            f"{ref['actual']} against {ref['target']}; outcome payments "
-            f"{_pounds_text(pay['actual'])} against {_pounds_text(pay['target'])}"
-        )
-    elif data["profile"]:
-        click.echo(f"no profile milestone falls on or before {data['as_of']}")
-
-
-def _pounds_text(value: str) -> str:
-    from decimal import Decimal
-
-    return f"{Decimal(value):,.2f}"
-
-
-FORECAST_COLUMNS = ["payer", "owed", "remaining_weeks", "minimum", "expected", "maximum"]
+    result = _report(db, contract, baselines.baseline_at, variation, as_of, _known(known_at))
+    finance_tables.render_baseline(finance.baseline_json(result, known_at), fmt)
 
 
 @main.command("forecast")
-@db_option
-@as_of_option()
-@known_at_option
-@contract_option
+@report_options()
 @format_option
 @plot_option
 def forecast_command(db, as_of, known_at, contract, fmt, plot) -> None:
     """Still to pay for cases already referred: minimum, expected, maximum, after caps."""
-    from soc_ledger.domain.knowledge import KnownAt
     from soc_ledger.projections import forecast as forecasts
-    from soc_ledger.projections import queries
-    from soc_ledger.projections.views.finance import forecast_json
-    from soc_ledger.projections.views.render import write_csv, write_json, write_table
+    from soc_ledger.projections.views import finance, finance_tables
 
-    as_of = as_of or _today()
-    with _reporting(db) as ledger:
-        contract = _query(queries.the_contract, ledger.engine, contract)
-        result = _query(
-            forecasts.forecast_at, ledger.engine, contract, as_of, KnownAt.on(known_at)
-        )
+    result = _report(db, contract, forecasts.forecast_at, as_of, _known(known_at))
     if plot:
-        from soc_ledger.projections.views.plots import plot_forecast
+        from soc_ledger.projections.views.plots import plot_forecast, write_plotted
 
         plot_forecast(result, plot)
-        _plotted(plot)
-    data = forecast_json(result, known_at)
-    if fmt == "json":
-        write_json(data)
-        return
-    rows = [*data["payers"], data["total"]]
-    if fmt == "csv":
-        write_csv(FORECAST_COLUMNS, rows)
-        return
-    write_table(
-        f"{contract}: still to pay for cases already referred, as of {data['as_of']}, known "
-        f"at {known_at or 'everything recorded'} (after caps)",
-        FORECAST_COLUMNS,
-        [_people(r, ("owed", "minimum", "expected", "maximum")) for r in rows],
-        right=FORECAST_COLUMNS[1:],
-    )
-    rate = data["outcome_rate"]
-    basis = data["rate_basis"]
-    cases, weeks = data["cases"], data["remaining_weeks"]
-    click.echo(
-        "expected = remaining weeks x the verified outcome rate to date "
-        + (
-            f"{float(rate) * 100:.2f}% ({basis['outcome_weeks']} outcome weeks of "
-            f"{basis['outcome_weeks'] + basis['in_care_weeks']} decided)"
-            if rate is not None
-            else "(none yet: no week decided)"
-        )
-        + f"; remaining weeks: {weeks['pending']} pending, {weeks['unverified']} unverified, "
-        f"{weeks['engaging']} weeks of {cases['engaging']} engaging cases; "
-        f"{cases['not_started']} "
-        "referred cases not yet started (no dated window, not in the money)"
-    )
-    click.echo(
-        "a borough's maximum is the most it alone could be billed; the total is the sum"
-    )
+        write_plotted(plot)
+    finance_tables.render_forecast(finance.forecast_json(result, known_at), fmt)
 
 
 # --- integrity (SPEC §11) ----------------------------------------------------------------------
@@ -1080,14 +441,11 @@ def forecast_command(db, as_of, known_at, contract, fmt, plot) -> None:
 @main.command()
 @db_option
 @click.option(
-    "--export",
-    "export_to",
-    type=click.Path(dir_okay=False, writable=True),
+    "--export", "export_to", type=click.Path(dir_okay=False, writable=True),
     help="once the store verifies, write its chain heads to this file (JSON) for a later --against",
 )
 @click.option(
-    "--against",
-    type=click.File("r", encoding="utf-8"),
+    "--against", type=click.File("r", encoding="utf-8"),
     help="chain heads exported earlier: nothing up to them may have changed",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
@@ -1097,42 +455,24 @@ def verify(db, export_to, against, fmt) -> None:
 
     Exits 1 naming the first break (by log position where there is one).
     """
-    import json
-
     from soc_ledger.ledger import integrity
-    from soc_ledger.ledger.location import StoreError
     from soc_ledger.projections import verification
-    from soc_ledger.projections.views.render import write_json, write_table
+    from soc_ledger.projections.views import integrity as view
 
     exported = None
     if against is not None:
         try:
             exported = integrity.load_export(against.read())
         except integrity.AssertionProblem as exc:
+            # Not the store's fault but the file's: the error names the option it came with.
             raise LedgerCommandError(f"--against {against.name}: {exc}") from None
     with open_ledger(db) as ledger:
-        try:
-            report = verification.verify(ledger, exported)
-        except StoreError as exc:
-            raise LedgerCommandError(str(exc)) from None
-    if fmt == "json":
-        write_json(report.as_json())
-    else:
-        write_table(None, ["check", "result", "detail"], integrity.describe(report.checks))
-    first = report.first_break
-    if first is not None:
-        for finding in report.findings:
-            click.echo(str(finding), err=True)
-        raise LedgerCommandError(f"verify: {first}")
-    position, head = report.head
-    if export_to:
-        with open(export_to, "w", encoding="utf-8") as handle:
-            json.dump(report.export(), handle, indent=2)
-            handle.write("\n")
-    if fmt == "table":
-        click.echo(f"verified: {report.events} events, head #{position} {head}")
-        if export_to:
-            click.echo(f"chain heads written to {export_to}")
+        report = verification.verify(ledger, exported)
+    view.render_verify(report, fmt)
+    if report.first_break is not None:
+        view.write_findings(report)
+        raise LedgerCommandError(f"verify: {report.first_break}")
+    view.write_verified(report, fmt, export_to)
 
 
 @main.command("assert")
@@ -1155,10 +495,8 @@ def assert_balance(db, scope, figure, as_of, known_at, by, value, contract, fmt)
     """
     from soc_ledger.domain.values import parse_number
     from soc_ledger.ledger import integrity
-    from soc_ledger.ledger.location import StoreError
-    from soc_ledger.ledger.recording import Rejected
     from soc_ledger.projections import verification
-    from soc_ledger.projections.views.render import write_json
+    from soc_ledger.projections.views.integrity import render_assertion
 
     expected = None
     if value is not None:
@@ -1166,39 +504,15 @@ def assert_balance(db, scope, figure, as_of, known_at, by, value, contract, fmt)
             expected = parse_number(value)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--value") from None
+    _records_from("assert")
     with open_ledger(db) as ledger:
-        try:
-            contract, asserted = verification.figure_to_assert(
-                ledger, contract, scope, figure, as_of, known_at, expected
-            )
-            position = integrity.assert_balance(
-                ledger, contract, scope, figure, as_of, known_at, by, asserted
-            )
-        except (integrity.AssertionProblem, StoreError) as exc:
-            raise LedgerCommandError(str(exc)) from None
-        except Rejected as exc:
-            for problem in exc.problems:
-                click.echo(str(problem), err=True)
-            raise LedgerCommandError(f"assert: {exc}") from None
-    known = known_at.isoformat() if known_at else None
-    if fmt == "json":
-        write_json(
-            {
-                "contract": contract,
-                "scope": scope,
-                "figure": figure,
-                "as_of": as_of.isoformat(),
-                "known_at": known,
-                "value": str(asserted),
-                "by": by,
-                "position": position,
-            }
+        contract, asserted = verification.figure_to_assert(
+            ledger, contract, scope, figure, as_of, known_at, expected
         )
-        return
-    click.echo(
-        f"asserted: {figure} of {scope} in {contract} as of {as_of}, known at "
-        f"{known or 'everything'}: {asserted} (BalanceAsserted #{position} by {by})"
-    )
+        position = integrity.assert_balance(
+            ledger, contract, scope, figure, as_of, known_at, by, asserted
+        )
+    render_assertion(contract, scope, figure, as_of, known_at, asserted, by, position, fmt)
 
 
 # --- claims (SPEC §7) ------------------------------------------------------------------------
@@ -1206,116 +520,28 @@ def assert_balance(db, scope, figure, as_of, known_at, by, value, contract, fmt)
 
 @main.command()
 @click.argument("claim")
-@db_option
-@as_of_option("today: payments and disputes by then")
-@known_at_option
-@contract_option
+@report_options("today: payments and disputes by then")
 @format_option
 def reconcile(claim, db, as_of, known_at, contract, fmt) -> None:
     """CLAIM line by line: claimed, due then and now, paid, disputed, and why they differ."""
-    from soc_ledger.domain.knowledge import KnownAt
-    from soc_ledger.projections import claims, queries
-    from soc_ledger.projections.views.claims import (
-        RECONCILE_COLUMNS,
-        RECONCILE_MONEY,
-        readable,
-        reconcile_json,
-        reconcile_rows,
-    )
-    from soc_ledger.projections.views.render import write_csv, write_json, write_table
+    from soc_ledger.projections import claims
+    from soc_ledger.projections.views.claims import reconcile_json, render_reconcile
 
-    as_of = as_of or _today()
-    with _reporting(db) as ledger:
-        contract = _query(queries.the_contract, ledger.engine, contract)
-        result = _query(
-            claims.reconcile, ledger.engine, contract, claim, as_of, KnownAt.on(known_at)
-        )
-    data = reconcile_json(result, known_at)
-    if fmt == "json":
-        write_json(data)
-        return
-    rows = reconcile_rows(data)
-    if fmt == "csv":
-        write_csv(RECONCILE_COLUMNS, rows)
-        return
-    click.echo(
-        f"claim {data['claim']} to {data['payer']} for weeks to {data['period_end']}: "
-        f"submitted {data['submitted']}, recorded {data['recorded_on'][:19]}; "
-        f"as of {data['as_of']}, known at {data['known_at'] or 'everything recorded'}"
-    )
-    write_table(
-        None,
-        RECONCILE_COLUMNS,
-        [readable(r, RECONCILE_MONEY) for r in rows],
-        right=RECONCILE_MONEY + ["weeks_claimed", "weeks_due_then", "weeks_due_now"],
-    )
-    totals = readable(data["totals"], list(data["totals"]))
-    click.echo(
-        f"claimed {totals['claimed']}, due then {totals['due_then']}, due now "
-        f"{totals['due_now']}, paid {totals['paid']}, still disputed {totals['disputed']}"
-    )
-    payee = data["payee"] or "the provider"
-    click.echo(
-        f"adjustment: {data['payer']} owes {payee} {totals['owed_by_payer']}; {payee} owes "
-        f"{data['payer']} {totals['owed_to_payer']}; net {totals['adjustment']}"
-    )
-    if data["events"]:
-        write_table(
-            "correcting events",
-            ["event", "type", "key", "effective", "recorded_on"],
-            list(data["events"].values()),
-        )
+    result = _report(db, contract, claims.reconcile, claim, as_of, _known(known_at))
+    render_reconcile(reconcile_json(result, known_at), fmt)
 
 
 @main.command()
 @click.argument("payer")
-@db_option
-@as_of_option()
-@known_at_option
-@contract_option
+@report_options()
 @format_option
 def statement(payer, db, as_of, known_at, contract, fmt) -> None:
     """PAYER's account (a borough or the top-up funder): claims, due, paid, balance."""
-    from soc_ledger.domain.knowledge import KnownAt
-    from soc_ledger.projections import claims, queries
-    from soc_ledger.projections.views.claims import (
-        STATEMENT_COLUMNS,
-        STATEMENT_MONEY,
-        readable,
-        statement_json,
-        statement_rows,
-    )
-    from soc_ledger.projections.views.render import write_csv, write_json, write_table
+    from soc_ledger.projections import claims
+    from soc_ledger.projections.views.claims import render_statement, statement_json
 
-    as_of = as_of or _today()
-    with _reporting(db) as ledger:
-        contract = _query(queries.the_contract, ledger.engine, contract)
-        result = _query(
-            claims.statement, ledger.engine, contract, payer, as_of, KnownAt.on(known_at)
-        )
-    data = statement_json(result, known_at)
-    if fmt == "json":
-        write_json(data)
-        return
-    rows = statement_rows(data)
-    if fmt == "csv":
-        write_csv(STATEMENT_COLUMNS, rows)
-        return
-    known = data["known_at"] or "everything recorded"
-    write_table(
-        f"{data['contract']}: statement of account of {payer} as of {data['as_of']}, "
-        f"known at {known}",
-        STATEMENT_COLUMNS,
-        [readable(r, STATEMENT_MONEY) for r in rows],
-        right=STATEMENT_MONEY,
-    )
-    totals = readable(data["totals"], list(data["totals"]))
-    balance = totals["balance"]
-    click.echo(
-        f"due {totals['due']} ({totals['unclaimed']} not yet claimed), paid {totals['paid']}, "
-        f"in dispute {totals['disputed']}: balance {balance} "
-        + (f"({balance[1:]} owed to {payer})" if balance.startswith("-") else f"owed by {payer}")
-    )
+    result = _report(db, contract, claims.statement, payer, as_of, _known(known_at))
+    render_statement(statement_json(result, known_at), fmt)
 
 
 if __name__ == "__main__":  # pragma: no cover

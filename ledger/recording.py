@@ -61,6 +61,10 @@ class Rejected(LedgerError):
         noun = "problem" if len(problems) == 1 else "problems"
         super().__init__(f"{len(problems)} {noun}; nothing was written")
 
+    def lines(self) -> list[str]:
+        """Every problem, one line each (`file:line: field: what`)."""
+        return [str(problem) for problem in self.problems]
+
 
 @dataclass(frozen=True, slots=True)
 class Incoming:

@@ -1,4 +1,5 @@
-"""Reconciliations and statements as plain data: the JSON of SPEC §10 and rows for CSV/tables.
+"""Reconciliations and statements as plain data: the JSON of SPEC §10, rows for CSV, and the
+tables and sentences for people.
 
 Money is a string with two decimals (negative: a leading minus), dates are ISO.
 """
@@ -12,8 +13,14 @@ from typing import Any
 from soc_ledger.domain.claims.reconciliation import LineReconciliation, Reconciliation
 from soc_ledger.domain.claims.statement import Statement
 from soc_ledger.domain.values import money
-from soc_ledger.projections.views.liability import known_at_text, ref_json
-from soc_ledger.projections.views.render import for_people
+from soc_ledger.projections.views.liability import EVENT_REF_COLUMNS, known_at_text, ref_json
+from soc_ledger.projections.views.render import (
+    for_people,
+    write_csv,
+    write_json,
+    write_line,
+    write_table,
+)
 
 
 def amount(value: Decimal) -> str:
@@ -197,3 +204,64 @@ def statement_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
 def readable(row: dict[str, Any], money_columns: list[str]) -> dict[str, Any]:
     """For people: thousands separators in money."""
     return for_people(row, money_columns)
+
+
+def render_reconcile(data: dict[str, Any], fmt: str) -> None:
+    """A claim as JSON, CSV lines, or its lines, totals, adjustment and correcting events."""
+    if fmt == "json":
+        write_json(data)
+        return
+    rows = reconcile_rows(data)
+    if fmt == "csv":
+        write_csv(RECONCILE_COLUMNS, rows)
+        return
+    write_line(
+        f"claim {data['claim']} to {data['payer']} for weeks to {data['period_end']}: "
+        f"submitted {data['submitted']}, recorded {data['recorded_on'][:19]}; "
+        f"as of {data['as_of']}, known at {data['known_at'] or 'everything recorded'}"
+    )
+    write_table(
+        None,
+        RECONCILE_COLUMNS,
+        [readable(r, RECONCILE_MONEY) for r in rows],
+        right=RECONCILE_MONEY + ["weeks_claimed", "weeks_due_then", "weeks_due_now"],
+    )
+    totals = readable(data["totals"], list(data["totals"]))
+    write_line(
+        f"claimed {totals['claimed']}, due then {totals['due_then']}, due now "
+        f"{totals['due_now']}, paid {totals['paid']}, still disputed {totals['disputed']}"
+    )
+    payee = data["payee"] or "the provider"
+    write_line(
+        f"adjustment: {data['payer']} owes {payee} {totals['owed_by_payer']}; {payee} owes "
+        f"{data['payer']} {totals['owed_to_payer']}; net {totals['adjustment']}"
+    )
+    if data["events"]:
+        write_table("correcting events", EVENT_REF_COLUMNS, list(data["events"].values()))
+
+
+def render_statement(data: dict[str, Any], fmt: str) -> None:
+    """A payer's account as JSON, CSV rows, or a table and its balance in words."""
+    if fmt == "json":
+        write_json(data)
+        return
+    rows = statement_rows(data)
+    if fmt == "csv":
+        write_csv(STATEMENT_COLUMNS, rows)
+        return
+    payer = data["payer"]
+    known = data["known_at"] or "everything recorded"
+    write_table(
+        f"{data['contract']}: statement of account of {payer} as of {data['as_of']}, "
+        f"known at {known}",
+        STATEMENT_COLUMNS,
+        [readable(r, STATEMENT_MONEY) for r in rows],
+        right=STATEMENT_MONEY,
+    )
+    totals = readable(data["totals"], list(data["totals"]))
+    balance = totals["balance"]
+    write_line(
+        f"due {totals['due']} ({totals['unclaimed']} not yet claimed), paid {totals['paid']}, "
+        f"in dispute {totals['disputed']}: balance {balance} "
+        + (f"({balance[1:]} owed to {payer})" if balance.startswith("-") else f"owed by {payer}")
+    )

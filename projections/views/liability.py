@@ -1,4 +1,5 @@
-"""Reports as plain data: the stable JSON shapes of SPEC §10 (money as 2-place strings)."""
+"""The liability, explain and diff reports: their stable JSON shapes of SPEC §10 (money as
+2-place strings), and the CSV rows and tables made from those shapes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ from soc_ledger.domain.outcomes.liability import Figures, Liability
 from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.domain.values import money
 from soc_ledger.projections.diff import Diff
+from soc_ledger.projections.queries import CaseExplained
+from soc_ledger.projections.views.render import (
+    for_people,
+    write_csv,
+    write_json,
+    write_line,
+    write_table,
+)
 
 
 def known_at_text(known_at: date | None) -> str | None:
@@ -146,3 +155,235 @@ def diff_json(d: Diff, first: KnownAt, second: KnownAt, k1: date, k2: date | Non
 
 def signed(value: Decimal) -> str:
     return money(value) if value >= 0 else "-" + money(-value)
+
+
+def explain_json(
+    contract: str,
+    case: str,
+    as_of: date,
+    known_at: date | None,
+    found: CaseExplained,
+    weeks: list[Week],
+    refs: dict[int, EventRef],
+) -> dict[str, Any]:
+    """CASE's weeks (all, or the one asked for) with the events that decided them."""
+    facts = found.facts
+    window = found.assessment.tracking if found.assessment else None
+    return {
+        "contract": contract,
+        "case": case,
+        "as_of": as_of.isoformat(),
+        "known_at": known_at_text(known_at),
+        "borough": facts.borough,
+        "intervention": facts.intervention,
+        "first_meeting": facts.first_meeting.isoformat() if facts.first_meeting else None,
+        "ended": facts.ended.isoformat() if facts.ended else None,
+        "engagement": found.engagement,
+        "tracking_start": window.start.isoformat() if window else None,
+        "tracking_end": window.end.isoformat() if window else None,
+        "episodes": [
+            {
+                "episode": s.episode,
+                "start": s.start.isoformat(),
+                "end": s.end.isoformat() if s.end else None,
+                "legal_status": s.legal_status,
+                "placement": s.placement,
+                "because": [f"#{p}" for p in s.refs],
+            }
+            for s in facts.spells
+        ],
+        "weeks": [week_json(w) for w in weeks],
+        "events": {f"#{p}": ref_json(r) for p, r in sorted(refs.items())},
+    }
+
+
+# --- for CSV and people ------------------------------------------------------------------------
+
+LIABILITY_COLUMNS = {
+    "contract": [
+        "cases_tracked",
+        "outcome",
+        "in_care",
+        "unverified",
+        "pending",
+        "owed",
+        "provisional",
+        "capped",
+        "share_out_of_care",
+    ],
+    "borough": [
+        "borough",
+        "cases_tracked",
+        "outcome",
+        "in_care",
+        "unverified",
+        "pending",
+        "owed",
+        "owed_top_up",
+        "provisional",
+        "capped",
+        "share_out_of_care",
+    ],
+    "case": [
+        "case",
+        "borough",
+        "intervention",
+        "first_meeting",
+        "tracking_start",
+        "tracking_end",
+        "outcome",
+        "in_care",
+        "unverified",
+        "pending",
+        "owed",
+        "provisional",
+        "capped",
+    ],
+    "payer": ["payer", "owed", "provisional", "capped"],
+}
+# Right-aligned in a table: money, counts of cases and weeks, the share out of care.
+LIABILITY_RIGHT = [
+    "owed",
+    "owed_top_up",
+    "provisional",
+    "capped",
+    "cases_tracked",
+    "outcome",
+    "in_care",
+    "unverified",
+    "pending",
+    "share_out_of_care",
+]
+LIABILITY_MONEY = {"owed", "owed_top_up", "provisional", "capped", "owed_borough", "owed_total"}
+EXPLAIN_COLUMNS = [
+    "week",
+    "start",
+    "end",
+    "status",
+    "days_in_care",
+    "owed",
+    "capped",
+    "terms",
+    "because",
+]
+DIFF_COLUMNS = ["case", "borough", "week", "end", "before", "after", "owed_change", "because"]
+EVENT_REF_COLUMNS = ["event", "type", "key", "effective", "recorded_on"]
+
+
+def flat(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with its week counts beside its money (one column each)."""
+    out = dict(row)
+    out.update(row.get("weeks", {}))
+    return out
+
+
+def readable(row: dict[str, Any]) -> dict[str, Any]:
+    return for_people(row, LIABILITY_MONEY, ("share_out_of_care",))
+
+
+def render_liability(data: dict[str, Any], by: str, fmt: str) -> None:
+    """The liability as JSON, or its rows `by` contract, borough, case or payer."""
+    if fmt == "json":
+        write_json(data)
+        return
+    rows = {
+        "contract": [flat(data["totals"])],
+        "borough": [flat(b) for b in data["boroughs"]],
+        "case": [flat(c) for c in data["cases"]],
+        "payer": data["payers"],
+    }[by]
+    columns = LIABILITY_COLUMNS[by]
+    if fmt == "csv":
+        write_csv(columns, rows)
+        return
+    rows = [readable(r) for r in rows]
+    known = data["known_at"] or "everything recorded"
+    title = (
+        f"{data['contract']}: outcome liability as of {data['as_of']}, known at {known} "
+        f"({data['week_rule']})"
+    )
+    write_table(title, columns, rows, right=LIABILITY_RIGHT)
+    if by == "contract":
+        write_table(
+            "owed by payer",
+            LIABILITY_COLUMNS["payer"],
+            [readable(p) for p in data["payers"]],
+            right=LIABILITY_RIGHT,
+        )
+
+
+def render_explain(data: dict[str, Any], fmt: str) -> None:
+    """A case's weeks as JSON, CSV, or its story, weeks and events as tables."""
+    if fmt == "json":
+        write_json(data)
+        return
+    rows = [
+        {
+            **w,
+            "owed": w["owed"]["borough"] + " + " + w["owed"]["top_up"],
+            "because": " ".join(w["because"]),
+        }
+        for w in data["weeks"]
+    ]
+    if fmt == "csv":
+        write_csv(EXPLAIN_COLUMNS, rows)
+        return
+    window = (
+        f"; tracking {data['tracking_start']} to {data['tracking_end']}"
+        if data["tracking_start"]
+        else ""
+    )
+    write_line(
+        f"case {data['case']} ({data['borough']}, {data['intervention']}): first meeting "
+        f"{data['first_meeting']}, intervention ended {data['ended']}; "
+        f"{data['engagement']}{window}"
+    )
+    for e in data["episodes"]:
+        write_line(
+            f"  episode {e['episode']}: {e['start']} to {e['end'] or 'open'} "
+            f"({e['legal_status']}, {e['placement']}) {' '.join(e['because'])}"
+        )
+    write_table(
+        f"weeks as of {data['as_of']}",
+        EXPLAIN_COLUMNS,
+        rows,
+        right=["week", "days_in_care", "owed", "capped"],
+    )
+    write_table("events", EVENT_REF_COLUMNS, list(data["events"].values()))
+
+
+def render_diff(data: dict[str, Any], fmt: str) -> None:
+    """The changes as JSON, or one row per changed week, its events and the totals."""
+    if fmt == "json":
+        write_json(data)
+        return
+    rows = [
+        {
+            "case": c["case"],
+            "borough": c["borough"],
+            "week": c["week"],
+            "end": c["end"],
+            "before": (c["before"] or {}).get("status", "-"),
+            "after": (c["after"] or {}).get("status", "-"),
+            "owed_change": c["owed_change"],
+            "because": " ".join(c["because"]),
+        }
+        for c in data["changes"]
+    ]
+    if fmt == "csv":
+        write_csv(DIFF_COLUMNS, rows)
+        return
+    write_table(
+        f"changes as of {data['as_of']}: known at {data['known_at']} vs "
+        f"{data['vs'] or 'everything'}",
+        DIFF_COLUMNS,
+        rows,
+        right=["week", "owed_change"],
+    )
+    write_table("events", EVENT_REF_COLUMNS, list(data["events"].values()))
+    write_line(
+        f"owed {data['before']['owed']} -> {data['after']['owed']}: total change "
+        f"{data['total_change']} ("
+        + ", ".join(f"{p} {v}" for p, v in data["by_payer"].items())
+        + ")"
+    )

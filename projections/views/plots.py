@@ -13,12 +13,27 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from soc_ledger.projections.views.render import write_line
+
 if TYPE_CHECKING:
     from soc_ledger.domain.finances.finances import Finances
     from soc_ledger.domain.finances.returns import Returns
     from soc_ledger.domain.forecast import Forecast
 
 WIDTH, HEIGHT, DPI = 11.0, 6.5, 110
+
+
+def write_plotted(path: str) -> None:
+    """On stderr, so that the report on stdout stays as it is without --plot."""
+    write_line(f"picture written to {path}", err=True)
+
+
+def liability_title(contract: str, as_of: date, known_at: date | None) -> str:
+    return (
+        f"{contract}: cumulative outcome payments owed by borough, as of {as_of.isoformat()}"
+        f"\n(known at {known_at or 'everything recorded'}; each borough's own share, the "
+        f"top-up funder's share dashed)"
+    )
 
 
 def _figure(ncols: int = 1, width: float = WIDTH):

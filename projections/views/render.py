@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import click
+
 
 def for_people(
     row: dict[str, Any], money: Iterable[str] = (), percent: Iterable[str] = ()
@@ -23,6 +25,12 @@ def for_people(
         if out.get(name) is not None:
             out[name] = f"{Decimal(out[name]) * 100:.2f}%"
     return out
+
+
+def write_line(text: str, err: bool = False) -> None:
+    """One line of text under a table, or on stderr with `err`: click's echo, as every line
+    the command has always printed (it mends a stream of the wrong encoding and flushes)."""
+    click.echo(text, err=err)
 
 
 def write_json(data: Any) -> None:
