@@ -153,19 +153,11 @@ def events(db: str, case, types, known_at, contract, fmt: str) -> None:
 @db_option
 def rebuild(db: str) -> None:
     """Drop every read model and rebuild it from the event log (the log is never touched)."""
-    import time
-
-    from soc_ledger.ledger import index
-    from soc_ledger.ledger.locks import writer_lock
-    from soc_ledger.projections import latest, readmodel
+    from soc_ledger.projections.rebuild import rebuild_read_models
     from soc_ledger.projections.views.imports import write_rebuilt
 
-    with open_ledger(db) as ledger, writer_lock(ledger.location):
-        started = time.perf_counter()
-        events = index.rebuild(ledger.engine, ledger.log)
-        readmodel.rebuild(ledger.engine, ledger.log)
-        latest.rebuild(ledger.engine, ledger.log)
-        elapsed = time.perf_counter() - started
+    with open_ledger(db) as ledger:
+        events, elapsed = rebuild_read_models(ledger)
     write_rebuilt(events, elapsed)
 
 
@@ -245,7 +237,7 @@ def liability(db, as_of, known_at, contract, by, week_rule, fmt, plot=None) -> N
     known = _known(known_at)
     with _reporting(db, contract) as (engine, contract):
         result = queries.liability_at(engine, contract, as_of, known, week_rule)
-        rule = week_rule or queries.terms(engine, contract, known).terms_on(as_of).week_rule
+        rule = queries.week_rule_of(engine, contract, as_of, known, week_rule)
         if plot:
             from soc_ledger.projections.finances import owed_over_time
             from soc_ledger.projections.views import plots

@@ -21,7 +21,7 @@ an auditor's sign-off (`assert_balance`) of a figure the read side computed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -395,22 +395,6 @@ def load_export(text: str) -> dict[str, Any]:
     if not isinstance(data, dict) or "head" not in data:
         raise AssertionProblem("not a chain-heads export (no head)")
     return data
-
-
-def describe(checks: Iterable[Check]) -> list[dict[str, str]]:
-    """One row per check, for the table."""
-    return [
-        {
-            "check": c.name,
-            "result": "ok" if c.ok else ("skipped" if c.skipped else "FAILED"),
-            "detail": c.summary if c.ok or c.skipped else _where(c.findings[0]),
-        }
-        for c in checks
-    ]
-
-
-def _where(f: Finding) -> str:
-    return (f"#{f.position}: " if f.position is not None else "") + f.message
 
 
 def counted(count: int, noun: str) -> str:

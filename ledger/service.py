@@ -41,19 +41,6 @@ class TrailEntry:
     def type(self) -> str:
         return self.event["type"]
 
-    def row(self) -> dict[str, Any]:
-        e = self.event
-        return {
-            "position": self.position,
-            "appended_at": self.appended_at.isoformat(),
-            "recorded_on": self.recorded_on.isoformat(),
-            "effective": e["effective"],
-            "type": e["type"],
-            "contract": e["contract"],
-            "case": self.case,
-            "key": e.get("key"),
-            "source": e.get("source"),
-        }
 
 
 class Ledger:

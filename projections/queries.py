@@ -55,6 +55,14 @@ def terms(engine: Engine, contract: str, known_at: KnownAt = EVERYTHING) -> Cont
     return _own(engine, contract, known_at)[1]
 
 
+def week_rule_of(
+    engine: Engine, contract: str, as_of: date, known_at: KnownAt, asked: str | None
+) -> str:
+    """The week rule a liability reads under: the one asked for (a what-if), else the rule of
+    the terms in force on `as_of` as known then."""
+    return asked or terms(engine, contract, known_at).terms_on(as_of).week_rule
+
+
 def _own(
     engine: Engine, contract: str, known_at: KnownAt
 ) -> tuple[list[Fact], ContractFacts]:

@@ -194,3 +194,45 @@ def package_folders(root: Path = ROOT) -> set[str]:
 def stray_root_files(root: Path = ROOT) -> list[str]:
     """Python files at the root besides the package's own two (they would ship in the wheel)."""
     return sorted(p.name for p in root.glob("*.py") if p.name not in {"__init__.py", "cli.py"})
+
+
+# What appends to the log: the ledger's write entry points. The read side may name their types
+# for type checking, never call them.
+WRITERS = frozenset(
+    {"record", "record_lines", "appending", "insert_events", "assert_balance", "import_return"}
+)
+WRITE_MODULES = (f"{PACKAGE}.ledger.recording", f"{PACKAGE}.ledger.ssda903.importing")
+
+
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in {"TYPE_CHECKING",
+                                                                   "typing.TYPE_CHECKING"}:
+            for child in node.body:
+                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
+    return lines
+
+
+def event_writes(
+    root: Path = ROOT, layers: tuple[str, ...] = ("domain", "projections")
+) -> list[str]:
+    """Places in the read side (and the domain) that could append an event."""
+    problems = []
+    for path in package_files(root):
+        if path.relative_to(root).parts[0] not in layers:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        typing_only = _type_checking_lines(tree)
+        where = path.relative_to(root)
+        for target, line, names in imports_of(path, module_name(path, root)):
+            if line in typing_only:
+                continue
+            named = {target, *(f"{target}.{n}" for n in names)}
+            if named & set(WRITE_MODULES):
+                problems.append(f"{where}:{line}: imports the ledger's write side ({target})")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if node.func.attr in WRITERS:
+                    problems.append(f"{where}:{node.lineno}: calls .{node.func.attr}(), a write")
+    return problems

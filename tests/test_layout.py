@@ -16,6 +16,7 @@ import pytest
 from layout_rules import (
     ROOT,
     bare_imports,
+    event_writes,
     import_cycles,
     layer_violations,
     listed_packages,
@@ -145,3 +146,24 @@ def test_the_built_wheel_holds_every_module(tmp_path: Path) -> None:
     shipped = {n for n in names if n.endswith(".py")}
     assert shipped == expected, f"unexpected in the wheel: {sorted(shipped - expected)}"
     assert all(module_name(p).startswith("soc_ledger") for p in package_files())
+
+
+def test_projections_and_the_domain_never_write_events() -> None:
+    assert event_writes() == []
+
+
+def test_the_write_check_sees_a_projection_that_records(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "projections/sneaky.py": (
+            "from typing import TYPE_CHECKING\n"
+            "from soc_ledger.ledger import recording\n"
+            "if TYPE_CHECKING:\n"
+            "    from soc_ledger.ledger.recording import Outcome\n"
+            "def fix(ledger):\n"
+            "    ledger.record([])\n"
+        ),
+    })
+    assert event_writes(root) == [
+        "projections/sneaky.py:2: imports the ledger's write side (soc_ledger.ledger)",
+        "projections/sneaky.py:6: calls .record(), a write",
+    ]

@@ -4,11 +4,28 @@ exported for a later `--against`, and an auditor's recorded sign-off."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
-from soc_ledger.ledger.integrity import Report, describe
+from soc_ledger.ledger.integrity import Check, Finding, Report
 from soc_ledger.projections.views.render import write_json, write_line, write_table
+
+
+def describe(checks: Iterable[Check]) -> list[dict[str, str]]:
+    """One row per check, for the table: a failed check shows its first finding."""
+    return [
+        {
+            "check": c.name,
+            "result": "ok" if c.ok else ("skipped" if c.skipped else "FAILED"),
+            "detail": c.summary if c.ok or c.skipped else _where(c.findings[0]),
+        }
+        for c in checks
+    ]
+
+
+def _where(f: Finding) -> str:
+    return (f"#{f.position}: " if f.position is not None else "") + f.message
 
 
 def render_verify(report: Report, fmt: str) -> None:
