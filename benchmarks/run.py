@@ -1,5 +1,7 @@
 """The scale benchmark: the demo at several scales, into SQLite and PostgreSQL, side by side with
 the raw `eventsourcing` library and a naive replay-everything approach. Plain timing, no asserts.
+Longer than 500 lines because it is one script a reader runs top to bottom: building each
+scale, timing every command, and printing the tables the README quotes.
 
     python benchmarks/run.py                         # scales 1 10 100, both stores, 3 runs
     python benchmarks/run.py --scales 1 10 --stores sqlite --repeats 2

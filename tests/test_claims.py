@@ -1,5 +1,8 @@
 """Claims, disputes, payments, reconciliation and statements (SPEC §7), worked by hand.
 
+Longer than 500 lines because every test reads the same hand-worked history of case C001 set out
+here, and splitting it would repeat that working in two places.
+
 The history is examples/quickstart.jsonl (positions #1-#11) and the lines below (#12 on).
 
 Case C001 (Sutton, MST): tracking starts T = 2018-07-11; week k covers T+7k .. T+7k+6, so

@@ -1,5 +1,8 @@
 """SPEC §5 outcome rules, each checked on a small history against a number worked out by hand.
 
+Longer than 500 lines because every rule of §5 is checked here against the one case set out
+below, so each number can be followed from the same dates.
+
 Histories are built in memory (`outcome_builders.History`) and read through `known_facts`:
 no database. Unless a test says otherwise the contract has the reference terms (price 214.00,
 top-up 45.00, so a borough owes 169.00 a week and CBO 45.00; MST offset 17 weeks, FFT 11; 104

@@ -1,5 +1,8 @@
 """SPEC §6: SSDA903 returns as the boroughs' statements about their periods.
 
+Longer than 500 lines because §6 is one section read as one story: the hand-worked periods,
+resubmissions and bad rows below build on the same few children and dates.
+
 Every count of days in care below is worked out by hand in a comment (a day d is in care when
 some episode has start <= d < end; DEC is the first day out of care). The samples are in
 tests/data/ssda903, copied from shared/data/ssda903 (see its PROVENANCE.md): the
