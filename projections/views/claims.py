@@ -16,8 +16,7 @@ from soc_ledger.domain.values import money
 from soc_ledger.projections.views.liability import EVENT_REF_COLUMNS, known_at_text, ref_json
 from soc_ledger.projections.views.render import (
     for_people,
-    write_csv,
-    write_json,
+    write_for_machines,
     write_line,
     write_table,
 )
@@ -208,13 +207,9 @@ def readable(row: dict[str, Any], money_columns: list[str]) -> dict[str, Any]:
 
 def render_reconcile(data: dict[str, Any], fmt: str) -> None:
     """A claim as JSON, CSV lines, or its lines, totals, adjustment and correcting events."""
-    if fmt == "json":
-        write_json(data)
+    if write_for_machines(fmt, data, RECONCILE_COLUMNS, lambda: reconcile_rows(data)):
         return
     rows = reconcile_rows(data)
-    if fmt == "csv":
-        write_csv(RECONCILE_COLUMNS, rows)
-        return
     write_line(
         f"claim {data['claim']} to {data['payer']} for weeks to {data['period_end']}: "
         f"submitted {data['submitted']}, recorded {data['recorded_on'][:19]}; "
@@ -242,13 +237,9 @@ def render_reconcile(data: dict[str, Any], fmt: str) -> None:
 
 def render_statement(data: dict[str, Any], fmt: str) -> None:
     """A payer's account as JSON, CSV rows, or a table and its balance in words."""
-    if fmt == "json":
-        write_json(data)
+    if write_for_machines(fmt, data, STATEMENT_COLUMNS, lambda: statement_rows(data)):
         return
     rows = statement_rows(data)
-    if fmt == "csv":
-        write_csv(STATEMENT_COLUMNS, rows)
-        return
     payer = data["payer"]
     known = data["known_at"] or "everything recorded"
     write_table(

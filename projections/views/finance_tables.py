@@ -14,6 +14,7 @@ from typing import Any
 from soc_ledger.projections.views.render import (
     for_people,
     write_csv,
+    write_for_machines,
     write_json,
     write_line,
     write_table,
@@ -51,12 +52,8 @@ def _known(data: dict[str, Any]) -> str:
 
 def render_returns(data: dict[str, Any], fmt: str) -> None:
     """One row per investor and the total, with how the multiple and IRR are reckoned."""
-    if fmt == "json":
-        write_json(data)
-        return
     rows = [*data["investors"], data["total"]]
-    if fmt == "csv":
-        write_csv(RETURNS_COLUMNS, rows)
+    if write_for_machines(fmt, data, RETURNS_COLUMNS, lambda: rows):
         return
     money_fields = ("committed", "drawn", "distributed", "net")
     write_table(
@@ -189,11 +186,7 @@ def finance_tables(data: dict[str, Any]) -> None:
 
 def render_baseline(data: dict[str, Any], fmt: str) -> None:
     """Actuals against the targets in full, by borough, and against the profile's milestones."""
-    if fmt == "json":
-        write_json(data)
-        return
-    if fmt == "csv":
-        write_csv(BASELINE_COLUMNS, data["in_full"])
+    if write_for_machines(fmt, data, BASELINE_COLUMNS, lambda: data["in_full"]):
         return
     money_fields = ("target", "actual", "difference")
 
@@ -262,12 +255,8 @@ def profile_rows(profile: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def render_forecast(data: dict[str, Any], fmt: str) -> None:
     """Still to pay by payer, with the rate and weeks behind `expected`."""
-    if fmt == "json":
-        write_json(data)
-        return
     rows = [*data["payers"], data["total"]]
-    if fmt == "csv":
-        write_csv(FORECAST_COLUMNS, rows)
+    if write_for_machines(fmt, data, FORECAST_COLUMNS, lambda: rows):
         return
     write_table(
         f"{data['contract']}: still to pay for cases already referred, as of {data['as_of']}, "

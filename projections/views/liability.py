@@ -15,8 +15,7 @@ from soc_ledger.projections.diff import Diff
 from soc_ledger.projections.queries import CaseExplained
 from soc_ledger.projections.views.render import (
     for_people,
-    write_csv,
-    write_json,
+    write_for_machines,
     write_line,
     write_table,
 )
@@ -281,22 +280,23 @@ def readable(row: dict[str, Any]) -> dict[str, Any]:
     return for_people(row, LIABILITY_MONEY, ("share_out_of_care",))
 
 
+def liability_rows(data: dict[str, Any], by: str) -> list[dict[str, Any]]:
+    """The liability's rows `by` contract, borough, case or payer, flat."""
+    if by == "contract":
+        return [flat(data["totals"])]
+    if by == "borough":
+        return [flat(b) for b in data["boroughs"]]
+    if by == "case":
+        return [flat(c) for c in data["cases"]]
+    return data["payers"]
+
+
 def render_liability(data: dict[str, Any], by: str, fmt: str) -> None:
     """The liability as JSON, or its rows `by` contract, borough, case or payer."""
-    if fmt == "json":
-        write_json(data)
-        return
-    rows = {
-        "contract": [flat(data["totals"])],
-        "borough": [flat(b) for b in data["boroughs"]],
-        "case": [flat(c) for c in data["cases"]],
-        "payer": data["payers"],
-    }[by]
     columns = LIABILITY_COLUMNS[by]
-    if fmt == "csv":
-        write_csv(columns, rows)
+    if write_for_machines(fmt, data, columns, lambda: liability_rows(data, by)):
         return
-    rows = [readable(r) for r in rows]
+    rows = [readable(r) for r in liability_rows(data, by)]
     known = data["known_at"] or "everything recorded"
     title = (
         f"{data['contract']}: outcome liability as of {data['as_of']}, known at {known} "
@@ -312,12 +312,9 @@ def render_liability(data: dict[str, Any], by: str, fmt: str) -> None:
         )
 
 
-def render_explain(data: dict[str, Any], fmt: str) -> None:
-    """A case's weeks as JSON, CSV, or its story, weeks and events as tables."""
-    if fmt == "json":
-        write_json(data)
-        return
-    rows = [
+def explain_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """A case's weeks, one row each, the two shares of `owed` side by side."""
+    return [
         {
             **w,
             "owed": w["owed"]["borough"] + " + " + w["owed"]["top_up"],
@@ -325,9 +322,13 @@ def render_explain(data: dict[str, Any], fmt: str) -> None:
         }
         for w in data["weeks"]
     ]
-    if fmt == "csv":
-        write_csv(EXPLAIN_COLUMNS, rows)
+
+
+def render_explain(data: dict[str, Any], fmt: str) -> None:
+    """A case's weeks as JSON, CSV, or its story, weeks and events as tables."""
+    if write_for_machines(fmt, data, EXPLAIN_COLUMNS, lambda: explain_rows(data)):
         return
+    rows = explain_rows(data)
     window = (
         f"; tracking {data['tracking_start']} to {data['tracking_end']}"
         if data["tracking_start"]
@@ -352,12 +353,9 @@ def render_explain(data: dict[str, Any], fmt: str) -> None:
     write_table("events", EVENT_REF_COLUMNS, list(data["events"].values()))
 
 
-def render_diff(data: dict[str, Any], fmt: str) -> None:
-    """The changes as JSON, or one row per changed week, its events and the totals."""
-    if fmt == "json":
-        write_json(data)
-        return
-    rows = [
+def diff_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per changed week: its status before and after, the change, the events."""
+    return [
         {
             "case": c["case"],
             "borough": c["borough"],
@@ -370,9 +368,13 @@ def render_diff(data: dict[str, Any], fmt: str) -> None:
         }
         for c in data["changes"]
     ]
-    if fmt == "csv":
-        write_csv(DIFF_COLUMNS, rows)
+
+
+def render_diff(data: dict[str, Any], fmt: str) -> None:
+    """The changes as JSON, or one row per changed week, its events and the totals."""
+    if write_for_machines(fmt, data, DIFF_COLUMNS, lambda: diff_rows(data)):
         return
+    rows = diff_rows(data)
     write_table(
         f"changes as of {data['as_of']}: known at {data['known_at']} vs "
         f"{data['vs'] or 'everything'}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import click
@@ -44,6 +44,23 @@ def write_json(data: Any) -> None:
             pieces.clear()
     pieces.append("\n")
     sys.stdout.write("".join(pieces))
+
+
+def write_for_machines(
+    fmt: str,
+    data: Any,
+    columns: Sequence[str],
+    rows: Callable[[], Iterable[dict[str, Any]]],
+) -> bool:
+    """`--format json` (the data) or `csv` (the rows under the columns) written: True. A
+    table is for people and each report draws its own: False. The rows are made only for CSV."""
+    if fmt == "json":
+        write_json(data)
+        return True
+    if fmt == "csv":
+        write_csv(columns, rows())
+        return True
+    return False
 
 
 def write_csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
