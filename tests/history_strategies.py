@@ -16,7 +16,7 @@ order across cases and event kinds, sometimes with a time of day. The lines are 
 recorded(A) <= recorded(B), and rank(A) < rank(B) breaks the tie. So the lines recorded on or
 before any K are a prefix of the file, and a valid history in their own right.
 
-The dependencies honoured (soc_ledger/domain/case.py and contract.py):
+The dependencies honoured (domain/case.py and contract.py):
 - the contract and the accessions come first; a referral's borough has acceded by then;
 - referral -> acceptance -> first meeting -> intervention end -> its correction;
 - a case's episode events wait for its referral; episode i starts only once episode i-1's end is

@@ -5,7 +5,7 @@ with the domain's own `ContractState` (for `terms_on`/`caps_on`), and then walks
 every tracking window in one loop. Slow and obvious on purpose; the property tests check that
 the interval engine agrees with it exactly.
 
-The readings are the engine's (see `soc_ledger/domain/outcomes/`), restated the slow way:
+The readings are the engine's (see `domain/outcomes/`), restated the slow way:
 - a day is in care when a spell covers it (start <= day < end, open spells run on) whose legal
   status and placement are not excluded by the terms in force on the last day of the day's
   fixed 7-day block;
