@@ -5,20 +5,22 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from soc_ledger.domain.knowledge import EventRef, KnownAt
 from soc_ledger.domain.outcomes.liability import Figures, Liability
 from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.domain.values import money
-from soc_ledger.projections.diff import Diff
-from soc_ledger.projections.queries import CaseExplained
 from soc_ledger.projections.views.render import (
     for_people,
     write_for_machines,
     write_line,
     write_table,
 )
+
+if TYPE_CHECKING:  # named for type hints only: `explain` need not load the diff module
+    from soc_ledger.projections.diff import Diff
+    from soc_ledger.projections.queries import CaseExplained
 
 
 def known_at_text(known_at: date | None) -> str | None:
