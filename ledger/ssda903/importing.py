@@ -18,6 +18,7 @@ from soc_ledger.domain.errors import LedgerError
 from soc_ledger.domain.knowledge import Fact
 from soc_ledger.domain.outcomes.facts import coverage_from_facts
 from soc_ledger.ledger.location import StoreError
+from soc_ledger.ledger.locks import writer_lock
 from soc_ledger.ledger.recording import Outcome, Rejected
 from soc_ledger.ledger.ssda903.period import Period, ReturnError
 from soc_ledger.ledger.ssda903.planning import plan_import
@@ -119,12 +120,19 @@ def import_return(
         ledger.pseudonymiser.key  # noqa: B018 - fail early, before reading anything
     except StoreError as exc:
         raise ReturnError(str(exc)) from None
-    view = read_view(ledger, facts, contract, borough, period)
-    plan = plan_import(ret, view, borough, period, received_on, ledger.pseudonymiser.pseudonym)
-    if plan.problems:
-        raise Rejected(plan.problems)
-    outcome = ledger.record(plan.incoming, now=now)
-    after = (
-        coverage_now(ledger, facts, view.contract, borough) if outcome.appended else view.coverage
-    )
+    # Planned under the writer lock: what the plan read is what it is appended on, and two
+    # imports at once run one after the other instead of refusing each other's rows.
+    with writer_lock(ledger.location):
+        view = read_view(ledger, facts, contract, borough, period)
+        plan = plan_import(
+            ret, view, borough, period, received_on, ledger.pseudonymiser.pseudonym
+        )
+        if plan.problems:
+            raise Rejected(plan.problems)
+        outcome = ledger.record(plan.incoming, now=now)
+        after = (
+            coverage_now(ledger, facts, view.contract, borough)
+            if outcome.appended
+            else view.coverage
+        )
     return ImportResult(plan.summary, outcome, view.contract, after)

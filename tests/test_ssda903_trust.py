@@ -1,0 +1,136 @@
+"""SSDA903 imports a careless user or an adversary cannot misuse (issue 13): a return of
+another year is refused, two imports at once run one after the other, `--check` writes
+nothing, an import can be reverted, and a hostile XML file is one line.
+
+The scenario is test_ssda903.py's Sutton: period 2019-04-01 to 2020-03-31, cases S1 (child
+SUT-CHILD-A) and S2 (SUT-CHILD-B).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from pathlib import Path
+
+from soc_ledger.ledger.service import Ledger
+from soc_ledger.ledger.ssda903 import importing
+from soc_ledger.ledger.ssda903.period import Period
+from soc_ledger.ledger.ssda903.reading import read_return
+from soc_ledger.projections.facts_now import FACTS_NOW
+from tests.helpers import trail
+from tests.test_ssda903 import (
+    FIRST,
+    RESUBMITTED,
+    SUTTON,
+    YEAR,
+    days_in_care,
+    episode,
+    import_903,
+    setup,
+    write_return,
+)
+
+# The 2018-19 return of the same children: every episode ended before 1 April 2019.
+RETURN_2019 = [
+    episode("SUT-CHILD-A", "2018-05-01", "2018-07-01", "E11"),
+    episode("SUT-CHILD-A", "2018-09-01", "2018-11-01", "E11"),
+    episode("SUT-CHILD-B", "2018-06-01", "2019-01-10", "E11"),
+]
+# The 2020-21 return: episodes starting after 31 March 2020.
+RETURN_2021 = [
+    episode("SUT-CHILD-A", "2020-05-01", "2020-07-01", "E11"),
+    episode("SUT-CHILD-B", "2020-01-10", "2020-06-01", "E11", ls="C1", place="U4"),
+]
+
+
+# === a wrong year ==============================================================================
+
+
+def test_a_return_of_a_later_year_is_refused_naming_the_year_it_looks_like(db_url, tmp_path):
+    setup(db_url, tmp_path, ["SUT"], SUTTON)
+    assert import_903(db_url, "SUT", write_return(tmp_path / "a", "r", FIRST), "2020-06-30",
+                      year=2020).exit_code == 0
+    before = trail(db_url)
+    files = write_return(tmp_path / "b", "r2021", RETURN_2021)
+    # Given as a resubmission of 2019-20, it would have corrected and retracted the real one.
+    result = import_903(db_url, "SUT", files, "2020-09-01", year=2020)
+    assert result.exit_code != 0
+    assert result.stderr.strip().splitlines() == [
+        f"error: {files[1]}:2: DECOM: 1 episode row(s) start after the period 2019-04-01 to "
+        "2020-03-31 ends, so this is not its return: the episodes look like 2020-04-01 to "
+        "2021-03-31; --year 2021?"
+    ]
+    assert trail(db_url) == before
+    assert days_in_care(db_url, "S1", *YEAR) == 122
+
+
+def test_a_return_of_an_earlier_year_is_refused_naming_the_year_it_looks_like(db_url, tmp_path):
+    setup(db_url, tmp_path, ["SUT"], SUTTON)
+    assert import_903(db_url, "SUT", write_return(tmp_path / "a", "r", FIRST), "2020-06-30",
+                      year=2020).exit_code == 0
+    before = trail(db_url)
+    files = write_return(tmp_path / "b", "r2019", RETURN_2019)
+    result = import_903(db_url, "SUT", files, "2020-09-01", year=2020)
+    assert result.exit_code != 0
+    assert result.stderr.strip().splitlines() == [
+        f"error: {files[1]}: 3 of the 3 rows of referred children have no day in the period "
+        "2019-04-01 to 2020-03-31, so this is not its return: the episodes look like "
+        "2018-04-01 to 2019-03-31; --year 2019?"
+    ]
+    assert trail(db_url) == before
+    # With the right year it imports.
+    assert import_903(db_url, "SUT", files, "2019-06-30", year=2019).exit_code == 0
+
+
+# === two imports at once =======================================================================
+
+
+def test_two_imports_at_once_run_one_after_the_other(db_url, tmp_path, monkeypatch):
+    """Import B starts while import A is planning: B waits for A (the plan is made under the
+    writer lock), then supersedes it; neither refuses the other's rows."""
+    setup(db_url, tmp_path, ["SUT"], SUTTON)
+    first = write_return(tmp_path / "a", "sut-2020", FIRST)
+    second = read_return(*write_return(tmp_path / "b", "sut-2020", RESUBMITTED))
+    outcome: dict[str, object] = {}
+
+    def import_b() -> None:
+        try:
+            with Ledger(db_url) as ledger:
+                outcome["b"] = importing.import_return(
+                    ledger, FACTS_NOW, second, "SUT", Period.of(year=2020), date(2020, 9, 1)
+                )
+        except Exception as exc:  # reported by the assertions below
+            outcome["b"] = exc
+
+    planned = importing.plan_import
+    b = threading.Thread(target=import_b)
+
+    def plan_while_b_runs(*args, **kwargs):
+        if not b.is_alive() and "b" not in outcome:
+            b.start()
+            b.join(timeout=5)  # without the lock B is done by now; with it, B waits for A
+        return planned(*args, **kwargs)
+
+    monkeypatch.setattr(importing, "plan_import", plan_while_b_runs)
+    result = import_903(db_url, "SUT", first, "2020-06-30", year=2020)
+    b.join(timeout=120)
+    assert result.exit_code == 0, result.output
+    assert isinstance(outcome["b"], importing.ImportResult), outcome["b"]
+    assert outcome["b"].summary.episodes_corrected == 1
+    assert days_in_care(db_url, "S1", *YEAR) == 75
+    assert days_in_care(db_url, "S1", *YEAR, known_at=date(2020, 8, 31)) == 122
+
+
+# === hostile files =============================================================================
+
+
+def test_a_deeply_nested_xml_file_is_one_line_naming_the_file(tmp_path, sqlite_url):
+    deep = tmp_path / "deep.xml"
+    deep.write_text("<EXPSSDA903>" + "<a>" * 1000 + "</a>" * 1000 + "</EXPSSDA903>")
+    result = import_903(sqlite_url, "SUT", (str(deep),), "2020-06-30", year=2020)
+    assert result.exit_code != 0
+    assert result.stderr.strip().splitlines() == [
+        f"{deep}:1: (xml): elements nested more than 64 deep; an SSDA903 return nests 5 deep",
+        f"error: {deep}: 1 problem; nothing was written",
+    ]
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
