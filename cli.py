@@ -103,12 +103,19 @@ def main() -> None:
     """soc-ledger: an event-sourced ledger for social outcomes contracts."""
 
 
+check_option = click.option(
+    "--check", is_flag=True,
+    help="check everything and list every problem in line order; write nothing",
+)
+
+
 @main.command()
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @db_option
-def record(file, db: str) -> None:
+@check_option
+def record(file, db: str, check: bool) -> None:
     """Append events from a JSON Lines FILE (- for stdin): all or nothing."""
-    from soc_ledger.projections.views.imports import write_recorded
+    from soc_ledger.projections.views.imports import write_checked, write_recorded
 
     source = "<stdin>" if file.name == "<stdin>" else file.name
 
@@ -125,7 +132,10 @@ def record(file, db: str) -> None:
 
     _records_from(source)
     with open_ledger(db) as ledger:
-        outcome = ledger.record_lines(lines if file.seekable() else lines(), source)
+        outcome = ledger.record_lines(lines if file.seekable() else lines(), source, check)
+    if check:
+        write_checked(outcome)
+        return
     write_recorded(source, outcome)
 
 
@@ -335,8 +345,10 @@ def demo(db, emit, scale, fmt) -> None:
 @contract_option
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@check_option
 def import_903(
-    header, episodes, borough, period_end, period_start, year, received_on, contract, db, fmt
+    header, episodes, borough, period_end, period_start, year, received_on, contract, db, fmt,
+    check,
 ) -> None:
     """Import an SSDA903 return: HEADER and EPISODES CSV tables, or one XML file.
 
@@ -349,7 +361,11 @@ def import_903(
     from soc_ledger.ledger.ssda903.period import Period
     from soc_ledger.ledger.ssda903.reading import read_return
     from soc_ledger.projections.facts_now import FACTS_NOW
-    from soc_ledger.projections.views.imports import reading_progress, render_import
+    from soc_ledger.projections.views.imports import (
+        reading_progress,
+        render_import,
+        write_checked,
+    )
 
     name = episodes or header
     _records_from(name)
@@ -357,7 +373,12 @@ def import_903(
     with reading_progress(name) as progress:
         ret = read_return(header, episodes, progress)
     with open_ledger(db) as ledger:
-        result = import_return(ledger, FACTS_NOW, ret, borough, period, received_on, contract)
+        result = import_return(
+            ledger, FACTS_NOW, ret, borough, period, received_on, contract, check=check
+        )
+    if check:
+        write_checked(result.outcome)
+        return
     render_import(result, name, borough, period, received_on, fmt)
 
 

@@ -147,7 +147,7 @@ def write_return(folder: Path, name: str, rows: list[dict]) -> tuple[str, str]:
 def import_903(db: str, borough: str, files: tuple[str, ...], received: str, **period):
     args = ["import-903", "--db", db, "--borough", borough, "--received-on", received]
     for option, value in period.items():
-        args += [f"--{option.replace('_', '-')}", str(value)]
+        args += [f"--{option.replace('_', '-')}", str(value)] if value != "" else [f"--{option}"]
     return run(*args, *files)
 
 

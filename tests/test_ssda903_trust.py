@@ -17,12 +17,14 @@ from soc_ledger.ledger.ssda903 import importing
 from soc_ledger.ledger.ssda903.period import Period
 from soc_ledger.ledger.ssda903.reading import read_return
 from soc_ledger.projections.facts_now import FACTS_NOW
-from tests.helpers import trail
+from tests.helpers import line, run, trail, write_lines
 from tests.test_ssda903 import (
     FIRST,
     RESUBMITTED,
     SUTTON,
     YEAR,
+    C,
+    contract_lines,
     days_in_care,
     episode,
     import_903,
@@ -134,3 +136,80 @@ def test_a_deeply_nested_xml_file_is_one_line_naming_the_file(tmp_path, sqlite_u
         f"error: {deep}: 1 problem; nothing was written",
     ]
     assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
+
+
+# === --check ===================================================================================
+
+
+def _care(kind: str, line_key: str, effective: str, **fields) -> str:
+    return line(
+        type=kind, contract=C, effective=effective, recorded_on="2019-08-01", key=line_key,
+        case="S1", **fields,
+    )
+
+
+def test_record_check_lists_every_problem_in_line_order_and_writes_nothing(db_url, tmp_path):
+    setup(db_url, tmp_path, ["SUT"], SUTTON)
+    before = trail(db_url)
+    path = write_lines(
+        tmp_path / "check.jsonl",
+        [
+            # line 1: an open episode from 1 May
+            _care("CareEpisodeStarted", "e1", "2019-05-01", episode="e1", legal_status="C2",
+                  placement="U1"),
+            # line 2: an open episode from 1 March, which would run on over line 1's: the case
+            # as the batch leaves it is checked last, so without --check this comes second
+            _care("CareEpisodeStarted", "e2", "2019-03-01", episode="e2", legal_status="C2",
+                  placement="U1"),
+            # line 3: a retraction of nothing
+            line(type="EventRetracted", contract=C, effective="2019-08-01", key="r",
+                 target="no-such-key", reason="test"),
+        ],
+    )
+    result = run("record", "--check", path, "--db", db_url)
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert [ln.split(":")[1] for ln in lines[:-1]] == ["2", "3"], lines
+    assert lines[-1] == f"error: {path}: 2 problems; nothing was written"
+    assert trail(db_url) == before
+
+
+def test_record_check_of_a_good_file_says_what_would_be_appended(db_url, tmp_path):
+    setup(db_url, tmp_path, ["SUT"], SUTTON)
+    before = trail(db_url)
+    path = write_lines(
+        tmp_path / "good.jsonl",
+        [
+            *contract_lines(["SUT"]),  # already present
+            _care("CareEpisodeStarted", "e1", "2019-05-01", episode="e1", legal_status="C2",
+                  placement="U1"),
+        ],
+    )
+    result = run("record", "--check", path, "--db", db_url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "no problems: 1 events would be appended, 2 already present\n"
+    assert trail(db_url) == before
+    # And it records as it said.
+    assert "appended 1, already present 2" in run("record", path, "--db", db_url).stdout
+
+
+def test_import_check_lists_every_problem_in_line_order_and_writes_nothing(db_url, tmp_path):
+    setup(db_url, tmp_path, ["SUT"], SUTTON)
+    before = trail(db_url)
+    rows = [
+        episode("SUT-CHILD-B", "2019-05-01", "2019-06-01", "E11"),  # line 2
+        episode("SUT-CHILD-B", "2019-05-20", "2019-07-01", "E11"),  # line 3: overlaps line 2
+        episode("SUT-CHILD-A", "2019-06-01", "2019-06-10", "X9"),  # line 4: no such REC
+    ]
+    files = write_return(tmp_path, "bad", rows)
+    result = import_903(db_url, "SUT", files, "2020-06-30", year=2020, check="")
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert [ln.split(":")[1] for ln in lines[:-1]] == ["3", "4"], lines
+    assert trail(db_url) == before
+
+    good = write_return(tmp_path / "good", "sut-2020", FIRST)
+    result = import_903(db_url, "SUT", good, "2020-06-30", year=2020, check="")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "no problems: 7 events would be appended, 0 already present\n"
+    assert trail(db_url) == before

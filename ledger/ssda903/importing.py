@@ -104,8 +104,10 @@ def import_return(
     received_on: date,
     contract: str | None = None,
     now: datetime | None = None,
+    check: bool = False,
 ) -> ImportResult:
-    """Plan the import against the facts known now and append it all, or nothing."""
+    """Plan the import against the facts known now and append it all, or nothing (`check`:
+    plan and check it all, write nothing; every problem listed in line order)."""
     if not re.fullmatch(r"[A-Za-z0-9_-]+", borough):
         raise ReturnError(f"--borough {borough!r}: a borough code is letters, digits, - or _")
     today = (now or datetime.now(UTC)).date()
@@ -128,11 +130,13 @@ def import_return(
             ret, view, borough, period, received_on, ledger.pseudonymiser.pseudonym
         )
         if plan.problems:
-            raise Rejected(plan.problems)
-        outcome = ledger.record(plan.incoming, now=now)
+            raise Rejected(
+                sorted(plan.problems, key=lambda p: (p.source, p.line)) if check else plan.problems
+            )
+        outcome = ledger.record(plan.incoming, now=now, check=check)
         after = (
             coverage_now(ledger, facts, view.contract, borough)
-            if outcome.appended
+            if outcome.appended and not check
             else view.coverage
         )
     return ImportResult(plan.summary, outcome, view.contract, after)

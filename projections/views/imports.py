@@ -40,6 +40,14 @@ def write_recorded(source: str, outcome: Outcome) -> None:
     )
 
 
+def write_checked(outcome: Outcome) -> None:
+    """`--check` found nothing wrong: what the command would have done."""
+    write_line(
+        f"no problems: {outcome.appended} events would be appended, "
+        f"{outcome.already_present} already present"
+    )
+
+
 def write_demo_recorded(outcome: Outcome) -> None:
     write_line(
         f"reference contract: appended {outcome.appended}, "
