@@ -382,6 +382,26 @@ def import_903(
     render_import(result, name, borough, period, received_on, fmt)
 
 
+@main.command()
+@click.argument("import_name", metavar="IMPORT")
+@click.option("--reason", required=True, help="why it is undone (kept with every retraction)")
+@db_option
+def revert(import_name, reason, db) -> None:
+    """Undo an SSDA903 IMPORT: retract what it recorded, with REASON (nothing is deleted).
+
+    IMPORT is the key or the position (#N) of the import's CareDataReceived, as
+    `soc-ledger events --type CareDataReceived` shows them. Answers known before the revert
+    still read the import.
+    """
+    from soc_ledger.ledger.ssda903.reverting import revert_import
+    from soc_ledger.projections.views.imports import write_reverted
+
+    _records_from(import_name)
+    with open_ledger(db) as ledger:
+        reverted = revert_import(ledger, import_name, reason)
+    write_reverted(reverted)
+
+
 # --- investors, finances, baselines and forecasts (SPEC §8, §9) ------------------------------
 
 

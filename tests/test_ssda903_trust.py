@@ -9,7 +9,7 @@ SUT-CHILD-A) and S2 (SUT-CHILD-B).
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from soc_ledger.ledger.service import Ledger
@@ -212,4 +212,100 @@ def test_import_check_lists_every_problem_in_line_order_and_writes_nothing(db_ur
     result = import_903(db_url, "SUT", good, "2020-06-30", year=2020, check="")
     assert result.exit_code == 0, result.output
     assert result.stdout == "no problems: 7 events would be appended, 0 already present\n"
+    assert trail(db_url) == before
+
+
+# === revert ====================================================================================
+
+
+def receipts(db: str) -> list[dict]:
+    return [e for e in trail(db) if e["type"] == "CareDataReceived"]
+
+
+def test_reverting_an_import_retracts_what_it_recorded_and_earlier_knowledge_keeps_it(
+    db_url, tmp_path
+):
+    setup(db_url, tmp_path, ["SUT"], SUTTON)
+    files = write_return(tmp_path / "a", "sut-2020", FIRST)
+    assert import_903(db_url, "SUT", files, "2020-06-30", year=2020).exit_code == 0
+    (receipt,) = receipts(db_url)
+    imported = [e for e in trail(db_url) if e["recorded_on"].startswith("2020-06-30")]
+    assert len(imported) == 7
+
+    result = run("revert", receipt["key"], "--reason", "wrong borough", "--db", db_url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(
+        f"{receipt['key']}: reverted the return of SUT for 2019-04-01 to 2020-03-31, received "
+        "2020-06-30: 7 events retracted"
+    )
+    retractions = trail(db_url)[-7:]
+    assert {e["event"]["target"] for e in retractions} == {e["event"]["key"] for e in imported}
+    assert {e["event"]["reason"] for e in retractions} == {"wrong borough"}
+    # Known now: no care; known before the revert: the import, as it was.
+    assert days_in_care(db_url, "S1", *YEAR) == 0
+    assert days_in_care(db_url, "S1", *YEAR, known_at=date.today() - timedelta(days=1)) == 122
+    coverage = run("liability", "--db", db_url, "--by", "borough", "--format", "json")
+    assert coverage.exit_code == 0, coverage.output
+
+    # Twice: refused, naming the revert; nothing written.
+    before = trail(db_url)
+    again = run("revert", f"#{receipt['position']}", "--reason", "again", "--db", db_url)
+    assert again.exit_code != 0
+    assert again.stderr.startswith(f"error: import {receipt['key']} is already reverted (#")
+    assert "wrong borough" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    assert trail(db_url) == before
+
+    # The same return cannot come back under the same received date, but can under its own.
+    same = import_903(db_url, "SUT", files, "2020-06-30", year=2020)
+    assert same.exit_code != 0
+    assert "was imported and then reverted" in same.stderr
+    assert trail(db_url) == before
+    assert import_903(db_url, "SUT", files, "2020-07-01", year=2020).exit_code == 0
+    assert days_in_care(db_url, "S1", *YEAR) == 122
+
+
+def test_reverting_a_resubmission_restores_the_first_return_and_a_superseded_one_is_refused(
+    db_url, tmp_path
+):
+    setup(db_url, tmp_path, ["SUT"], SUTTON)
+    first = write_return(tmp_path / "a", "sut-2020", FIRST)
+    second = write_return(tmp_path / "b", "sut-2020", RESUBMITTED)
+    assert import_903(db_url, "SUT", first, "2020-06-30", year=2020).exit_code == 0
+    assert import_903(db_url, "SUT", second, "2020-09-01", year=2020).exit_code == 0
+    assert days_in_care(db_url, "S1", *YEAR) == 75
+    old, new = receipts(db_url)
+
+    refused = run("revert", old["key"], "--reason", "x", "--db", db_url)
+    assert refused.exit_code != 0
+    assert refused.stderr.strip() == (
+        f"error: import {old['key']} was superseded by the return received 2020-09-01 "
+        f"({new['key']}, #{new['position']}); revert that one first"
+    )
+
+    # The resubmission's correction and two retractions, and its receipt, are retracted.
+    result = run("revert", new["key"], "--reason", "sent in error", "--db", db_url)
+    assert result.exit_code == 0, result.output
+    assert "4 events retracted" in result.stdout
+    assert days_in_care(db_url, "S1", *YEAR) == 122  # the first return again
+    assert days_in_care(db_url, "S2", *YEAR) == 82
+    assert days_in_care(db_url, "S1", *YEAR, known_at=date.today() - timedelta(days=1)) == 75
+    verified = run("verify", "--db", db_url)
+    assert verified.exit_code == 0, verified.output
+
+    # Then the first can go too.
+    result = run("revert", f"#{old['position']}", "--reason", "wrong year", "--db", db_url)
+    assert result.exit_code == 0, result.output
+    assert days_in_care(db_url, "S1", *YEAR) == 0
+    assert days_in_care(db_url, "S2", *YEAR) == 0
+
+
+def test_reverting_what_is_not_an_import_is_one_line(db_url, tmp_path):
+    setup(db_url, tmp_path, ["SUT"], SUTTON)
+    before = trail(db_url)
+    for name in ("nope", "#1", "#99"):
+        result = run("revert", name, "--reason", "x", "--db", db_url)
+        assert result.exit_code != 0
+        assert result.stderr.startswith(f"error: no SSDA903 import {name!r}: name it by")
+        assert len(result.stderr.strip().splitlines()) == 1
     assert trail(db_url) == before

@@ -95,6 +95,20 @@ def coverage_now(ledger: Ledger, facts: FactsNow, contract: str, borough: str) -
         return coverage_from_facts(facts.latest_facts(conn, contract), contract).get(borough)
 
 
+def _check_not_reverted(
+    ledger: Ledger, contract: str, borough: str, period: Period, received_on: date
+) -> None:
+    """A reverted return's events keep their keys: it cannot come back under the same ones."""
+    from soc_ledger.ledger.ssda903.reverting import reverted_receipts
+
+    for receipt in reverted_receipts(ledger, contract, borough):
+        if receipt.period == period and receipt.received_on == received_on:
+            raise ReturnError(
+                f"a return of {borough} for {period} received {received_on} was imported and "
+                f"then reverted ({receipt.key}); import it again with its own --received-on"
+            )
+
+
 def import_return(
     ledger: Ledger,
     facts: FactsNow,
@@ -129,6 +143,7 @@ def import_return(
         plan = plan_import(
             ret, view, borough, period, received_on, ledger.pseudonymiser.pseudonym
         )
+        _check_not_reverted(ledger, view.contract, borough, period, received_on)
         if plan.problems:
             raise Rejected(
                 sorted(plan.problems, key=lambda p: (p.source, p.line)) if check else plan.problems
