@@ -14,8 +14,9 @@ from pathlib import Path
 
 from soc_ledger.ledger.service import Ledger
 from soc_ledger.ledger.ssda903 import importing
+from soc_ledger.ledger.ssda903.fitting import looks_like
 from soc_ledger.ledger.ssda903.period import Period
-from soc_ledger.ledger.ssda903.reading import read_return
+from soc_ledger.ledger.ssda903.reading import EpisodeRow, Return, read_return
 from soc_ledger.projections.facts_now import FACTS_NOW
 from tests.helpers import line, run, trail, write_lines
 from tests.test_ssda903 import (
@@ -82,6 +83,19 @@ def test_a_return_of_an_earlier_year_is_refused_naming_the_year_it_looks_like(db
     assert trail(db_url) == before
     # With the right year it imports.
     assert import_903(db_url, "SUT", files, "2019-06-30", year=2019).exit_code == 0
+
+
+def test_the_period_the_data_looks_like_holds_its_latest_date():
+    def rows(*days: str) -> Return:
+        found = tuple(EpisodeRow("e.csv", n, "c", {"DECOM": d}) for n, d in enumerate(days))
+        return Return("csv", ("h.csv", "e.csv"), 0, found, "0")
+
+    year = Period.of(year=2020)
+    assert looks_like(rows("01/05/2017", "31/03/2018"), year) == Period.of(year=2018)
+    assert looks_like(rows("01/04/2021"), year) == Period.of(year=2022)
+    half = Period(date(2019, 1, 1), date(2019, 6, 30))
+    assert looks_like(rows("01/03/2021"), half) == Period(date(2021, 1, 1), date(2021, 6, 30))
+    assert looks_like(rows("not a date"), year) is None
 
 
 # === two imports at once =======================================================================

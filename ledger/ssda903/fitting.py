@@ -65,11 +65,12 @@ def _hint(ret: Return, period: Period) -> str:
     guess = looks_like(ret, period)
     if guess is None or guess == period:
         return "check --year / --period-end"
-    option = (
-        f"--year {guess.end.year}"
-        if (guess.end.month, guess.end.day) == (3, 31) and guess == Period.of(guess.end)
-        else f"--period-end {guess.end}"
-    )
+    if guess != Period.of(guess.end):
+        option = f"--period-start {guess.start} --period-end {guess.end}"
+    elif (guess.end.month, guess.end.day) == (3, 31):
+        option = f"--year {guess.end.year}"
+    else:
+        option = f"--period-end {guess.end}"
     return f"the episodes look like {guess}; {option}?"
 
 
