@@ -8,6 +8,7 @@ SUT-CHILD-A) and S2 (SUT-CHILD-B).
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import date, timedelta
 from pathlib import Path
@@ -241,8 +242,10 @@ def test_reverting_an_import_retracts_what_it_recorded_and_earlier_knowledge_kee
 ):
     setup(db_url, tmp_path, ["SUT"], SUTTON)
     files = write_return(tmp_path / "a", "sut-2020", FIRST)
-    assert import_903(db_url, "SUT", files, "2020-06-30", year=2020).exit_code == 0
+    done = import_903(db_url, "SUT", files, "2020-06-30", year=2020, format="json")
+    assert done.exit_code == 0, done.output
     (receipt,) = receipts(db_url)
+    assert json.loads(done.stdout)["receipt"] == receipt["key"]
     imported = [e for e in trail(db_url) if e["recorded_on"].startswith("2020-06-30")]
     assert len(imported) == 7
 

@@ -23,7 +23,7 @@ from soc_ledger.ledger.recording import Outcome, Rejected
 from soc_ledger.ledger.ssda903.period import Period, ReturnError
 from soc_ledger.ledger.ssda903.planning import plan_import
 from soc_ledger.ledger.ssda903.reading import Return
-from soc_ledger.ledger.ssda903.view import LedgerView, view_from_facts
+from soc_ledger.ledger.ssda903.view import LedgerView, receipt_key, view_from_facts
 from soc_ledger.ledger.ssda903.writer import Summary
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class ImportResult:
     outcome: Outcome
     contract: str
     covered_until: date | None  # the borough's care data verified up to, after the import
+    receipt: str  # the key of its CareDataReceived: what `revert` names it by
 
     @property
     def nothing_new(self) -> bool:
@@ -154,4 +155,5 @@ def import_return(
             if outcome.appended and not check
             else view.coverage
         )
-    return ImportResult(plan.summary, outcome, view.contract, after)
+    receipt = receipt_key(borough, period, received_on, ret.digest)
+    return ImportResult(plan.summary, outcome, view.contract, after, receipt)

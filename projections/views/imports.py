@@ -113,6 +113,7 @@ def render_import(
                 already_present=outcome.already_present,
                 nothing_new=result.nothing_new,
                 covered_until=covered,
+                receipt=result.receipt,
             )
         )
         return
