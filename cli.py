@@ -3,7 +3,7 @@
 A command reads its options, calls a query or the ledger, and hands what comes back to a view
 (`soc_ledger.projections.views`). Every module is imported inside the command that needs it,
 so that `--help` and each report start with only what they use. That, and click's declarations
-of sixteen commands' options and help, are why this file is a little over 500 lines: it holds
+of seventeen commands' options and help, are why this file is a little over 500 lines: it holds
 no layout and no rule.
 """
 
@@ -103,12 +103,19 @@ def main() -> None:
     """soc-ledger: an event-sourced ledger for social outcomes contracts."""
 
 
+check_option = click.option(
+    "--check", is_flag=True,
+    help="check everything and list every problem in line order; write nothing",
+)
+
+
 @main.command()
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @db_option
-def record(file, db: str) -> None:
+@check_option
+def record(file, db: str, check: bool) -> None:
     """Append events from a JSON Lines FILE (- for stdin): all or nothing."""
-    from soc_ledger.projections.views.imports import write_recorded
+    from soc_ledger.projections.views.imports import write_checked, write_recorded
 
     source = "<stdin>" if file.name == "<stdin>" else file.name
 
@@ -125,7 +132,10 @@ def record(file, db: str) -> None:
 
     _records_from(source)
     with open_ledger(db) as ledger:
-        outcome = ledger.record_lines(lines if file.seekable() else lines(), source)
+        outcome = ledger.record_lines(lines if file.seekable() else lines(), source, check)
+    if check:
+        write_checked(outcome)
+        return
     write_recorded(source, outcome)
 
 
@@ -335,8 +345,10 @@ def demo(db, emit, scale, fmt) -> None:
 @contract_option
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@check_option
 def import_903(
-    header, episodes, borough, period_end, period_start, year, received_on, contract, db, fmt
+    header, episodes, borough, period_end, period_start, year, received_on, contract, db, fmt,
+    check,
 ) -> None:
     """Import an SSDA903 return: HEADER and EPISODES CSV tables, or one XML file.
 
@@ -349,7 +361,11 @@ def import_903(
     from soc_ledger.ledger.ssda903.period import Period
     from soc_ledger.ledger.ssda903.reading import read_return
     from soc_ledger.projections.facts_now import FACTS_NOW
-    from soc_ledger.projections.views.imports import reading_progress, render_import
+    from soc_ledger.projections.views.imports import (
+        reading_progress,
+        render_import,
+        write_checked,
+    )
 
     name = episodes or header
     _records_from(name)
@@ -357,8 +373,33 @@ def import_903(
     with reading_progress(name) as progress:
         ret = read_return(header, episodes, progress)
     with open_ledger(db) as ledger:
-        result = import_return(ledger, FACTS_NOW, ret, borough, period, received_on, contract)
+        result = import_return(
+            ledger, FACTS_NOW, ret, borough, period, received_on, contract, check=check
+        )
+    if check:
+        write_checked(result.outcome)
+        return
     render_import(result, name, borough, period, received_on, fmt)
+
+
+@main.command()
+@click.argument("import_name", metavar="IMPORT")
+@click.option("--reason", required=True, help="why it is undone (kept with every retraction)")
+@db_option
+def revert(import_name, reason, db) -> None:
+    """Undo an SSDA903 IMPORT: retract what it recorded, with REASON (nothing is deleted).
+
+    IMPORT is the key or the position (#N) of the import's CareDataReceived, as
+    `soc-ledger events --type CareDataReceived` shows them. Answers known before the revert
+    still read the import.
+    """
+    from soc_ledger.ledger.ssda903.reverting import revert_import
+    from soc_ledger.projections.views.imports import write_reverted
+
+    _records_from(import_name)
+    with open_ledger(db) as ledger:
+        reverted = revert_import(ledger, import_name, reason)
+    write_reverted(reverted)
 
 
 # --- investors, finances, baselines and forecasts (SPEC §8, §9) ------------------------------

@@ -27,6 +27,13 @@ CHUNK = 20_000
 APPEND_ATTEMPTS = 3
 
 
+class _CheckedOnly(Exception):
+    """Rolls back a batch that was only checked (`--check`), carrying what it would append."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+
 @dataclass(frozen=True, slots=True)
 class TrailEntry:
     """One line of the audit trail."""
@@ -79,31 +86,40 @@ class Ledger:
         self.close()
 
     def record_lines(
-        self, lines: Iterable[str] | Callable[[], Iterable[str]], source: str
+        self,
+        lines: Iterable[str] | Callable[[], Iterable[str]],
+        source: str,
+        check: bool = False,
     ) -> Outcome:
         """Record JSON Lines, read and checked CHUNK at a time (a callable gives the lines
-        afresh, so that a conflicting append can be retried; so can a list)."""
+        afresh, so that a conflicting append can be retried; so can a list). With `check`,
+        everything is checked and appended in the transaction, which is then rolled back."""
         from soc_ledger.ledger.parsing import parsed_chunks
 
         def chunks() -> Iterator[tuple[list[Incoming], list[Problem]]]:
             return parsed_chunks(lines() if callable(lines) else lines, source, CHUNK)
 
-        return self._record(chunks, None, retry=callable(lines) or isinstance(lines, list))
+        return self._record(
+            chunks, None, retry=callable(lines) or isinstance(lines, list), check=check
+        )
 
-    def record(self, incoming: list[Incoming], now: datetime | None = None) -> Outcome:
-        """Validate events already parsed and append them all, or none."""
+    def record(
+        self, incoming: list[Incoming], now: datetime | None = None, check: bool = False
+    ) -> Outcome:
+        """Validate events already parsed and append them all, or none (`check`: none)."""
 
         def chunks() -> Iterator[tuple[list[Incoming], list[Problem]]]:
             for i in range(0, len(incoming), CHUNK):
                 yield incoming[i : i + CHUNK], []
 
-        return self._record(chunks, now, retry=True)
+        return self._record(chunks, now, retry=True, check=check)
 
     def _record(
         self,
         chunks: Callable[[], Iterator[tuple[list[Incoming], list[Problem]]]],
         now: datetime | None,
         retry: bool,
+        check: bool = False,
     ) -> Outcome:
         """Validate every event against the ledger and append them all, or none.
 
@@ -117,6 +133,9 @@ class Ledger:
         Should an append still conflict (a writer that bypassed the lock), the transaction
         rolls back whole and the batch is validated and appended again, up to APPEND_ATTEMPTS
         times in all, then refused.
+
+        With `check` the transaction is rolled back once everything is in (nothing is
+        written), and any problems are listed in line order.
         """
         from soc_ledger.ledger.recording import Problem, Rejected
         from soc_ledger.ledger.store import conflicting
@@ -126,7 +145,11 @@ class Ledger:
                 index.catch_up(self.engine, self.log)
                 first: list[Incoming] = []
                 try:
-                    outcome, indexed = self._append(chunks(), now, first)
+                    outcome, indexed = self._append(chunks(), now, first, check)
+                except Rejected as exc:
+                    if check:
+                        exc.problems.sort(key=lambda p: (p.source, p.line))
+                    raise
                 except Exception as exc:
                     if not conflicting(exc):
                         raise
@@ -153,16 +176,23 @@ class Ledger:
         chunks: Iterator[tuple[list[Incoming], list[Problem]]],
         now: datetime | None,
         first: list[Incoming],
+        check: bool = False,
     ) -> tuple[Outcome, bool]:
         from soc_ledger.ledger.recording import utc_now
 
         _, prev_hash = self.log.head()
-        with self.log.appending() as txn:
-            self.pseudonymiser.transaction = txn
-            try:
-                return self._append_in(txn, chunks, prev_hash, now or utc_now(), first)
-            finally:
-                self.pseudonymiser.transaction = None
+        try:
+            with self.log.appending() as txn:
+                self.pseudonymiser.transaction = txn
+                try:
+                    done = self._append_in(txn, chunks, prev_hash, now or utc_now(), first)
+                finally:
+                    self.pseudonymiser.transaction = None
+                if check:
+                    raise _CheckedOnly(done[0])
+                return done
+        except _CheckedOnly as checked:
+            return checked.outcome, True
 
     def _append_in(
         self,

@@ -18,11 +18,12 @@ from soc_ledger.domain.errors import LedgerError
 from soc_ledger.domain.knowledge import Fact
 from soc_ledger.domain.outcomes.facts import coverage_from_facts
 from soc_ledger.ledger.location import StoreError
+from soc_ledger.ledger.locks import writer_lock
 from soc_ledger.ledger.recording import Outcome, Rejected
 from soc_ledger.ledger.ssda903.period import Period, ReturnError
 from soc_ledger.ledger.ssda903.planning import plan_import
 from soc_ledger.ledger.ssda903.reading import Return
-from soc_ledger.ledger.ssda903.view import LedgerView, view_from_facts
+from soc_ledger.ledger.ssda903.view import LedgerView, receipt_key, view_from_facts
 from soc_ledger.ledger.ssda903.writer import Summary
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class ImportResult:
     outcome: Outcome
     contract: str
     covered_until: date | None  # the borough's care data verified up to, after the import
+    receipt: str  # the key of its CareDataReceived: what `revert` names it by
 
     @property
     def nothing_new(self) -> bool:
@@ -94,6 +96,20 @@ def coverage_now(ledger: Ledger, facts: FactsNow, contract: str, borough: str) -
         return coverage_from_facts(facts.latest_facts(conn, contract), contract).get(borough)
 
 
+def _check_not_reverted(
+    ledger: Ledger, contract: str, borough: str, period: Period, received_on: date
+) -> None:
+    """A reverted return's events keep their keys: it cannot come back under the same ones."""
+    from soc_ledger.ledger.ssda903.reverting import reverted_receipts
+
+    for receipt in reverted_receipts(ledger, contract, borough):
+        if receipt.period == period and receipt.received_on == received_on:
+            raise ReturnError(
+                f"a return of {borough} for {period} received {received_on} was imported and "
+                f"then reverted ({receipt.key}); import it again with its own --received-on"
+            )
+
+
 def import_return(
     ledger: Ledger,
     facts: FactsNow,
@@ -103,8 +119,10 @@ def import_return(
     received_on: date,
     contract: str | None = None,
     now: datetime | None = None,
+    check: bool = False,
 ) -> ImportResult:
-    """Plan the import against the facts known now and append it all, or nothing."""
+    """Plan the import against the facts known now and append it all, or nothing (`check`:
+    plan and check it all, write nothing; every problem listed in line order)."""
     if not re.fullmatch(r"[A-Za-z0-9_-]+", borough):
         raise ReturnError(f"--borough {borough!r}: a borough code is letters, digits, - or _")
     today = (now or datetime.now(UTC)).date()
@@ -119,12 +137,23 @@ def import_return(
         ledger.pseudonymiser.key  # noqa: B018 - fail early, before reading anything
     except StoreError as exc:
         raise ReturnError(str(exc)) from None
-    view = read_view(ledger, facts, contract, borough, period)
-    plan = plan_import(ret, view, borough, period, received_on, ledger.pseudonymiser.pseudonym)
-    if plan.problems:
-        raise Rejected(plan.problems)
-    outcome = ledger.record(plan.incoming, now=now)
-    after = (
-        coverage_now(ledger, facts, view.contract, borough) if outcome.appended else view.coverage
-    )
-    return ImportResult(plan.summary, outcome, view.contract, after)
+    # Planned under the writer lock: what the plan read is what it is appended on, and two
+    # imports at once run one after the other instead of refusing each other's rows.
+    with writer_lock(ledger.location):
+        view = read_view(ledger, facts, contract, borough, period)
+        plan = plan_import(
+            ret, view, borough, period, received_on, ledger.pseudonymiser.pseudonym
+        )
+        _check_not_reverted(ledger, view.contract, borough, period, received_on)
+        if plan.problems:
+            raise Rejected(
+                sorted(plan.problems, key=lambda p: (p.source, p.line)) if check else plan.problems
+            )
+        outcome = ledger.record(plan.incoming, now=now, check=check)
+        after = (
+            coverage_now(ledger, facts, view.contract, borough)
+            if outcome.appended and not check
+            else view.coverage
+        )
+    receipt = receipt_key(borough, period, received_on, ret.digest)
+    return ImportResult(plan.summary, outcome, view.contract, after, receipt)

@@ -15,6 +15,8 @@ Readings (an auditor's, written down in docs/ssda903.md):
   it with the facts known now for that borough and period (episode ids with the period's
   prefix) and records only the differences, all with `recorded_on` = the received date, so
   answers known before that date still read the first return.
+- **The period.** A return that does not fit the period given (a row starting after it, or
+  most matched rows outside it) is refused, naming the period it looks like (`fitting`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from datetime import date
 
 from soc_ledger.ledger.recording import Incoming, Problem
 from soc_ledger.ledger.ssda903.clipping import clip_child
+from soc_ledger.ledger.ssda903.fitting import check_matched, check_starts
 from soc_ledger.ledger.ssda903.period import Period, ReturnError
 from soc_ledger.ledger.ssda903.reading import EpisodeRow, Return
 from soc_ledger.ledger.ssda903.view import LedgerView, episode_id
@@ -76,6 +79,7 @@ def plan_import(
     pseudonym: Callable[[str], str],
 ) -> Plan:
     """The events that make the ledger say what this return says about its period."""
+    check_starts(ret, period)
     summary = Summary(borough, period, received_on, rows=len(ret.episodes))
     summary.header_children = ret.header_children
     summary.already_imported = check_receipts(view, borough, period, received_on, ret.digest)
@@ -106,6 +110,7 @@ def plan_import(
     all_cases = {case for found in view.referred.values() for case in found}
     summary.cases_matched = len(matched_cases)
     summary.cases_absent = len(all_cases - matched_cases)
+    check_matched(ret, period, summary.rows_used, summary.rows_outside)
     if problems:
         return Plan([], summary, sorted(problems, key=lambda p: (p.source, p.line, p.field)))
 

@@ -257,12 +257,21 @@ class _Refused(Exception):
     pass
 
 
+# An SSDA903 return nests five deep (<Children><Child><Episodes><Episode><DECOM>); far deeper
+# is not a return, and the tree is walked recursively, so it is refused before it is built.
+MAX_XML_DEPTH = 64
+
+
 def _xml_tree(text: str, name: str) -> _Node:
     parser = expat.ParserCreate()
     top = _Node("(document)", 0)
     stack = [top]
 
     def start(tag: str, attrs: dict) -> None:
+        if len(stack) > MAX_XML_DEPTH:
+            raise _Refused(
+                f"elements nested more than {MAX_XML_DEPTH} deep; an SSDA903 return nests 5 deep"
+            )
         node = _Node(tag, parser.CurrentLineNumber)
         stack[-1].children.append(node)
         stack.append(node)

@@ -1,5 +1,6 @@
-"""What a command that writes prints: the events `record` and `demo` appended, the summary of
-an SSDA903 import (and its progress while the return is read), the read models rebuilt."""
+"""What a command that writes prints: the events `record` and `demo` appended (or, with
+`--check`, would append), the summary of an SSDA903 import (and its progress while the return
+is read), an import reverted, the read models rebuilt."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from soc_ledger.ledger.recording import Outcome
     from soc_ledger.ledger.ssda903.importing import ImportResult
     from soc_ledger.ledger.ssda903.period import Period
+    from soc_ledger.ledger.ssda903.reverting import Reverted
 
 IMPORT_903_ROWS = [
     ("rows", "episode rows read"),
@@ -37,6 +39,25 @@ def write_recorded(source: str, outcome: Outcome) -> None:
     write_line(
         f"{source}: appended {outcome.appended}, already present {outcome.already_present}"
         + (" (nothing new)" if outcome.appended == 0 else "")
+    )
+
+
+def write_checked(outcome: Outcome) -> None:
+    """`--check` found nothing wrong: what the command would have done."""
+    write_line(
+        f"no problems: {outcome.appended} events would be appended, "
+        f"{outcome.already_present} already present"
+    )
+
+
+def write_reverted(reverted: Reverted) -> None:
+    receipt, outcome = reverted.receipt, reverted.outcome
+    where = (
+        f" (#{outcome.positions[0]} to #{outcome.positions[-1]})" if outcome.positions else ""
+    )
+    write_line(
+        f"{receipt.key}: reverted the return of {receipt.borough} for {receipt.period}, "
+        f"received {receipt.received_on}: {outcome.appended} events retracted{where}"
     )
 
 
@@ -92,6 +113,7 @@ def render_import(
                 already_present=outcome.already_present,
                 nothing_new=result.nothing_new,
                 covered_until=covered,
+                receipt=result.receipt,
             )
         )
         return
