@@ -182,6 +182,8 @@ def row_of(
 
 def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
     """Index every event after the tracked position; returns how many were added."""
+    from soc_ledger.ledger.store import DamagedEvent
+
     added = 0
     moments: dict[str, datetime] = {}  # the log shares a few clocks: parse each once
 
@@ -196,8 +198,8 @@ def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
         rows: list[tuple] = []
         for note in log.notifications(after=position):
             state = log.mapper.decode_state(note)
-            rows.append(
-                row_of(
+            try:
+                row = row_of(
                     note.id,
                     state["stream"],
                     note.originator_version,
@@ -207,7 +209,9 @@ def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
                     moment(state["appended_at"]),
                     state.get("target_version"),
                 )
-            )
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise DamagedEvent(f"at #{note.id}", exc) from exc
+            rows.append(row)
             position = note.id
             if len(rows) >= batch:
                 insert_rows(conn, events_index, COLUMNS, rows)

@@ -241,15 +241,20 @@ class Ledger:
         contract: str | None = None,
     ) -> Iterator[TrailEntry]:
         """The audit trail read from the log itself, oldest first."""
+        from soc_ledger.ledger.store import DamagedEvent
+
         for note in self.log.notifications(topics=tuple(types)):
             state = self.log.mapper.decode_state(note)
-            entry = TrailEntry(
-                note.id,
-                datetime.fromisoformat(state["appended_at"]),
-                datetime.fromisoformat(state["recorded_on"]),
-                state["event"],
-                state["event"].get("case") or index.case_of(state["stream"]),
-            )
+            try:
+                entry = TrailEntry(
+                    note.id,
+                    datetime.fromisoformat(state["appended_at"]),
+                    datetime.fromisoformat(state["recorded_on"]),
+                    state["event"],
+                    state["event"].get("case") or index.case_of(state["stream"]),
+                )
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise DamagedEvent(f"at #{note.id}", exc) from exc
             if not known_at.knows(entry.recorded_on):
                 continue
             if case is not None and entry.case != case:

@@ -1,0 +1,80 @@
+"""Issue 13, item 3: the helper tables (event index, read models, `ledger_meta`) are never
+trusted as if they were the log, and a damaged stored event is named as the store's damage.
+
+Each store is altered behind the ledger's back, with SQL, as a database administrator (or a
+careless script) could; on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from soc_ledger.ledger.location import Location
+from tests.helpers import run, write_lines
+
+
+def sql(db: str, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
+    """One statement on the store's own database, outside the ledger (`?` marks parameters)."""
+    location = Location.parse(db)
+    if location.kind == "sqlite":
+        with closing(sqlite3.connect(location.path)) as conn, conn:
+            return conn.execute(statement, params).fetchall()
+    with psycopg.connect(db, autocommit=True) as conn:
+        cursor = conn.execute(statement.replace("?", "%s"), params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def events_table(db: str) -> tuple[str, str]:
+    """The library's event table and its position column."""
+    if Location.parse(db).kind == "sqlite":
+        return "stored_events", "rowid"
+    return "socledger_events", "notification_id"
+
+
+def recorded(db: str, lines: list[str], tmp_path: Path, name: str = "events.jsonl"):
+    return run("record", write_lines(tmp_path / name, lines), "--db", db)
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    errors = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+# --- a damaged stored event ---------------------------------------------------------------------
+
+
+def test_a_stored_event_that_no_longer_decodes_is_named_as_the_stores_damage(
+    db_url, tmp_path, quickstart_lines
+):
+    assert recorded(db_url, quickstart_lines[:10], tmp_path).exit_code == 0
+    table, position = events_table(db_url)
+    broken = b'{"x'
+    sql(db_url, f"UPDATE {table} SET state = ? WHERE {position} = 10", (broken,))
+    # The last event is the chain's head: the next record reads it first.
+    error = one_line_error(recorded(db_url, quickstart_lines[10:], tmp_path, "fix.jsonl"))
+    assert "the stored event at #10 cannot be read" in error
+    assert "the store is damaged; run `soc-ledger verify`" in error
+    assert "fix.jsonl" not in error  # the input is not blamed
+    error = one_line_error(run("events", "--db", db_url))
+    assert "#10" in error and "damaged" in error
+
+
+def test_a_damaged_event_in_a_stream_being_recorded_on_is_named_by_its_stream(
+    db_url, tmp_path, quickstart_lines
+):
+    assert recorded(db_url, quickstart_lines[:10], tmp_path).exit_code == 0
+    table, position = events_table(db_url)
+    sql(db_url, f"UPDATE {table} SET state = ? WHERE {position} = 5", (b"\xff\x00",))
+    # The correction's target is in C001's stream, whose history is read from the log.
+    error = one_line_error(recorded(db_url, quickstart_lines[10:], tmp_path, "fix.jsonl"))
+    assert 'of stream ["plcip", "C001"] version 2 cannot be read' in error
+    assert "the store is damaged" in error and "fix.jsonl" not in error
