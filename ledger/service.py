@@ -124,6 +124,8 @@ class Ledger:
         with writer_lock(self.location):
             for attempt in range(1, APPEND_ATTEMPTS + 1):
                 index.catch_up(self.engine, self.log)
+                # Keys and contents are looked up in the index: it must be the log's.
+                index.check_covers(self.engine, self.location)
                 first: list[Incoming] = []
                 try:
                     outcome, indexed = self._append(chunks(), now, first)

@@ -78,3 +78,59 @@ def test_a_damaged_event_in_a_stream_being_recorded_on_is_named_by_its_stream(
     error = one_line_error(recorded(db_url, quickstart_lines[10:], tmp_path, "fix.jsonl"))
     assert 'of stream ["plcip", "C001"] version 2 cannot be read' in error
     assert "the store is damaged" in error and "fix.jsonl" not in error
+
+
+# --- the event index -----------------------------------------------------------------------------
+
+
+def log_events(db: str) -> int:
+    table, _ = events_table(db)
+    return sql(db, f"SELECT COUNT(*) FROM {table}")[0][0]
+
+
+def test_a_deleted_index_row_cannot_let_an_event_be_recorded_twice(
+    db_url, tmp_path, quickstart_lines
+):
+    assert recorded(db_url, quickstart_lines, tmp_path).exit_code == 0
+    sql(db_url, "DELETE FROM ledger_events WHERE key = 'cover-SUT-2019'")
+    error = one_line_error(recorded(db_url, quickstart_lines, tmp_path))
+    assert "the event index does not match the log (10 rows up to #11" in error
+    assert "the log holds 11 events up to #11" in error
+    assert "run `soc-ledger rebuild`" in error
+    assert log_events(db_url) == 11  # nothing was written
+    assert run("rebuild", "--db", db_url).exit_code == 0
+    again = recorded(db_url, quickstart_lines, tmp_path)
+    assert again.exit_code == 0 and "appended 0, already present 11" in again.output
+    assert log_events(db_url) == 11
+
+
+def test_an_index_row_whose_key_was_blanked_cannot_let_a_keyed_event_in_twice(
+    db_url, tmp_path, quickstart_lines
+):
+    assert recorded(db_url, quickstart_lines, tmp_path).exit_code == 0
+    # Same number of rows, positions and versions: only the log's own stream shows the key.
+    sql(db_url, "UPDATE ledger_events SET key = NULL WHERE key = 'cover-SUT-2019'")
+    error = one_line_error(recorded(db_url, quickstart_lines[9:10], tmp_path, "again.jsonl"))
+    assert "key 'cover-SUT-2019' is in the log" in error and "not in the event index" in error
+    assert "run `soc-ledger rebuild`" in error
+    assert log_events(db_url) == 11
+
+
+def test_an_index_row_added_behind_the_ledgers_back_is_refused(
+    db_url, tmp_path, quickstart_lines
+):
+    assert recorded(db_url, quickstart_lines[:10], tmp_path).exit_code == 0
+    # A copy of #10 as if it were #11: the next record would think its key recorded.
+    columns = (
+        "contract, stream, version, type, case_id, key, digest, effective, recorded_on, "
+        "appended_at, target_version, payload"
+    )
+    sql(
+        db_url,
+        f"INSERT INTO ledger_events (position, {columns}) "
+        f"SELECT 11, {columns} FROM ledger_events WHERE position = 10",
+    )
+    sql(db_url, "UPDATE ledger_events SET key = 'fix-ep-C001-1-end' WHERE position = 11")
+    error = one_line_error(recorded(db_url, quickstart_lines[10:], tmp_path, "fix.jsonl"))
+    assert "the event index does not match the log (11 rows up to #11" in error
+    assert log_events(db_url) == 10
