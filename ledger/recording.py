@@ -456,6 +456,7 @@ class Batch:
             return text
 
         for record, digest, data in self.pending:
+            referral = record.event.type == "ReferralReceived"
             envelope = seal_envelope(
                 record.stream,
                 record.version,
@@ -465,6 +466,7 @@ class Batch:
                 digest,
                 prev_hash,
                 data,
+                self.pseudonymiser.fingerprint() if referral else None,
             )
             sealed.append(envelope)
             prev_hash = envelope.hash

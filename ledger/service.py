@@ -54,7 +54,9 @@ class Ledger:
         except StoreError:
             self.engine.dispose()
             raise
-        self.pseudonymiser = Pseudonymiser(self.location, self.engine)
+        self.pseudonymiser = Pseudonymiser(
+            self.location, self.engine, lambda: self.log.first_of("ReferralReceived")
+        )
         self._log: EventLog | None = None
 
     @property

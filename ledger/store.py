@@ -72,8 +72,13 @@ def envelope(
     digest: str,
     prev_hash: str,
     event: dict[str, Any],
+    pseudonym_key: str | None = None,
 ) -> Envelope:
-    """Seal one event after `prev_hash` (times already in their stored ISO form)."""
+    """Seal one event after `prev_hash` (times already in their stored ISO form).
+
+    A referral's envelope also seals the fingerprint of the key its pseudonym was made with
+    (`privacy.Pseudonymiser`): the log itself, not a helper table, says which key it is.
+    """
     originator_id = stream_id(stream)
     state: dict[str, Any] = {
         "appended_at": appended_at,
@@ -86,6 +91,8 @@ def envelope(
         "stream": stream,
         "target_version": target_version,
     }
+    if pseudonym_key is not None:
+        state["pseudonym_key"] = pseudonym_key
     # `seal` over a state that has no hash yet, without copying it.
     state["hash"] = hashlib.sha256(prev_hash.encode() + canonical(state)).hexdigest()
     return Envelope(originator_id, version, event["type"], state)
@@ -266,6 +273,11 @@ class EventLog:
             if len(page) < self.PAGE:
                 return
             start = page[-1].id
+
+    def first_of(self, topic: str) -> dict[str, Any] | None:
+        """The stored content of the log's first event of type `topic` (None if none)."""
+        page = self.recorder.select_notifications(start=1, limit=1, topics=(topic,))
+        return self.mapper.decode_state(page[0]) if page else None
 
     def records(self, after: int = 0, topics: Sequence[str] = ()) -> Iterator[Recorded]:
         for note in self.notifications(after, topics):

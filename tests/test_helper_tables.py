@@ -134,3 +134,51 @@ def test_an_index_row_added_behind_the_ledgers_back_is_refused(
     error = one_line_error(recorded(db_url, quickstart_lines[10:], tmp_path, "fix.jsonl"))
     assert "the event index does not match the log (11 rows up to #11" in error
     assert log_events(db_url) == 10
+
+
+# --- the pseudonym key's fingerprint ----------------------------------------------------------
+
+
+def test_a_deleted_fingerprint_row_cannot_let_another_key_in(db_url, tmp_path, monkeypatch):
+    from tests.test_privacy import a_return, referred
+    from tests.test_ssda903 import import_903
+
+    referred(db_url, tmp_path)
+    sql(db_url, "DELETE FROM ledger_meta WHERE name = 'pseudonym_key'")
+    before = log_events(db_url)
+    monkeypatch.setenv("SOC_LEDGER_KEY", "a-different-key-0123456789")
+    imported = import_903(db_url, "SUT", a_return(tmp_path), "2019-05-01", year=2019)
+    error = one_line_error(imported)
+    assert "the pseudonym key is not this ledger's" in error
+    assert log_events(db_url) == before
+    # With the right key the row is restored from the log's own record of the fingerprint.
+    monkeypatch.undo()
+    imported = import_903(db_url, "SUT", a_return(tmp_path), "2019-05-01", year=2019)
+    assert imported.exit_code == 0, imported.output
+    assert sql(db_url, "SELECT COUNT(*) FROM ledger_meta WHERE name = 'pseudonym_key'") == [(1,)]
+
+
+def test_a_missing_fingerprint_of_an_older_log_is_refused_naming_what_to_do(
+    db_url, tmp_path, monkeypatch
+):
+    from soc_ledger.ledger import recording
+    from tests.test_privacy import referred
+    from tests.test_ssda903 import referral
+
+    sealed = recording.seal_envelope
+
+    def as_before(*args, **kwargs):  # a referral sealed before envelopes named the key
+        return sealed(*args[:8])
+
+    monkeypatch.setattr(recording, "seal_envelope", as_before)
+    referred(db_url, tmp_path)
+    monkeypatch.undo()
+    sql(db_url, "DELETE FROM ledger_meta WHERE name = 'pseudonym_key'")
+    before = log_events(db_url)
+    more = [referral("C2", "SUT", "CHILD-2", "2007-01-01", "2018-07-01")]
+    result = recorded(db_url, more, tmp_path, "more.jsonl")
+    assert result.exit_code == 1
+    assert "the pseudonym key's fingerprint is missing from this ledger" in result.stderr
+    assert "Restore that row from a backup of the store" in result.stderr
+    assert "Traceback" not in result.output
+    assert log_events(db_url) == before
