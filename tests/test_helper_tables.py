@@ -182,3 +182,74 @@ def test_a_missing_fingerprint_of_an_older_log_is_refused_naming_what_to_do(
     assert "Restore that row from a backup of the store" in result.stderr
     assert "Traceback" not in result.output
     assert log_events(db_url) == before
+
+
+# --- the read models ------------------------------------------------------------------------
+
+
+def liability(db: str, *args: str):
+    return run("liability", "--db", db, "--as-of", "2019-12-31", "--format", "json", *args)
+
+
+def test_an_edited_latest_row_is_refused_until_rebuild(db_url, tmp_path, quickstart_lines):
+    assert recorded(db_url, quickstart_lines, tmp_path).exit_code == 0
+    honest = liability(db_url)
+    assert honest.exit_code == 0, honest.output
+    sql(
+        db_url,
+        "UPDATE latest_case_weeks SET counted = replace(counted, 'in_care', 'outcome') "
+        "WHERE case_id = 'C001'",
+    )
+    error = one_line_error(liability(db_url))
+    assert error == (
+        "error: the read model latest_case_weeks does not match the log (1 change to it not "
+        "made by the ledger): it was altered outside the ledger, and no answer is given from "
+        "it; run `soc-ledger rebuild`"
+    )
+    assert run("rebuild", "--db", db_url).exit_code == 0
+    assert liability(db_url).stdout == honest.stdout
+
+
+def test_an_edited_fact_version_is_refused_by_every_query_that_reads_it(
+    db_url, tmp_path, quickstart_lines
+):
+    assert recorded(db_url, quickstart_lines, tmp_path).exit_code == 0
+    honest = liability(db_url, "--known-at", "2019-12-31")
+    assert honest.exit_code == 0, honest.output
+    statement = run("statement", "SUT", "--db", db_url, "--as-of", "2019-12-31")
+    assert statement.exit_code == 0, statement.output
+    sql(
+        db_url,
+        "UPDATE fact_versions SET payload = replace(payload, '2019-03-31', '2020-03-31') "
+        "WHERE type = 'CareDataReceived'",
+    )
+    for result in (
+        liability(db_url, "--known-at", "2019-12-31"),
+        run("statement", "SUT", "--db", db_url, "--as-of", "2019-12-31"),
+    ):
+        error = one_line_error(result)
+        assert "the read model fact_versions does not match the log" in error
+        assert error.endswith("run `soc-ledger rebuild`")
+    assert run("rebuild", "--db", db_url).exit_code == 0
+    assert liability(db_url, "--known-at", "2019-12-31").stdout == honest.stdout
+
+
+def test_read_model_rows_without_a_seal_are_not_answered_from(db_url, tmp_path, quickstart_lines):
+    assert recorded(db_url, quickstart_lines, tmp_path).exit_code == 0
+    assert liability(db_url).exit_code == 0
+    sql(db_url, "DELETE FROM readmodel_seals WHERE name = 'fact_versions'")
+    error = one_line_error(liability(db_url))
+    assert "fact_versions does not match the log (its rows carry no seal" in error
+    assert run("rebuild", "--db", db_url).exit_code == 0
+    assert liability(db_url).exit_code == 0
+
+
+def test_a_read_model_ahead_of_a_log_cut_back_is_not_answered_from(
+    db_url, tmp_path, quickstart_lines
+):
+    assert recorded(db_url, quickstart_lines, tmp_path).exit_code == 0
+    assert liability(db_url).exit_code == 0
+    table, position = events_table(db_url)
+    sql(db_url, f"DELETE FROM {table} WHERE {position} = 11")
+    error = one_line_error(liability(db_url))
+    assert "it follows the log to #11, the log ends at #10" in error
