@@ -54,8 +54,9 @@ def _install(conn: Connection, table: str) -> None:
             f"$$ BEGIN UPDATE {TABLE} SET edits = edits + 1 WHERE name = TG_TABLE_NAME; "
             "RETURN NULL; END $$"
         )
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS readmodel_edit_{table} ON {table}")
         conn.exec_driver_sql(
-            f"CREATE OR REPLACE TRIGGER readmodel_edit_{table} AFTER INSERT OR UPDATE OR "
+            f"CREATE TRIGGER readmodel_edit_{table} AFTER INSERT OR UPDATE OR "
             f"DELETE OR TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION readmodel_edited()"
         )
     else:
