@@ -214,10 +214,11 @@ def _known(day: date | None) -> KnownAt:
 def _reporting(db: str, contract: str | None) -> Iterator[tuple[Engine, str]]:
     """The ledger's engine with its read models caught up to the log, and the contract named
     (or the store's only one)."""
-    from soc_ledger.projections import latest, queries
+    from soc_ledger.projections import latest, queries, seals
 
     with open_ledger(db) as ledger:
         ledger.follow(latest.catch_up, latest.NAME)
+        seals.check_followed(ledger)
         yield ledger.engine, queries.the_contract(ledger.engine, contract)
 
 

@@ -35,7 +35,7 @@ from sqlalchemy.exc import DBAPIError
 
 from soc_ledger.ledger.bulk import dialect, insert_raw, insert_rows
 from soc_ledger.ledger.encryption import open_text, seal_text
-from soc_ledger.ledger.location import Location, canonical
+from soc_ledger.ledger.location import Location, StoreError, canonical
 from soc_ledger.ledger.meta import metadata
 
 if TYPE_CHECKING:
@@ -120,6 +120,54 @@ def log_head(engine: Engine, location: Location) -> int | None:
         return None
 
 
+class IndexDamaged(StoreError):
+    """The event index does not cover the log exactly: a helper table altered outside the
+    ledger, which a record must not trust for keys and contents."""
+
+
+def _log_totals(engine: Engine, location: Location) -> tuple[int, int, int, int]:
+    """(events, last position, sum of positions, sum of versions) of the library's own event
+    table: plain columns, no event decoded."""
+    table, column = (
+        ("stored_events", "rowid")
+        if location.kind == "sqlite"
+        else ("socledger_events", "notification_id")
+    )
+    with engine.connect() as conn:
+        row = conn.exec_driver_sql(
+            f"SELECT COUNT(*), MAX({column}), SUM({column}), SUM(originator_version) FROM {table}"
+        ).one()
+    return tuple(int(v or 0) for v in row)  # type: ignore[return-value]
+
+
+def check_covers(engine: Engine, location: Location) -> None:
+    """Refuse an index that is not exactly the log's, up to the log's head.
+
+    The index answers a record's idempotency and key checks, so a missing row would let an
+    event be appended twice. Its tracked position must be the log's head, and the number of
+    its rows, the sum of their positions and the sum of their stream versions must be the
+    log's own (two aggregate scans, no decoding: about 0.3 s for 570,000 events on SQLite).
+    A removed, added or renumbered row changes them. A row edited in place with the same
+    position and version is not caught here: `verify` proves every row against the log.
+    """
+    log = _log_totals(engine, location)
+    e = events_index.c
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(func.count(), func.max(e.position), func.sum(e.position), func.sum(e.version))
+        ).one()
+    mine = tuple(int(v or 0) for v in row)
+    tracked = tracked_position(engine, INDEX)
+    if mine == log and tracked == log[1]:
+        return
+    raise IndexDamaged(
+        f"the event index does not match the log ({mine[0]} rows up to #{mine[1]}, tracked at "
+        f"#{tracked}; the log holds {log[0]} events up to #{log[1]}): a helper table was "
+        "altered outside the ledger and cannot be trusted to find events already recorded; "
+        "run `soc-ledger rebuild`, then `soc-ledger verify`"
+    )
+
+
 def claim_position(conn, name: str) -> int:
     """The tracked position of a read model, locked for this transaction (0 when new)."""
     row = conn.execute(
@@ -182,6 +230,8 @@ def row_of(
 
 def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
     """Index every event after the tracked position; returns how many were added."""
+    from soc_ledger.ledger.store import DamagedEvent
+
     added = 0
     moments: dict[str, datetime] = {}  # the log shares a few clocks: parse each once
 
@@ -196,8 +246,8 @@ def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
         rows: list[tuple] = []
         for note in log.notifications(after=position):
             state = log.mapper.decode_state(note)
-            rows.append(
-                row_of(
+            try:
+                row = row_of(
                     note.id,
                     state["stream"],
                     note.originator_version,
@@ -207,7 +257,9 @@ def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
                     moment(state["appended_at"]),
                     state.get("target_version"),
                 )
-            )
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise DamagedEvent(f"at #{note.id}", exc) from exc
+            rows.append(row)
             position = note.id
             if len(rows) >= batch:
                 insert_rows(conn, events_index, COLUMNS, rows)

@@ -34,7 +34,7 @@ from soc_ledger.domain.contract import DomainError
 from soc_ledger.domain.errors import LedgerError
 from soc_ledger.domain.knowledge import Recorded
 from soc_ledger.ledger.privacy import PREFIX
-from soc_ledger.ledger.store import GENESIS, seal, stream_id, to_recorded
+from soc_ledger.ledger.store import GENESIS, DamagedEvent, seal, stream_id, to_recorded
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.service import Ledger
@@ -186,6 +186,7 @@ def _walk(log: EventLog) -> _Walk:
             payload, stream = state["event"], state["stream"]
             version = state["originator_version"]
         except Exception as exc:  # undecodable bytes, failed decryption, a missing field
+            exc = exc.cause if isinstance(exc, DamagedEvent) else exc
             w.chain.fail(
                 f"the stored event cannot be read ({type(exc).__name__}: {exc}): it was altered "
                 "or damaged after it was written",

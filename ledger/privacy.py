@@ -6,6 +6,17 @@ on first use with owner-only permissions. PostgreSQL ledgers must be given the k
 A fingerprint of the key (an HMAC of a constant under it, never the key) is recorded in the
 ledger on first use; a different key is then refused with a clear error instead of silently
 making pseudonyms that match no child, and a lost key file is never quietly replaced.
+
+Where the fingerprint is read from, and why. A pseudonym alone cannot prove a key (it is an
+HMAC of a child id the ledger no longer holds), so the fingerprint must be kept, and a helper
+row (`ledger_meta`) is not enough: deleting it would let a different key be taken as the first.
+So every referral's sealed envelope carries the fingerprint of the key its pseudonym was made
+with (`store.envelope`), covered by the hash chain like the event. The ledger's key is the one
+the log's first referral names; the `ledger_meta` row is only its copy (restored from the log
+when missing) and decides alone only for a log with no referral yet (a new store: the first
+key used is recorded) or one whose first referral was written before envelopes carried it.
+For such an older log a missing row is refused, since the log holds pseudonyms made with a
+key it cannot name: the row must be restored from a backup of the store.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
@@ -26,9 +38,16 @@ META = "pseudonym_key"
 
 
 class Pseudonymiser:
-    def __init__(self, location: Location, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        location: Location,
+        engine: Engine | None = None,
+        first_referral: Callable[[], dict[str, Any] | None] | None = None,
+    ) -> None:
         self.location = location
         self.engine = engine
+        # The stored envelope of the log's first referral (None when there is none).
+        self.first_referral = first_referral
         self._key: bytes | None = None
         # While an append transaction is open the fingerprint is recorded through it.
         self.transaction: Any = None
@@ -42,13 +61,26 @@ class Pseudonymiser:
     def _checked(self) -> bytes:
         if self.engine is None:
             return load_key(self.location)
-        recorded = meta_get(self.engine, META)
-        key = load_key(self.location, create=recorded is None)
+        stored = meta_get(self.engine, META)
+        referral = self.first_referral() if self.first_referral is not None else None
+        logged = referral.get("pseudonym_key") if referral is not None else None
+        if stored is None and referral is not None and logged is None:
+            raise StoreError(
+                "the pseudonym key's fingerprint is missing from this ledger (row "
+                f"{META!r} of table ledger_meta), yet its log holds referrals pseudonymised "
+                "with a key it cannot name: any other key would match no child. Restore that "
+                "row from a backup of the store; nothing was written"
+            )
+        key = load_key(self.location, create=stored is None and referral is None)
         mine = fingerprint(key)
-        if recorded is None and self.transaction is not None:
-            recorded = meta_set_once_in(self.transaction, META, mine)
-        elif recorded is None:
-            recorded = meta_set_once(self.engine, META, mine)
+        recorded = logged or stored
+        if stored is None:  # a new store (the first key used), or the row lost: the log's
+            value = recorded or mine
+            if self.transaction is not None:
+                stored = meta_set_once_in(self.transaction, META, value)
+            else:
+                stored = meta_set_once(self.engine, META, value)
+            recorded = recorded or stored
         if recorded != mine:
             raise StoreError(
                 f"the pseudonym key is not this ledger's (fingerprint {mine}, the ledger's "

@@ -122,6 +122,7 @@ class Batch:
         self.now = now
         self.reader = reader
         self.streams: dict[str, list[Recorded]] = {}  # loaded histories, this chunk's included
+        self.stream_keys: dict[str, frozenset[str]] = {}  # keys in a loaded history
         self.unflushed: dict[str, list[Recorded]] = {}  # this chunk's events of unloaded streams
         self.versions: dict[str, int] = {}  # stream -> its last version, this batch's included
         self.stored_streams: dict[str, set[str]] = {}  # contract -> streams with events
@@ -154,6 +155,16 @@ class Batch:
             self.versions[name] = history[-1].version if history else 0
         return self.streams[name]
 
+    def _stream_keys(self, name: str) -> frozenset[str]:
+        """The keys of a stream's stored events, read from the log (this batch's own keys are
+        found in `keys` first, so they need not be added)."""
+        found = self.stream_keys.get(name)
+        if found is None:
+            found = self.stream_keys[name] = frozenset(
+                r.event.key for r in self._stream(name) if r.event.key is not None
+            )
+        return found
+
     def _version(self, name: str) -> int:
         if name not in self.versions:
             self._stream(name)
@@ -169,6 +180,7 @@ class Batch:
             if version:
                 self._stored(name).add(name)
         self.streams.clear()
+        self.stream_keys.clear()
         self.unflushed.clear()
         self.pending.clear()
 
@@ -238,6 +250,13 @@ class Batch:
         except DomainError as exc:
             self.problems.append(Problem(item.source, item.line, exc.field, exc.message))
             return
+        if event.key is not None and event.key in self._stream_keys(record.stream):
+            # The log itself holds the key the index did not find: never append it twice.
+            raise index.IndexDamaged(
+                f"key {event.key!r} is in the log (stream {record.stream}) but not in the "
+                "event index: a helper table was altered outside the ledger; run "
+                "`soc-ledger rebuild`, then `soc-ledger verify`"
+            )
         if record.stream in self.streams:
             self.streams[record.stream].append(record)
         else:
@@ -437,6 +456,7 @@ class Batch:
             return text
 
         for record, digest, data in self.pending:
+            referral = record.event.type == "ReferralReceived"
             envelope = seal_envelope(
                 record.stream,
                 record.version,
@@ -446,6 +466,7 @@ class Batch:
                 digest,
                 prev_hash,
                 data,
+                self.pseudonymiser.fingerprint() if referral else None,
             )
             sealed.append(envelope)
             prev_hash = envelope.hash

@@ -61,7 +61,9 @@ class Ledger:
         except StoreError:
             self.engine.dispose()
             raise
-        self.pseudonymiser = Pseudonymiser(self.location, self.engine)
+        self.pseudonymiser = Pseudonymiser(
+            self.location, self.engine, lambda: self.log.first_of("ReferralReceived")
+        )
         self._log: EventLog | None = None
 
     @property
@@ -143,6 +145,8 @@ class Ledger:
         with writer_lock(self.location):
             for attempt in range(1, APPEND_ATTEMPTS + 1):
                 index.catch_up(self.engine, self.log)
+                # Keys and contents are looked up in the index: it must be the log's.
+                index.check_covers(self.engine, self.location)
                 first: list[Incoming] = []
                 try:
                     outcome, indexed = self._append(chunks(), now, first, check)
@@ -271,15 +275,20 @@ class Ledger:
         contract: str | None = None,
     ) -> Iterator[TrailEntry]:
         """The audit trail read from the log itself, oldest first."""
+        from soc_ledger.ledger.store import DamagedEvent
+
         for note in self.log.notifications(topics=tuple(types)):
             state = self.log.mapper.decode_state(note)
-            entry = TrailEntry(
-                note.id,
-                datetime.fromisoformat(state["appended_at"]),
-                datetime.fromisoformat(state["recorded_on"]),
-                state["event"],
-                state["event"].get("case") or index.case_of(state["stream"]),
-            )
+            try:
+                entry = TrailEntry(
+                    note.id,
+                    datetime.fromisoformat(state["appended_at"]),
+                    datetime.fromisoformat(state["recorded_on"]),
+                    state["event"],
+                    state["event"].get("case") or index.case_of(state["stream"]),
+                )
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise DamagedEvent(f"at #{note.id}", exc) from exc
             if not known_at.knows(entry.recorded_on):
                 continue
             if case is not None and entry.case != case:

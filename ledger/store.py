@@ -72,8 +72,13 @@ def envelope(
     digest: str,
     prev_hash: str,
     event: dict[str, Any],
+    pseudonym_key: str | None = None,
 ) -> Envelope:
-    """Seal one event after `prev_hash` (times already in their stored ISO form)."""
+    """Seal one event after `prev_hash` (times already in their stored ISO form).
+
+    A referral's envelope also seals the fingerprint of the key its pseudonym was made with
+    (`privacy.Pseudonymiser`): the log itself, not a helper table, says which key it is.
+    """
     originator_id = stream_id(stream)
     state: dict[str, Any] = {
         "appended_at": appended_at,
@@ -86,6 +91,8 @@ def envelope(
         "stream": stream,
         "target_version": target_version,
     }
+    if pseudonym_key is not None:
+        state["pseudonym_key"] = pseudonym_key
     # `seal` over a state that has no hash yet, without copying it.
     state["hash"] = hashlib.sha256(prev_hash.encode() + canonical(state)).hexdigest()
     return Envelope(originator_id, version, event["type"], state)
@@ -126,12 +133,20 @@ class LedgerMapper(Mapper):
         )
 
     def decode_state(self, stored: StoredEvent) -> dict[str, Any]:
-        data = stored.state
-        if self.cipher:
-            data = self.cipher.decrypt(data)
-        if self.compressor:
-            data = self.compressor.decompress(data)
-        return self.transcoder.decode(data)
+        """The stored envelope's content; a row that no longer decodes (or decrypts) is the
+        store's damage, never the input's: `DamagedEvent`, naming where it lies."""
+        try:
+            data = stored.state
+            if self.cipher:
+                data = self.cipher.decrypt(data)
+            if self.compressor:
+                data = self.compressor.decompress(data)
+            state = self.transcoder.decode(data)
+            if not isinstance(state, dict):
+                raise ValueError(f"a {type(state).__name__}, not an envelope")
+            return state
+        except Exception as exc:  # undecodable bytes, a failed decryption: many types
+            raise DamagedEvent(_where(stored), exc) from exc
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         return Envelope(
@@ -140,6 +155,34 @@ class LedgerMapper(Mapper):
             stored_event.topic,
             self.decode_state(stored_event),
         )
+
+
+class DamagedEvent(StoreError):
+    """A stored event that cannot be read back: the store was damaged after it was written."""
+
+    def __init__(self, where: str, cause: BaseException) -> None:
+        self.cause = cause
+        reason = " ".join(f"{type(cause).__name__}: {cause}".split())[:200]
+        super().__init__(
+            f"the stored event {where} cannot be read ({reason}): the store is damaged; "
+            "run `soc-ledger verify` to find every damaged event"
+        )
+
+
+def _where(stored: StoredEvent) -> str:
+    """A stored event's place: its log position when read as a notification, else its
+    stream's id and version."""
+    if isinstance(stored, Notification):
+        return f"at #{stored.id}"
+    return f"of stream id {stored.originator_id} version {stored.originator_version}"
+
+
+def recorded_at(state: dict[str, Any], position: int, where: str) -> Recorded:
+    """`to_recorded`, a stored envelope that no longer reads as an event being damage."""
+    try:
+        return to_recorded(state, position)
+    except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError included
+        raise DamagedEvent(where, exc) from exc
 
 
 class BulkSQLiteApplicationRecorder(SQLiteApplicationRecorder):
@@ -213,7 +256,10 @@ class EventLog:
         if not last:
             return 0, GENESIS
         (note,) = self.recorder.select_notifications(start=last, limit=1)
-        return last, self.mapper.decode_state(note)["hash"]
+        hash_ = self.mapper.decode_state(note).get("hash")
+        if not isinstance(hash_, str):
+            raise DamagedEvent(f"at #{last}", KeyError("hash"))
+        return last, hash_
 
     def notifications(
         self, after: int = 0, topics: Sequence[str] = (), stop: int | None = None
@@ -228,9 +274,14 @@ class EventLog:
                 return
             start = page[-1].id
 
+    def first_of(self, topic: str) -> dict[str, Any] | None:
+        """The stored content of the log's first event of type `topic` (None if none)."""
+        page = self.recorder.select_notifications(start=1, limit=1, topics=(topic,))
+        return self.mapper.decode_state(page[0]) if page else None
+
     def records(self, after: int = 0, topics: Sequence[str] = ()) -> Iterator[Recorded]:
         for note in self.notifications(after, topics):
-            yield to_recorded(self.mapper.decode_state(note), note.id)
+            yield recorded_at(self.mapper.decode_state(note), note.id, f"at #{note.id}")
 
 class Appending:
     """An open append transaction: insert sealed events, read streams as they now stand
@@ -295,15 +346,18 @@ class Appending:
             statement = recorder.select_events_statement + SQL(" ORDER BY originator_version")
             key = stream_id(stream)
         self.cursor.execute(statement, (key,))
-        return [
-            to_recorded(
-                self.log.mapper.decode_state(
-                    StoredEvent(key, row["originator_version"], row["topic"], row["state"])
-                ),
-                0,
-            )
-            for row in self.cursor.fetchall()
-        ]
+        found = []
+        for row in self.cursor.fetchall():
+            version = row["originator_version"]
+            where = f"of stream {stream} version {version}"
+            try:
+                state = self.log.mapper.decode_state(
+                    StoredEvent(key, version, row["topic"], row["state"])
+                )
+            except DamagedEvent as exc:
+                raise DamagedEvent(where, exc.cause) from exc.cause
+            found.append(recorded_at(state, 0, where))
+        return found
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
         """A statement of the caller's, in this transaction (`?` marks its parameters)."""

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from soc_ledger.domain.knowledge import EVERYTHING, Fact
-from soc_ledger.projections import outcome_facts, queries, readmodel
+from soc_ledger.projections import outcome_facts, queries, readmodel, seals
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -20,6 +20,7 @@ class ReadModelFacts:
 
     def catch_up(self, ledger: Ledger) -> None:
         ledger.follow(readmodel.catch_up, readmodel.NAME)
+        seals.check_followed(ledger, (readmodel.NAME,))
 
     def the_contract(self, engine: Engine, contract: str | None) -> str:
         return queries.the_contract(engine, contract)

@@ -58,7 +58,7 @@ from soc_ledger.domain.outcomes.tracking import Tracking
 from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.ledger import bulk, index
 from soc_ledger.ledger.index import events_index, metadata, tracking
-from soc_ledger.projections import readmodel
+from soc_ledger.projections import readmodel, seals
 from soc_ledger.projections.latest_caps import recap
 from soc_ledger.projections.latest_row import (
     COLUMNS,
@@ -90,6 +90,7 @@ def catch_up(engine: Engine, log: EventLog) -> int:
     metadata.create_all(engine, tables=[latest_case_weeks])
     readmodel.catch_up(engine, log)
     with engine.begin() as conn:
+        started = seals.begin(conn, NAME)
         position = index.claim_position(conn, NAME)
         touched: dict[str, _Touched] = {}
         if position == 0:
@@ -111,6 +112,7 @@ def catch_up(engine: Engine, log: EventLog) -> int:
             if what.anything:
                 _refresh(conn, contract, what)
         conn.execute(update(tracking).where(tracking.c.name == NAME).values(position=position))
+        seals.seal(conn, NAME, started)
     return handled
 
 
@@ -305,7 +307,10 @@ def rebuild(engine: Engine, log: EventLog) -> int:
     with engine.begin() as conn:
         conn.execute(delete(latest_case_weeks))
         conn.execute(delete(tracking).where(tracking.c.name == NAME))
-    return catch_up(engine, log)
+    handled = catch_up(engine, log)
+    with engine.begin() as conn:
+        seals.reset(conn, NAME)
+    return handled
 
 
 # --- answering -------------------------------------------------------------------------------

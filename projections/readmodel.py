@@ -46,6 +46,7 @@ from soc_ledger.ledger.index import (
     tracking,
 )
 from soc_ledger.ledger.location import canonical
+from soc_ledger.projections import seals
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.store import EventLog
@@ -163,6 +164,7 @@ def catch_up(engine: Engine, log: EventLog) -> int:
     index.catch_up(engine, log)
     handled = 0
     with engine.begin() as conn:
+        started = seals.begin(conn, NAME)
         position = index.claim_position(conn, NAME)
         touched: dict[str, set[int]] = {}
         # A page at a time (a first catch-up may follow a log of any length), straight to the
@@ -211,6 +213,7 @@ def catch_up(engine: Engine, log: EventLog) -> int:
                 if rows:
                     conn.execute(insert(fact_versions), rows)
         conn.execute(update(tracking).where(tracking.c.name == NAME).values(position=position))
+        seals.seal(conn, NAME, started)
     return handled
 
 
@@ -219,7 +222,10 @@ def rebuild(engine: Engine, log: EventLog) -> int:
     with engine.begin() as conn:
         conn.execute(delete(fact_versions))
         conn.execute(delete(tracking).where(tracking.c.name == NAME))
-    return catch_up(engine, log)
+    handled = catch_up(engine, log)
+    with engine.begin() as conn:
+        seals.reset(conn, NAME)
+    return handled
 
 
 def facts_known_at(

@@ -33,7 +33,7 @@ from soc_ledger.ledger import index
 from soc_ledger.ledger.encryption import open_text
 from soc_ledger.ledger.integrity import AssertionProblem, Check, Report, check_log, counted
 from soc_ledger.ledger.locks import writer_lock
-from soc_ledger.projections import latest, outcome_facts, queries, readmodel
+from soc_ledger.projections import latest, outcome_facts, queries, readmodel, seals
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.service import Ledger
@@ -277,6 +277,7 @@ def figure_to_assert(
     up first); AssertionProblem when it differs from `expected`, and nothing is to be recorded.
     """
     ledger.follow(readmodel.catch_up, readmodel.NAME)
+    seals.check_followed(ledger, (readmodel.NAME,))
     try:
         contract = queries.the_contract(ledger.engine, contract)
     except QueryError as exc:
