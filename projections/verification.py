@@ -32,6 +32,7 @@ from soc_ledger.domain.values import PENNY
 from soc_ledger.ledger import index
 from soc_ledger.ledger.encryption import open_text
 from soc_ledger.ledger.integrity import AssertionProblem, Check, Report, check_log, counted
+from soc_ledger.ledger.location import StoreError
 from soc_ledger.ledger.locks import writer_lock
 from soc_ledger.projections import latest, outcome_facts, queries, readmodel
 
@@ -82,6 +83,11 @@ def projections() -> list[Projection]:
 def verify(ledger: Ledger, against: dict[str, Any] | None = None) -> Report:
     """Every check, under the writer lock; later checks are skipped once the chain is broken."""
     with writer_lock(ledger.location):
+        if not index.log_head(ledger.engine, ledger.location):
+            # Nothing appended is nothing proven: an empty store must not read as verified.
+            raise StoreError(
+                f"nothing to verify: the ledger at {ledger.location.shown} holds no events"
+            )
         report, records = check_log(ledger, against, LATER)
         if records is None:
             return report
