@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from soc_ledger.ledger.location import Location
+from soc_ledger.ledger.location import Location, StoreError
 
 _ADVISORY_KEY = 0x50C1ED6E  # "soc-ledger" writers
 
@@ -19,7 +19,13 @@ _ADVISORY_KEY = 0x50C1ED6E  # "soc-ledger" writers
 @contextmanager
 def writer_lock(location: Location) -> Iterator[None]:
     if location.kind == "sqlite":
-        fd = os.open(location.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(location.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot take the writer lock {location.path}.lock of the ledger at "
+                f"{location.shown}: {exc.strerror}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
