@@ -91,10 +91,11 @@ db_option = click.option(
 )
 
 
-def open_ledger(db: str) -> Ledger:
+def open_ledger(db: str, create: bool = False) -> Ledger:
+    """The ledger at DB, which must exist unless the command can start one (`create`)."""
     from soc_ledger.ledger.service import Ledger
 
-    return Ledger(db)
+    return Ledger(db, create=create)
 
 
 @click.group(cls=LedgerGroup)
@@ -131,7 +132,8 @@ def record(file, db: str, check: bool) -> None:
             raise LedgerCommandError(f"{source}: not UTF-8 text ({exc.reason})") from None
 
     _records_from(source)
-    with open_ledger(db) as ledger:
+    # A check writes nothing, so it needs a ledger already there; a record may start one.
+    with open_ledger(db, create=not check) as ledger:
         outcome = ledger.record_lines(lines if file.seekable() else lines(), source, check)
     if check:
         write_checked(outcome)
@@ -184,8 +186,20 @@ known_at_option = click.option(
 )
 contract_option = click.option("--contract", help="the contract (needed if the store has several)")
 format_option = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+
+
+def _output(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A file to write (--emit, --export, --plot): refused in one line before any work if it
+    cannot be written, and nothing created."""
+    if value is None:
+        return None
+    from soc_ledger.projections.views.render import output_path
+
+    return output_path(param.opts[0], value)
+
+
 plot_option = click.option(
-    "--plot", type=click.Path(dir_okay=False), help="also draw the picture to this PNG file"
+    "--plot", callback=_output, metavar="FILE", help="also draw the picture to this PNG file"
 )
 
 
@@ -239,7 +253,7 @@ def _report(db: str, contract: str | None, query: Callable[..., T], *args: Any) 
     help="recompute every case under this rule (a what-if); default each case's own",
 )
 @format_option
-@click.option("--plot", type=click.Path(dir_okay=False), help="also draw owed over time (PNG)")
+@click.option("--plot", callback=_output, metavar="FILE", help="also draw owed over time (PNG)")
 def liability(db, as_of, known_at, contract, by, week_rule, fmt, plot=None) -> None:
     """What is owed for outcomes at (as_of, known_at): weeks, money, caps, days in care."""
     from soc_ledger.projections import queries
@@ -301,7 +315,7 @@ def diff(db, k1, k2, as_of, contract, fmt) -> None:
 @main.command()
 @db_option
 @click.option(
-    "--emit", type=click.Path(dir_okay=False, writable=True),
+    "--emit", callback=_output, metavar="FILE",
     help="write the history as JSON Lines to this file instead of recording it",
 )
 @click.option(
@@ -320,7 +334,7 @@ def demo(db, emit, scale, fmt) -> None:
         write_history(emit, lines, scale)
         return
     _records_from("demo", shown=20)
-    with open_ledger(db) as ledger:
+    with open_ledger(db, create=True) as ledger:
         outcome = ledger.record_lines(lines, f"demo(scale={scale})")
     if fmt == "table":
         write_demo_recorded(outcome)
@@ -475,7 +489,7 @@ def forecast_command(db, as_of, known_at, contract, fmt, plot) -> None:
 @main.command()
 @db_option
 @click.option(
-    "--export", "export_to", type=click.Path(dir_okay=False, writable=True),
+    "--export", "export_to", callback=_output, metavar="FILE",
     help="once the store verifies, write its chain heads to this file (JSON) for a later --against",
 )
 @click.option(

@@ -36,6 +36,18 @@ def canonical(obj: Any) -> bytes:
         return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def hidden(url: str) -> str:
+    """`url` with the password of its user part (`user:password@`) shown as ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    user, at, host = authority.rpartition("@")
+    if not at or ":" not in user:
+        return url
+    return f"{scheme}://{user.split(':', 1)[0]}:***@{host}{slash}{tail}"
+
+
 @dataclass(frozen=True)
 class Location:
     """Where a ledger lives, parsed from `--db` / `SOC_LEDGER_DB`."""
@@ -55,13 +67,15 @@ class Location:
         if url.startswith("sqlite:///"):
             path = url[len("sqlite:///") :]
             if not path:
-                raise StoreError(f"no file in {url!r}: write sqlite:///path/to/ledger.db")
+                raise StoreError(f"no file in {hidden(url)!r}: write sqlite:///path/to/ledger.db")
             return cls(url, "sqlite", path=path)
         parts = urlparse(url)
         if parts.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
             dbname = parts.path.lstrip("/")
             if not dbname:
-                raise StoreError(f"no database name in {url!r}: write postgresql://user@host/db")
+                raise StoreError(
+                    f"no database name in {hidden(url)!r}: write postgresql://user@host/db"
+                )
             return cls(
                 url,
                 "postgresql",
@@ -72,8 +86,14 @@ class Location:
                 dbname=dbname,
             )
         raise StoreError(
-            f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db"
+            f"unsupported database URL {hidden(url)!r}: "
+            f"use sqlite:///path or postgresql://user@host/db"
         )
+
+    @property
+    def shown(self) -> str:
+        """The URL as it may be printed: its password, if any, as ***."""
+        return hidden(self.url)
 
     def library_env(self) -> dict[str, str]:
         if self.kind == "sqlite":

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from soc_ledger.ledger.location import Location
+from soc_ledger.ledger.location import Location, StoreError
 
 _ADVISORY_KEY = 0x50C1ED6E  # "soc-ledger" writers
 
@@ -47,7 +47,13 @@ def writer_lock(location: Location) -> Iterator[None]:
 @contextmanager
 def _acquired(location: Location) -> Iterator[None]:
     if location.kind == "sqlite":
-        fd = os.open(location.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(location.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot take the writer lock {location.path}.lock of the ledger at "
+                f"{location.shown}: {exc.strerror}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

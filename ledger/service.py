@@ -13,6 +13,7 @@ from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
 from soc_ledger.ledger import encryption, index
 from soc_ledger.ledger.location import Location, StoreError
 from soc_ledger.ledger.locks import writer_lock
+from soc_ledger.ledger.opening import open_store
 from soc_ledger.ledger.privacy import Pseudonymiser
 
 if TYPE_CHECKING:
@@ -51,8 +52,12 @@ class TrailEntry:
 
 
 class Ledger:
-    def __init__(self, url: str | None = None) -> None:
+    """A ledger opened for a command. With `create` False (every command but those that can
+    start a ledger) the ledger must exist already: nothing is created at a mistyped URL."""
+
+    def __init__(self, url: str | None = None, create: bool = True) -> None:
         self.location = Location.parse(url)
+        open_store(self.location, create)
         self.engine = index.open_engine(self.location)
         try:
             encryption.check_store(

@@ -34,6 +34,7 @@ from eventsourcing.utils import get_topic
 from soc_ledger.domain.events import EVENT_TYPES
 from soc_ledger.domain.knowledge import Recorded
 from soc_ledger.ledger.location import Location, StoreError, canonical
+from soc_ledger.ledger.opening import one_line
 
 GENESIS = "0" * 64
 _NAMESPACE = uuid.UUID("6f1d3c2e-7a51-4e0b-9a57-5c0c1ad9e1b3")
@@ -227,7 +228,9 @@ class EventLog:
                 env["APPLICATION_RECORDER_TOPIC"] = get_topic(BulkSQLiteApplicationRecorder)
             self.app = LedgerApplication(env=env)
         except Exception as exc:  # the library wraps driver errors in many types
-            raise StoreError(f"cannot open the ledger at {location.url}: {exc}") from exc
+            raise StoreError(
+                f"cannot open the ledger at {location.shown}: {one_line(exc)}"
+            ) from exc
         self.mapper: LedgerMapper = self.app.mapper  # type: ignore[assignment]
         self.recorder = self.app.recorder
 

@@ -4,7 +4,8 @@ The whole report: the log's own checks first (`ledger.integrity`: chain, export,
 privacy, aggregates), then the read side's, skipped when the chain is broken:
 
 5. **projections** — the stored read models, caught up to the log, equal a rebuild from
-   position 0 into a scratch database (the user's read model is never touched), row by row.
+   position 0 into a scratch database (the user's read model is never touched), row by row;
+   where that copy lives and how it is always removed: `projections/scratch.py`.
 6. **assertions** — every `BalanceAsserted` still holds, recomputed by the outcome rules from
    the rebuilt facts as known at its `known_at`.
 
@@ -15,15 +16,13 @@ computes the figure an auditor signs off; the ledger records the sign-off
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Table, create_engine, select
+from sqlalchemy import Engine, Table, select
 
 from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt, Recorded
@@ -32,8 +31,10 @@ from soc_ledger.domain.values import PENNY
 from soc_ledger.ledger import index
 from soc_ledger.ledger.encryption import open_text
 from soc_ledger.ledger.integrity import AssertionProblem, Check, Report, check_log, counted
+from soc_ledger.ledger.location import StoreError
 from soc_ledger.ledger.locks import writer_lock
 from soc_ledger.projections import latest, outcome_facts, queries, readmodel, seals
+from soc_ledger.projections.scratch import scratch_store
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.service import Ledger
@@ -82,17 +83,17 @@ def projections() -> list[Projection]:
 def verify(ledger: Ledger, against: dict[str, Any] | None = None) -> Report:
     """Every check, under the writer lock; later checks are skipped once the chain is broken."""
     with writer_lock(ledger.location):
+        if not index.log_head(ledger.engine, ledger.location):
+            # Nothing appended is nothing proven: an empty store must not read as verified.
+            raise StoreError(
+                f"nothing to verify: the ledger at {ledger.location.shown} holds no events"
+            )
         report, records = check_log(ledger, against, LATER)
         if records is None:
             return report
-        scratch_dir = tempfile.mkdtemp(prefix="soc-ledger-verify-")
-        scratch = create_engine(f"sqlite:///{scratch_dir}/rebuilt.db")
-        try:
+        with scratch_store(ledger.location) as scratch:
             report.checks.append(_projections(ledger, scratch))
             report.checks.append(_assertions(scratch, records))
-        finally:
-            scratch.dispose()
-            shutil.rmtree(scratch_dir, ignore_errors=True)
         return report
 
 

@@ -63,10 +63,16 @@ def test_an_untouched_store_verifies_clean(db_url, tmp_path, quickstart_lines):
     assert f"verified: 11 events, head #11 {report['head']['hash']}" in table.stdout
 
 
-def test_an_empty_store_verifies_clean(sqlite_url):
-    result = verify(sqlite_url)
-    assert result.exit_code == 0, result.output
-    assert "verified: 0 events" in result.stdout
+def test_an_empty_or_missing_store_does_not_verify(db_url, tmp_path):
+    """Nothing appended is nothing proven (issue 13: a new file said `verified: 0 events`)."""
+    missing = verify(db_url)
+    assert missing.exit_code == 1 and missing.stdout == ""
+    assert missing.stderr.startswith("error: no ledger at ") and missing.stderr.count("\n") == 1
+    (tmp_path / "nothing.jsonl").write_text("")
+    assert run("record", str(tmp_path / "nothing.jsonl"), "--db", db_url).exit_code == 0
+    empty = verify(db_url)
+    assert empty.exit_code == 1 and "verified" not in empty.stdout
+    assert empty.stderr == f"error: nothing to verify: the ledger at {db_url} holds no events\n"
 
 
 # --- one byte edited ----------------------------------------------------------------------------

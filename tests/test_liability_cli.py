@@ -109,7 +109,10 @@ def test_explain_shows_each_week_and_why(tmp_path, quickstart_lines):
 
 
 def test_a_report_on_an_empty_ledger_says_so(tmp_path):
+    """A ledger started by a record of nothing (a report no longer starts one itself)."""
     url = f"sqlite:///{tmp_path / 'empty.db'}"
+    (tmp_path / "nothing.jsonl").write_text("")
+    assert run("record", str(tmp_path / "nothing.jsonl"), "--db", url).exit_code == 0
     result = run("liability", "--db", url)
     assert result.exit_code != 0
     assert "holds no contract yet" in result.stderr

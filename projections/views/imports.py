@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING
 
-from soc_ledger.projections.views.render import write_json, write_line, write_table
+from soc_ledger.projections.views.render import write_json, write_line, write_table, writing
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.recording import Outcome
@@ -70,7 +70,7 @@ def write_demo_recorded(outcome: Outcome) -> None:
 
 def write_history(path: str, lines: list[str], scale: int) -> None:
     """The reference contract's events as a JSON Lines file, instead of recording them."""
-    with open(path, "w", encoding="utf-8") as handle:
+    with writing("--emit", path), open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
     write_line(f"{path}: {len(lines)} events of the reference contract (scale {scale})")
 

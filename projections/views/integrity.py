@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 
 from soc_ledger.ledger.integrity import Check, Finding, Report
-from soc_ledger.projections.views.render import write_json, write_line, write_table
+from soc_ledger.projections.views.render import write_json, write_line, write_table, writing
 
 
 def describe(checks: Iterable[Check]) -> list[dict[str, str]]:
@@ -44,7 +44,7 @@ def write_findings(report: Report) -> None:
 
 def write_export(report: Report, path: str) -> None:
     """The chain heads as JSON, for a later `verify --against`."""
-    with open(path, "w", encoding="utf-8") as handle:
+    with writing("--export", path), open(path, "w", encoding="utf-8") as handle:
         json.dump(report.export(), handle, indent=2)
         handle.write("\n")
 

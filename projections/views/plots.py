@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from soc_ledger.projections.views.render import write_line
+from soc_ledger.projections.views.render import write_line, writing
 
 if TYPE_CHECKING:
     from soc_ledger.domain.finances.finances import Finances
@@ -70,7 +70,8 @@ def _short(value: Decimal) -> str:
 
 
 def _save(fig, path: str) -> None:
-    fig.savefig(path, format="png")
+    with writing("--plot", path):
+        fig.savefig(path, format="png")
 
 
 def plot_liability(

@@ -4,11 +4,46 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import click
+
+from soc_ledger.domain.errors import LedgerError
+
+
+class OutputError(LedgerError):
+    """A file a command was asked to write (--emit, --export, --plot) cannot be written."""
+
+
+def output_path(option: str, path: str) -> str:
+    """PATH, if a file can be written there: checked before the command does its work, and
+    creating nothing (what only the write itself can tell is caught by `writing`)."""
+    if not path:
+        raise OutputError(f"{option}: give a file name")
+    if os.path.isdir(path):
+        raise OutputError(f"{option} {path}: is a directory, not a file")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise OutputError(f"{option} {path}: the folder {folder} does not exist")
+    if os.path.exists(path):
+        if not os.access(path, os.W_OK):
+            raise OutputError(f"{option} {path}: the file cannot be written (permission denied)")
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} {path}: cannot create a file in {folder} (permission denied)")
+    return path
+
+
+@contextmanager
+def writing(option: str, path: str) -> Iterator[None]:
+    """A failed write of PATH (a full disk, a device that refuses) as one line naming OPTION."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(f"{option} {path}: cannot write ({exc.strerror or exc})") from None
 
 
 def for_people(
