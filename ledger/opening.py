@@ -90,6 +90,14 @@ def _create_owner_only(location: Location, path: str) -> None:
 def _postgresql(location: Location, create: bool) -> bool:
     import psycopg
 
+    # PostgreSQL's own databases never hold a ledger, not even one an earlier version of this
+    # program started there by mistake: a URL that names one is refused before connecting.
+    if location.dbname in MAINTENANCE:
+        raise StoreError(
+            f"no ledger at {location.shown}: {location.dbname!r} is one of PostgreSQL's own "
+            f"databases; create one for the ledger (createdb soc_ledger) and name it in the URL"
+        )
+
     try:
         with psycopg.connect(
             host=location.host,
@@ -103,13 +111,7 @@ def _postgresql(location: Location, create: bool) -> bool:
             found = conn.execute("SELECT to_regclass(%s)", (POSTGRES_EVENTS,)).fetchone()
     except psycopg.Error as exc:
         raise StoreError(f"cannot open the ledger at {location.shown}: {one_line(exc)}") from None
-    exists = found is not None and found[0] is not None
-    if not exists and create and location.dbname in MAINTENANCE:
-        raise StoreError(
-            f"no ledger at {location.shown}: {location.dbname!r} is one of PostgreSQL's own "
-            f"databases; create one for the ledger (createdb soc_ledger) and name it in the URL"
-        )
-    return exists
+    return found is not None and found[0] is not None
 
 
 def one_line(exc: BaseException) -> str:
