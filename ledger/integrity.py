@@ -252,30 +252,30 @@ def _walk(log: EventLog) -> _Walk:
     return w
 
 
-def _privacy(check: Check, record: Recorded) -> None:
+def _privacy(check: Check, record: Recorded, reading: str = "is stored") -> None:
     event = record.event
     if event.type == "ReferralReceived":
         fields = {"child_ref": event.child_ref, "date_of_birth": event.date_of_birth}  # type: ignore[attr-defined]
-        _personal(check, fields, record)
+        _personal(check, fields, record.position, reading)
     elif event.type == "EventCorrected":
-        _personal(check, event.changes, record)  # type: ignore[attr-defined]
+        _personal(check, event.changes, record.position, reading)  # type: ignore[attr-defined]
 
 
-def _personal(check: Check, fields: Any, record: Recorded) -> None:
+def _personal(check: Check, fields: Any, position: int, reading: str) -> None:
     """A child's id and birth date wherever they are in `fields`, nested changes included."""
     if isinstance(fields, list):
         for value in fields:
-            _personal(check, value, record)
+            _personal(check, value, position, reading)
         return
     if not isinstance(fields, dict):
         return
     if "child_ref" in fields and not is_pseudonym(fields["child_ref"]):
-        check.fail("a child_ref is stored in clear, not as a pseudonym", record.position)
+        check.fail(f"a child_ref {reading} in clear, not as a pseudonym", position)
     born = fields.get("date_of_birth")
     if born is not None and not (isinstance(born, str) and len(born) == 7):
-        check.fail("a full date of birth is stored (only year and month may be)", record.position)
+        check.fail(f"a full date of birth {reading} (only year and month may be)", position)
     for value in fields.values():
-        _personal(check, value, record)
+        _personal(check, value, position, reading)
 
 
 def _privacy_as_read(check: Check, records: list[Recorded]) -> None:
@@ -293,7 +293,8 @@ def _privacy_as_read(check: Check, records: list[Recorded]) -> None:
             continue
         for fact in facts:
             if fact.event.type == "ReferralReceived" and len(fact.because) > 1:
-                _privacy(check, replace(fact.because[-1], event=fact.event))
+                reading = "is read (as corrected)"
+                _privacy(check, replace(fact.recorded, event=fact.event), reading)
 
 
 def _against(walk: _Walk, exported: dict[str, Any]) -> Check:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from itertools import takewhile
 from typing import Any
 
 from pydantic import ValidationError
@@ -57,7 +58,9 @@ def shape_problem(data: Any) -> tuple[str, str] | None:
         value, path = todo.pop()
         where = ".".join(path) or "(line)"
         if isinstance(value, dict | list) and len(path) >= MAX_DEPTH:
-            return where, f"nested more than {MAX_DEPTH} levels deep"
+            # Named by the field that holds it, not by twenty list indices.
+            named = list(takewhile(lambda part: not part.isdigit(), path[:4])) or ["(line)"]
+            return ".".join(named), f"nested more than {MAX_DEPTH} levels deep"
         if isinstance(value, dict):
             todo.extend((item, (*path, str(name))) for name, item in value.items())
         elif isinstance(value, list):
