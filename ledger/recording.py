@@ -46,8 +46,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        # A field name is input too: one with a line break or control character is quoted.
-        name = self.field if self.field.isprintable() else json.dumps(self.field)
+        # A field name is input too: one that could blur where the name ends (a control
+        # character, a space at either end, ": ") is quoted.
+        plain = self.field.isprintable() and self.field.strip() == self.field
+        name = self.field if plain and ": " not in self.field else json.dumps(self.field)
         return f"{self.source}:{self.line}: {name}: {self.message}"
 
 
