@@ -29,6 +29,7 @@ _DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$")
 BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
+_NOT_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f" + "".join(sorted(BIDI_CONTROLS)) + "]")
 
 
 def parse_iso_date(value: Any) -> date:
@@ -139,10 +140,11 @@ def check_code(value: str) -> str:
 def check_text(value: str) -> str:
     """Free text: any line breaks and tabs, but no other control character and no bidi
     control (a reason or name could otherwise display as something it does not say)."""
-    for c in value:
-        if (c < " " and c not in "\t\n\r") or c == "\x7f" or c in BIDI_CONTROLS:
-            kind = "a bidi control" if c in BIDI_CONTROLS else "a control character"
-            raise ValueError(f"text may not hold {kind} (U+{ord(c):04X})")
+    found = _NOT_IN_TEXT.search(value)
+    if found is not None:
+        c = found.group()
+        kind = "a bidi control" if c in BIDI_CONTROLS else "a control character"
+        raise ValueError(f"text may not hold {kind} (U+{ord(c):04X})")
     return value
 
 
