@@ -1,7 +1,8 @@
 """Every event of SPEC §4 as a frozen pydantic model with exactly the fields listed there.
 
 The JSON Lines input is validated against `LedgerEvent` (a union discriminated by `type`), so
-an unknown type or an unknown field is an error, never silently dropped.
+an unknown type or an unknown field is an error, never silently dropped. Every model is
+strict: a string is never read as a number or a flag, nor a number as a flag.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from soc_ledger.domain.values import (
     BirthDate,
     Code,
+    Count,
     Instant,
     IsoDate,
     Money,
@@ -24,7 +26,7 @@ from soc_ledger.domain.values import (
 
 class Model(BaseModel):
     model_config = ConfigDict(
-        frozen=True, extra="forbid", populate_by_name=True, defer_build=True
+        frozen=True, extra="forbid", populate_by_name=True, defer_build=True, strict=True
     )
 
 
@@ -93,23 +95,23 @@ class OutcomePayments(Model):
 
 class ProfilePoint(Model):
     date: IsoDate
-    referrals: int = Field(ge=0)
+    referrals: Count
     outcome_payments: Money
 
 
 class Targets(Model):
-    referrals: int = Field(ge=0)
-    tracked: int = Field(ge=0)
-    outcome_weeks: int = Field(ge=0)
+    referrals: Count
+    tracked: Count
+    outcome_weeks: Count
     outcome_payments: OutcomePayments
     investment: Money
-    per_borough: dict[Code, Annotated[int, Field(ge=0)]] | None = None
+    per_borough: dict[Code, Count] | None = None
     profile: list[ProfilePoint] | None = None
 
 
 class ClaimLine(Model):
     case: Code
-    weeks: int = Field(ge=0)
+    weeks: Count
     amount: Money
 
 
@@ -371,5 +373,6 @@ CASE_EVENTS = frozenset(
         "CareEpisodeEnded",
     }
 )
-# Fields a correction may not change: they say what the event is, not what it says.
-IDENTITY_FIELDS = frozenset({"type", "contract", "key", "recorded_on"})
+# Fields a correction may not change: they say what the event is and whose it is, not what it
+# says (a referral "moved" to another case would leave its own case without it).
+IDENTITY_FIELDS = frozenset({"type", "contract", "key", "recorded_on", "case", "target"})

@@ -13,7 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from soc_ledger.domain.events import EVENT_TYPES, Event
+from pydantic import ValidationError
+
+from soc_ledger.domain.contract import DomainError
+from soc_ledger.domain.events import EVENT_TYPES, IDENTITY_FIELDS, Event
 from soc_ledger.domain.values import end_of_day
 
 
@@ -137,3 +140,25 @@ def apply_changes(event: Event, changes: Sequence[dict]) -> Event:
     for change in changes:
         data.update(change)
     return EVENT_TYPES[event.type].model_validate(data)
+
+
+def corrected_reading(event: Event, changes: dict, where: str = "changes") -> Event:
+    """`event` as `changes` would make it read, checked as the event type itself is: a field
+    that says what the event is may not change, and every changed field has its type's rules.
+    A problem names the field under `where` (`changes.terms.tracking_weeks`)."""
+    forbidden = sorted(set(changes) & IDENTITY_FIELDS)
+    if forbidden:
+        raise DomainError(
+            f"a correction cannot change {forbidden[0]!r}; retract the event and record "
+            "it again instead",
+            f"{where}.{forbidden[0]}",
+        )
+    try:
+        return apply_changes(event, [changes])
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        path = ".".join(str(p) for p in err["loc"]) or "(event)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = f"{event.type} has no such field"
+        raise DomainError(message, f"{where}.{path}") from None

@@ -1,7 +1,9 @@
-"""Value types shared by every event: exact money, strict ISO dates, codes.
+"""Value types shared by every event: exact money, strict ISO dates, codes, bounded counts.
 
 Validation happens here, once, at the boundary: a value that passes is exact (no binary
 float ever reaches a Decimal) and a value that fails names what would have been right.
+Numbers are read strictly: ASCII digits only (no `_`, no other script's digits), no string
+read as a number or a flag, and every integer within `MAX_INTEGER`.
 """
 
 from __future__ import annotations
@@ -11,11 +13,23 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StringConstraints
 
 PENNY = Decimal("0.01")
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_YEAR_MONTH = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+# The largest integer every reader of the stored JSON holds exactly: orjson, both stores, and
+# a JavaScript or jq reader that reads numbers as doubles (2^53 - 1).
+MAX_INTEGER = 2**53 - 1
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_YEAR_MONTH = re.compile(r"^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$")
+# A number written as a string: ASCII digits, an optional fraction and exponent (how `str`
+# writes a Decimal, so a stored number reads back); no `_`, no sign but minus, no spaces.
+_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$")
+# Characters that reorder text as displayed (Trojan Source): an id or a report line could show
+# something other than what is stored.
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+_NOT_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f" + "".join(sorted(BIDI_CONTROLS)) + "]")
 
 
 def parse_iso_date(value: Any) -> date:
@@ -24,7 +38,7 @@ def parse_iso_date(value: Any) -> date:
         raise ValueError("expected a date YYYY-MM-DD, not a date and time")
     if isinstance(value, date):
         return value
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
         raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}")
     try:
         return date.fromisoformat(value)
@@ -38,9 +52,9 @@ def parse_instant(value: Any) -> datetime:
         dt = value
     elif isinstance(value, date):
         dt = datetime.combine(value, time.min)
-    elif isinstance(value, str) and _ISO_DATE.match(value):
+    elif isinstance(value, str) and _ISO_DATE.fullmatch(value):
         dt = datetime.combine(parse_iso_date(value), time.min)
-    elif isinstance(value, str):
+    elif isinstance(value, str) and value.isascii():
         try:
             dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
@@ -76,7 +90,10 @@ def parse_share(value: Any) -> Decimal:
 
 def parse_number(value: Any) -> Decimal:
     """Any exact number (an audited figure: money or a count)."""
-    return _parse_decimal(value, "a number")
+    number = _parse_decimal(value, "a number")
+    if number.adjusted() > 20:  # as for money: beyond any figure a ledger computes
+        raise ValueError(f"the number is too large to be a figure, got {value!r}")
+    return number
 
 
 def _parse_decimal(value: Any, what: str) -> Decimal:
@@ -85,11 +102,16 @@ def _parse_decimal(value: Any, what: str) -> Decimal:
         raise ValueError(f"expected {what} written exactly, got {value!r}")
     if isinstance(value, int | Decimal):
         amount = Decimal(value)
-    elif isinstance(value, str) and value.strip() == value and value:
+    elif isinstance(value, str) and _DECIMAL.fullmatch(value):
         try:
             amount = Decimal(value)
         except InvalidOperation:
             raise ValueError(f"expected {what}, got {value!r}") from None
+    elif isinstance(value, str):
+        raise ValueError(
+            f"expected {what} written with ASCII digits and an optional decimal point "
+            f"(no spaces, no '_', no '+'), got {value!r}"
+        )
     else:
         raise ValueError(f"expected {what}, got {value!r}")
     if not amount.is_finite():
@@ -99,10 +121,30 @@ def _parse_decimal(value: Any, what: str) -> Decimal:
 
 def parse_birth_date(value: Any) -> str:
     """A full birth date on input; only `YYYY-MM` is ever stored (SPEC §11)."""
-    if not isinstance(value, str) or not _YEAR_MONTH.match(value):
+    if not isinstance(value, str) or not _YEAR_MONTH.fullmatch(value):
         raise ValueError(f"expected a date of birth YYYY-MM-DD, got {value!r}")
     probe = value if len(value) == 10 else value + "-01"
     parse_iso_date(probe)
+    return value
+
+
+def check_code(value: str) -> str:
+    """An id or code: printable, so what a report shows is what is stored."""
+    if not value.isprintable():
+        bad = next(c for c in value if not c.isprintable())
+        kind = "a bidi control" if bad in BIDI_CONTROLS else "a control or invisible character"
+        raise ValueError(f"an id or code must be printable; it holds {kind} (U+{ord(bad):04X})")
+    return value
+
+
+def check_text(value: str) -> str:
+    """Free text: any line breaks and tabs, but no other control character and no bidi
+    control (a reason or name could otherwise display as something it does not say)."""
+    found = _NOT_IN_TEXT.search(value)
+    if found is not None:
+        c = found.group()
+        kind = "a bidi control" if c in BIDI_CONTROLS else "a control character"
+        raise ValueError(f"text may not hold {kind} (U+{ord(c):04X})")
     return value
 
 
@@ -116,8 +158,9 @@ Money = Annotated[Decimal, BeforeValidator(parse_money), PlainSerializer(_money_
 Share = Annotated[Decimal, BeforeValidator(parse_share), PlainSerializer(str)]
 Number = Annotated[Decimal, BeforeValidator(parse_number), PlainSerializer(str)]
 BirthDate = Annotated[str, BeforeValidator(parse_birth_date)]
-Code = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(max_length=10_000)]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(check_code)]
+Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(check_text)]
+Count = Annotated[int, Field(ge=0, le=MAX_INTEGER)]
 
 
 def money(value: Decimal | int | str) -> str:

@@ -9,7 +9,9 @@ The checks, in order; the first break is named by the log position it was found 
    break it at that position. With `against`, the chain heads exported earlier must still be
    in the log with the same hashes: nothing up to them moved (a truncated log is caught too).
 2. **streams** — each aggregate's versions run 1, 2, 3 ... in log order.
-3. **privacy** — no referral holds a CHILD id in clear or a full date of birth.
+3. **privacy** — no referral holds a CHILD id in clear or a full date of birth: not as stored,
+   not in any correction at any depth (a correction of a correction), and not as any referral
+   reads with its corrections applied.
 4. **aggregates** — every Contract and Case is replayed from its stream and its rules hold on
    the result (no two care episodes of a case overlap).
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -32,8 +34,8 @@ from pydantic import ValidationError
 from soc_ledger.domain import case as case_rules
 from soc_ledger.domain.contract import DomainError
 from soc_ledger.domain.errors import LedgerError
-from soc_ledger.domain.knowledge import Recorded
-from soc_ledger.ledger.privacy import PREFIX
+from soc_ledger.domain.knowledge import Recorded, known_facts
+from soc_ledger.ledger.privacy import is_pseudonym
 from soc_ledger.ledger.store import GENESIS, DamagedEvent, seal, stream_id, to_recorded
 
 if TYPE_CHECKING:
@@ -240,6 +242,7 @@ def _walk(log: EventLog) -> _Walk:
         versions[note.originator_id] = version
         _privacy(w.privacy, record)
         w.records.append(record)
+    _privacy_as_read(w.privacy, w.records)
     if w.count and (not w.checkpoints or w.checkpoints[-1][0] != w.last_position):
         w.checkpoints.append((w.last_position, w.prev))
     gaps = f" ({w.gaps} gaps in positions, from rolled-back appends)" if w.gaps else ""
@@ -250,19 +253,49 @@ def _walk(log: EventLog) -> _Walk:
     return w
 
 
-def _privacy(check: Check, record: Recorded) -> None:
+def _privacy(check: Check, record: Recorded, reading: str = "is stored") -> None:
     event = record.event
-    fields: dict[str, Any] = {}
     if event.type == "ReferralReceived":
         fields = {"child_ref": event.child_ref, "date_of_birth": event.date_of_birth}  # type: ignore[attr-defined]
+        _personal(check, fields, record.position, reading)
     elif event.type == "EventCorrected":
-        fields = event.changes  # type: ignore[attr-defined]
-    child_ref = fields.get("child_ref")
-    if child_ref is not None and not str(child_ref).startswith(PREFIX):
-        check.fail("a child_ref is stored in clear, not as a pseudonym", record.position)
+        _personal(check, event.changes, record.position, reading)  # type: ignore[attr-defined]
+
+
+def _personal(check: Check, fields: Any, position: int, reading: str) -> None:
+    """A child's id and birth date wherever they are in `fields`, nested changes included."""
+    if isinstance(fields, list):
+        for value in fields:
+            _personal(check, value, position, reading)
+        return
+    if not isinstance(fields, dict):
+        return
+    if "child_ref" in fields and not is_pseudonym(fields["child_ref"]):
+        check.fail(f"a child_ref {reading} in clear, not as a pseudonym", position)
     born = fields.get("date_of_birth")
-    if born is not None and len(str(born)) != 7:
-        check.fail("a full date of birth is stored (only year and month may be)", record.position)
+    if born is not None and not (isinstance(born, str) and len(born) == 7):
+        check.fail(f"a full date of birth {reading} (only year and month may be)", position)
+    for value in fields.values():
+        _personal(check, value, position, reading)
+
+
+def _privacy_as_read(check: Check, records: list[Recorded]) -> None:
+    """Each corrected referral as it reads now, corrections of corrections applied."""
+    corrected = {r.stream for r in records if r.event.type == "EventCorrected"}
+    streams: dict[str, list[Recorded]] = {}
+    for r in records:
+        if r.stream in corrected:
+            streams.setdefault(r.stream, []).append(r)
+    for history in streams.values():
+        try:
+            facts = known_facts(history)
+        except ValidationError:
+            check.fail("a correction does not read as a valid event", history[-1].position)
+            continue
+        for fact in facts:
+            if fact.event.type == "ReferralReceived" and len(fact.because) > 1:
+                reading = "is read (as corrected)"
+                _privacy(check, replace(fact.recorded, event=fact.event), reading)
 
 
 def _against(walk: _Walk, exported: dict[str, Any]) -> Check:

@@ -1,5 +1,9 @@
 """Parsing event lines: JSON with exact decimals, each line validated into an `Incoming`
 event. Every problem is collected (`file:line: field: what`) for the batch to be refused whole.
+
+Before a line reaches the event models its shape is bounded: at most `MAX_LINE` characters,
+nesting at most `MAX_DEPTH` deep, and every integer within `values.MAX_INTEGER`, so nothing that
+passes here can fail to be stored, hashed or read back exactly.
 """
 
 from __future__ import annotations
@@ -7,12 +11,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from itertools import takewhile
 from typing import Any
 
 from pydantic import ValidationError
 
 from soc_ledger.domain.events import EVENT_ADAPTER
+from soc_ledger.domain.values import MAX_INTEGER
 from soc_ledger.ledger.recording import Incoming, Problem
+
+# A claim with thousands of lines is well under this; a line past it is not an event.
+MAX_LINE = 1_000_000
+# The deepest valid event nests 5 levels (a correction of a contract's fee list); each
+# correction of a correction adds one.
+MAX_DEPTH = 20
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -36,6 +48,30 @@ def parse_json_line(text: str) -> Any:
         parse_constant=_no_constants,
         object_pairs_hook=_no_duplicate_keys,
     )
+
+
+def shape_problem(data: Any) -> tuple[str, str] | None:
+    """The first place where `data` is nested too deeply or holds an integer no store keeps
+    exactly: (field, what is wrong)."""
+    todo: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while todo:
+        value, path = todo.pop()
+        where = ".".join(path) or "(line)"
+        if isinstance(value, dict | list) and len(path) >= MAX_DEPTH:
+            # Named by the field that holds it, not by twenty list indices.
+            named = list(takewhile(lambda part: not part.isdigit(), path[:4])) or ["(line)"]
+            return ".".join(named), f"nested more than {MAX_DEPTH} levels deep"
+        if isinstance(value, dict):
+            todo.extend((item, (*path, str(name))) for name, item in value.items())
+        elif isinstance(value, list):
+            todo.extend((item, (*path, str(n))) for n, item in enumerate(value))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not -MAX_INTEGER <= value <= MAX_INTEGER:
+                return where, (
+                    f"the integer {value} is beyond ±{MAX_INTEGER} (2^53 - 1), the largest "
+                    "the ledger stores exactly; an amount of money can be written as a string"
+                )
+    return None
 
 
 def problems_from(error: ValidationError, source: str, line: int) -> list[Problem]:
@@ -67,13 +103,26 @@ def parse_lines(
     for number, text in enumerate(lines, start=first_line):
         if not text.strip():
             continue
+        if len(text) > MAX_LINE:
+            problems.append(
+                Problem(source, number, "(line)", f"longer than {MAX_LINE:,} characters")
+            )
+            continue
         try:
             data = parse_json_line(text)
-        except (ValueError, RecursionError) as exc:
+        except RecursionError:
+            message = f"nested more than {MAX_DEPTH} levels deep"
+            problems.append(Problem(source, number, "(line)", message))
+            continue
+        except ValueError as exc:
             problems.append(Problem(source, number, "(line)", f"not valid JSON: {exc}"))
             continue
         if not isinstance(data, dict):
             problems.append(Problem(source, number, "(line)", "expected a JSON object"))
+            continue
+        shape = shape_problem(data)
+        if shape is not None:
+            problems.append(Problem(source, number, *shape))
             continue
         try:
             incoming.append(Incoming(source, number, EVENT_ADAPTER.validate_python(data)))

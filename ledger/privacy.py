@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +35,13 @@ from soc_ledger.ledger.location import Location, StoreError
 from soc_ledger.ledger.meta import meta_get, meta_set_once, meta_set_once_in
 
 PREFIX = "hmac-sha256:"
+_PSEUDONYM = re.compile(re.escape(PREFIX) + "[0-9a-f]{64}")
+
+
+def is_pseudonym(value: object) -> bool:
+    """Exactly what `Pseudonymiser.pseudonym` writes: the prefix alone proves nothing (a child
+    id written as `hmac-sha256:SUT-000123` is still the child's id)."""
+    return isinstance(value, str) and _PSEUDONYM.fullmatch(value) is not None
 META = "pseudonym_key"
 
 
@@ -90,7 +98,7 @@ class Pseudonymiser:
         return key
 
     def pseudonym(self, child_ref: str) -> str:
-        if child_ref.startswith(PREFIX):
+        if is_pseudonym(child_ref):
             return child_ref  # already a pseudonym (re-read from the store)
         digest = hmac.new(self.key, child_ref.encode(), hashlib.sha256).hexdigest()
         return PREFIX + digest

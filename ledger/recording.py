@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from soc_ledger.domain import case as case_rules
@@ -26,13 +25,12 @@ from soc_ledger.domain.errors import LedgerError
 from soc_ledger.domain.events import (
     CASE_EVENTS,
     EVENT_TYPES,
-    IDENTITY_FIELDS,
     ClaimSubmitted,
     Event,
     EventCorrected,
     ReferralReceived,
 )
-from soc_ledger.domain.knowledge import Recorded, apply_changes, known_facts
+from soc_ledger.domain.knowledge import Recorded, corrected_reading, known_facts
 from soc_ledger.ledger import index
 from soc_ledger.ledger.index import stream_name, stream_parts
 from soc_ledger.ledger.privacy import Pseudonymiser
@@ -48,8 +46,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        # A field name is input too: one with a line break or control character is quoted.
-        name = self.field if self.field.isprintable() else json.dumps(self.field)
+        # A field name is input too: one that could blur where the name ends (a control
+        # character, a space at either end, ": ") is quoted.
+        plain = self.field.isprintable() and self.field.strip() == self.field
+        name = self.field if plain and ": " not in self.field else json.dumps(self.field)
         return f"{self.source}:{self.line}: {name}: {self.message}"
 
 
@@ -411,23 +411,15 @@ class Batch:
         raise DomainError(f"event {target!r} is missing from its stream", "target")
 
     def _checked_changes(self, event: EventCorrected, target: Recorded) -> EventCorrected:
-        forbidden = sorted(set(event.changes) & IDENTITY_FIELDS)
-        if forbidden:
-            raise DomainError(
-                f"a correction cannot change {forbidden[0]!r}; retract the event and record "
-                "it again instead",
-                f"changes.{forbidden[0]}",
-            )
-        changes = dict(event.changes)
-        try:
-            corrected = apply_changes(target.event, [changes])
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "(event)"
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = f"{target.event.type} has no such field"
-            raise DomainError(message, f"changes.{where}") from None
+        return event.model_copy(update={"changes": self._changes(event.changes, target)})
+
+    def _changes(self, changes: dict[str, Any], target: Recorded, where: str = "changes") -> dict:
+        """`changes` as stored: checked on the target's corrected reading exactly as the target
+        itself was checked (types, age, pseudonym, birth month), canonical. A correction of a
+        correction is checked the same way one level down, at any depth: its new `changes` must
+        be a valid correction of the event the corrected correction targets."""
+        changes = dict(changes)
+        corrected = corrected_reading(target.event, changes, where)
         if isinstance(corrected, ReferralReceived):
             contract = self.contract(corrected.contract)
             case_rules.check_age(corrected, contract)
@@ -435,13 +427,22 @@ class Batch:
                 changes["child_ref"] = self.pseudonymiser.pseudonym(corrected.child_ref)
             if "date_of_birth" in changes:
                 changes["date_of_birth"] = corrected.date_of_birth[:7]
+        elif isinstance(corrected, EventCorrected) and "changes" in changes:
+            inner = self._corrected_target(target)
+            changes["changes"] = self._changes(corrected.changes, inner, f"{where}.changes")
         # Money and dates are stored as the model writes them, exactly.
-        canonical_changes = {
+        return {
             name: value
-            for name, value in payload(apply_changes(target.event, [changes])).items()
+            for name, value in payload(corrected_reading(target.event, changes, where)).items()
             if name in changes
         }
-        return event.model_copy(update={"changes": canonical_changes})
+
+    def _corrected_target(self, corrector: Recorded) -> Recorded:
+        """The event a stored correction or retraction acts on (same stream, its version)."""
+        for record in self._stream(corrector.stream):
+            if record.version == corrector.target_version:
+                return record
+        raise DomainError(f"the event corrected by {corrector.event.key!r} is missing", "target")
 
     # -- the end ---------------------------------------------------------------------------
 
