@@ -350,6 +350,10 @@ def _aggregates(records: list[Recorded]) -> Check:
             where = history[-1].position if history else None
             check.fail(f"contract {contract!r} does not replay: {exc.message}", where)
             continue
+        except ValueError as exc:  # pydantic's ValidationError: a stored reading no event has
+            where = history[-1].position if history else None
+            check.fail(f"contract {contract!r} does not replay: {_unreadable(exc)}", where)
+            continue
         for stream, events in streams.items():
             parts = json.loads(stream)
             if parts[0] != contract or len(parts) != 2:
@@ -363,8 +367,22 @@ def _aggregates(records: list[Recorded]) -> Check:
                     f"{exc.field}: {exc.message}",
                     events[-1].position,
                 )
+            except ValueError as exc:
+                check.fail(
+                    f"case {parts[1]!r} of contract {contract!r} does not replay: "
+                    f"{_unreadable(exc)}",
+                    events[-1].position,
+                )
     check.summary = f"{counted(len(contracts), 'contract')} and {counted(cases, 'case')} replayed"
     return check
+
+
+def _unreadable(exc: ValueError) -> str:
+    """A stored event (as corrected) that no longer reads as its type: the first reason."""
+    first = str(exc).strip().splitlines()
+    return "a stored event, as corrected, no longer reads as its type" + (
+        f" ({' '.join(first[1:3]).strip()})" if len(first) > 1 else ""
+    )
 
 
 # --- balance assertions ----------------------------------------------------------------------
