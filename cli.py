@@ -61,7 +61,7 @@ class LedgerGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LedgerError as exc:
-            from soc_ledger.ledger.recording import Rejected
+            from soc_ledger.ledger.problems import Rejected
 
             # Its own lines first (a rejected batch: every problem), then its reason.
             lines, reason, named = exc.lines(), str(exc), ctx.meta.get(INPUT)

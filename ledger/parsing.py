@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from soc_ledger.domain.events import EVENT_ADAPTER
 from soc_ledger.domain.values import MAX_INTEGER
-from soc_ledger.ledger.recording import Incoming, Problem
+from soc_ledger.ledger.problems import Problem
+from soc_ledger.ledger.recording import Incoming
 
 # A claim with thousands of lines is well under this; a line past it is not an event.
 MAX_LINE = 1_000_000

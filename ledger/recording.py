@@ -9,7 +9,6 @@ so what was checked is what is appended on.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ from pydantic_core import to_jsonable_python
 from soc_ledger.domain import case as case_rules
 from soc_ledger.domain import contract as contract_rules
 from soc_ledger.domain.contract import ContractState, DomainError
-from soc_ledger.domain.errors import LedgerError
 from soc_ledger.domain.events import (
     CASE_EVENTS,
     EVENT_TYPES,
@@ -34,36 +32,9 @@ from soc_ledger.domain.knowledge import Recorded, corrected_reading, known_facts
 from soc_ledger.ledger import index
 from soc_ledger.ledger.index import stream_name, stream_parts
 from soc_ledger.ledger.privacy import Pseudonymiser
+from soc_ledger.ledger.problems import Problem, Rejected
 from soc_ledger.ledger.store import Envelope, canonical
 from soc_ledger.ledger.store import envelope as seal_envelope
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    source: str
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        # A field name is input too: one that could blur where the name ends (a control
-        # character, a space at either end, ": ") is quoted.
-        plain = self.field.isprintable() and self.field.strip() == self.field
-        name = self.field if plain and ": " not in self.field else json.dumps(self.field)
-        return f"{self.source}:{self.line}: {name}: {self.message}"
-
-
-class Rejected(LedgerError):
-    """A batch with problems; nothing was written."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        noun = "problem" if len(problems) == 1 else "problems"
-        super().__init__(f"{len(problems)} {noun}; nothing was written")
-
-    def lines(self) -> list[str]:
-        """Every problem, one line each (`file:line: field: what`)."""
-        return [str(problem) for problem in self.problems]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ from soc_ledger.ledger.opening import open_store
 from soc_ledger.ledger.privacy import Pseudonymiser
 
 if TYPE_CHECKING:
-    from soc_ledger.ledger.recording import Incoming, Outcome, Problem
+    from soc_ledger.ledger.problems import Problem
+    from soc_ledger.ledger.recording import Incoming, Outcome
     from soc_ledger.ledger.store import Appending, EventLog
 
 # Events are read, checked and sealed this many at a time (memory stays flat with file size).
@@ -144,7 +145,7 @@ class Ledger:
         With `check` the transaction is rolled back once everything is in (nothing is
         written), and any problems are listed in line order.
         """
-        from soc_ledger.ledger.recording import Problem, Rejected
+        from soc_ledger.ledger.problems import Problem, Rejected
         from soc_ledger.ledger.store import conflicting
 
         with writer_lock(self.location):
@@ -211,7 +212,8 @@ class Ledger:
         now: datetime,
         first: list[Incoming],
     ) -> tuple[Outcome, bool]:
-        from soc_ledger.ledger.recording import Batch, Outcome, Rejected
+        from soc_ledger.ledger.problems import Rejected
+        from soc_ledger.ledger.recording import Batch, Outcome
 
         not_events: list[Problem] = []
         indexed = True
@@ -246,7 +248,7 @@ class Ledger:
 
     def _check_key(self, incoming: list[Incoming]) -> None:
         """A missing or wrong pseudonym key is named at the first line that needs it."""
-        from soc_ledger.ledger.recording import Problem, Rejected
+        from soc_ledger.ledger.problems import Problem, Rejected
 
         for item in incoming:
             event = item.event

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from soc_ledger.ledger import index, service
-from soc_ledger.ledger.recording import Rejected
+from soc_ledger.ledger.problems import Rejected
 from soc_ledger.ledger.service import Ledger
 from soc_ledger.projections import verification
 from tests.history_strategies import History, histories

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from soc_ledger.ledger.recording import Problem
+from soc_ledger.ledger.problems import Problem
 from soc_ledger.ledger.ssda903.period import Period
 from soc_ledger.ledger.ssda903.reading import EpisodeRow
 

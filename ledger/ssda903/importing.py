@@ -19,7 +19,8 @@ from soc_ledger.domain.knowledge import Fact
 from soc_ledger.domain.outcomes.facts import coverage_from_facts
 from soc_ledger.ledger.location import StoreError
 from soc_ledger.ledger.locks import writer_lock
-from soc_ledger.ledger.recording import Outcome, Rejected
+from soc_ledger.ledger.problems import Rejected
+from soc_ledger.ledger.recording import Outcome
 from soc_ledger.ledger.ssda903.period import Period, ReturnError
 from soc_ledger.ledger.ssda903.planning import plan_import
 from soc_ledger.ledger.ssda903.reading import Return

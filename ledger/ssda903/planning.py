@@ -26,7 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from soc_ledger.ledger.recording import Incoming, Problem
+from soc_ledger.ledger.problems import Problem
+from soc_ledger.ledger.recording import Incoming
 from soc_ledger.ledger.ssda903.clipping import clip_child
 from soc_ledger.ledger.ssda903.fitting import check_matched, check_starts
 from soc_ledger.ledger.ssda903.period import Period, ReturnError

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers import expat
 
-from soc_ledger.ledger.recording import Problem, Rejected
+from soc_ledger.ledger.problems import Problem, Rejected
 from soc_ledger.ledger.ssda903.period import ReturnError
 
 HEADER_COLUMNS = ("CHILD", "SEX", "DOB", "ETHNIC", "UPN", "MOTHER", "MC_DOB")

@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from soc_ledger.domain import events as ev
 from soc_ledger.domain.case import Episode
-from soc_ledger.ledger.recording import Incoming, Problem
+from soc_ledger.ledger.problems import Problem
+from soc_ledger.ledger.recording import Incoming
 from soc_ledger.ledger.ssda903.clipping import Clip
 from soc_ledger.ledger.ssda903.period import Period
 from soc_ledger.ledger.ssda903.reading import Return
