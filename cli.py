@@ -125,9 +125,10 @@ def record(file, db: str, check: bool) -> None:
         never held whole, so a file of any size records in flat memory."""
         if file.seekable():
             file.seek(0)
+        from soc_ledger.ledger.parsing import bounded_lines
+
         try:
-            for text in file:
-                yield text.removesuffix("\n")
+            yield from bounded_lines(file)
         except UnicodeDecodeError as exc:
             raise LedgerCommandError(f"{source}: not UTF-8 text ({exc.reason})") from None
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from itertools import takewhile
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import ValidationError
 
@@ -26,6 +26,21 @@ MAX_LINE = 1_000_000
 # The deepest valid event nests 5 levels (a correction of a contract's fee list); each
 # correction of a correction adds one.
 MAX_DEPTH = 20
+
+
+def bounded_lines(file: TextIO) -> Iterator[str]:
+    """The file's lines without their line ends, none held longer than `MAX_LINE` + 1
+    characters: the rest of an over-long line is read and dropped, so one huge line costs no
+    memory, and the cut line (still over the bound) is refused by its number like any other."""
+    while True:
+        text = file.readline(MAX_LINE + 1)
+        if not text:
+            return
+        if len(text) > MAX_LINE and not text.endswith("\n"):
+            rest = text
+            while rest and not rest.endswith("\n"):
+                rest = file.readline(MAX_LINE + 1)
+        yield text.removesuffix("\n")
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

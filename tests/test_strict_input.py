@@ -25,6 +25,7 @@ from sqlalchemy import MetaData, create_engine, select
 from soc_ledger.domain.values import MAX_INTEGER
 from soc_ledger.ledger.location import Location
 from soc_ledger.ledger.parsing import MAX_DEPTH, MAX_LINE
+from tests.conftest import EXAMPLES
 from tests.helpers import line, run, trail, write_lines
 
 C = "plcip"
@@ -340,3 +341,30 @@ def test_verify_finds_a_child_id_in_clear_in_a_correction_of_a_correction(
         (events["fix-fix"], "a child_ref is stored in clear, not as a pseudonym"),
         (events["ref-C001"], "a child_ref is read (as corrected) in clear, not as a pseudonym"),
     }
+
+
+def test_an_over_long_line_is_refused_by_its_number_without_holding_it(tmp_path) -> None:
+    """A line past MAX_LINE is cut as it is read (the rest dropped, not kept in memory) and
+    refused as too long; the lines around it are still read and checked."""
+    import io
+
+    from soc_ledger.ledger.parsing import MAX_LINE, bounded_lines
+
+    huge = '{"type": "' + "x" * (3 * MAX_LINE) + '"}'
+    lines = list(bounded_lines(io.StringIO(f"first\n{huge}\nthird\n")))
+    assert lines[0] == "first" and lines[2] == "third" and len(lines) == 3
+    assert len(lines[1]) == MAX_LINE + 1  # cut, and still over the bound
+
+
+def test_a_file_with_an_over_long_line_writes_nothing(tmp_path, sqlite_url) -> None:
+    from click.testing import CliRunner
+
+    from soc_ledger.cli import main
+    from soc_ledger.ledger.parsing import MAX_LINE
+
+    quickstart = (EXAMPLES / "quickstart.jsonl").read_text()
+    path = tmp_path / "long.jsonl"
+    path.write_text(quickstart + "[" * 10 + " " * (2 * MAX_LINE) + "\n")
+    result = CliRunner().invoke(main, ["record", str(path), "--db", sqlite_url])
+    assert result.exit_code == 1
+    assert f"{path}:12: (line): longer than {MAX_LINE:,} characters" in result.output
