@@ -23,6 +23,22 @@ SQLITE_EVENTS = "stored_events"
 POSTGRES_EVENTS = "socledger_events"
 SQLITE_HEADER = b"SQLite format 3\x00"
 # PostgreSQL's own databases: a ledger is never started in one of them.
+# The tables a ledger keeps beside the event library's own (and SQLite's bookkeeping): a file
+# holding others and no event table belongs to another program.
+LEDGER_TABLES = frozenset(
+    {
+        "stored_events",
+        "ledger_events",
+        "ledger_tracking",
+        "ledger_meta",
+        "fact_versions",
+        "latest_case_weeks",
+        "latest_weeks",
+        "latest_cases",
+        "readmodel_seals",
+        "sqlite_sequence",
+    }
+)
 MAINTENANCE = frozenset({"postgres", "template0", "template1"})
 CONNECT_TIMEOUT = 10  # seconds: a server that does not answer is reported, not waited on
 
@@ -65,14 +81,22 @@ def _sqlite(location: Location, create: bool) -> bool:
         # mode=rw: opens an existing file only, never creates one.
         conn = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True)
         try:
-            found = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (SQLITE_EVENTS,)
-            ).fetchone()
+            tables = {
+                name
+                for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
         finally:
             conn.close()
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the ledger at {location.shown}: {exc}") from None
-    return found is not None
+    if SQLITE_EVENTS not in tables and tables - LEDGER_TABLES:
+        # Another program's database: a ledger is never started inside it.
+        others = ", ".join(sorted(tables - LEDGER_TABLES)[:3])
+        raise StoreError(
+            f"no ledger at {location.shown}: {path} is another program's database "
+            f"(tables {others}); name a new file for the ledger"
+        )
+    return SQLITE_EVENTS in tables
 
 
 def _create_owner_only(location: Location, path: str) -> None:

@@ -337,3 +337,22 @@ def test_a_writer_lock_that_cannot_be_taken_is_one_line(tmp_path):
     (tmp_path / "ledger.db.lock").unlink()
     (tmp_path / "ledger.db.lock").mkdir()  # in the way of the lock file
     _one_line_refusal(run("rebuild", "--db", db), "cannot take the writer lock")
+
+
+def test_a_record_never_starts_a_ledger_inside_another_programs_database(tmp_path: Path) -> None:
+    """An SQLite file with tables of its own and no event table is not a ledger to start."""
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from soc_ledger.cli import main
+
+    path = tmp_path / "accounts.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, amount TEXT)")
+    before = path.read_bytes()
+    quickstart = Path(__file__).resolve().parent.parent / "examples" / "quickstart.jsonl"
+    result = CliRunner().invoke(main, ["record", str(quickstart), "--db", f"sqlite:///{path}"])
+    assert result.exit_code == 1
+    assert "is another program's database (tables invoices)" in result.output
+    assert path.read_bytes() == before
