@@ -386,9 +386,10 @@ def import_903(
     name = episodes or header
     _records_from(name)
     period = Period.of(period_end, year, period_start)
-    with reading_progress(name) as progress:
-        ret = read_return(header, episodes, progress)
+    # The store first: a wrong --db is told before a long return is read.
     with open_ledger(db) as ledger:
+        with reading_progress(name) as progress:
+            ret = read_return(header, episodes, progress)
         result = import_return(
             ledger, FACTS_NOW, ret, borough, period, received_on, contract, check=check
         )

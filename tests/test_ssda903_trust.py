@@ -19,6 +19,7 @@ from soc_ledger.ledger.ssda903.fitting import looks_like
 from soc_ledger.ledger.ssda903.period import Period
 from soc_ledger.ledger.ssda903.reading import EpisodeRow, Return, read_return
 from soc_ledger.projections.facts_now import FACTS_NOW
+from tests.conftest import EXAMPLES
 from tests.helpers import line, run, trail, write_lines
 from tests.test_ssda903 import (
     FIRST,
@@ -142,6 +143,12 @@ def test_two_imports_at_once_run_one_after_the_other(db_url, tmp_path, monkeypat
 
 
 def test_a_deeply_nested_xml_file_is_one_line_naming_the_file(tmp_path, sqlite_url):
+    from soc_ledger.ledger.service import Ledger
+
+    with Ledger(sqlite_url) as ledger:  # the return is read once the store is known to be there
+        ledger.record_lines((EXAMPLES / "quickstart.jsonl").read_text().splitlines(), "q")
+    store = Path(sqlite_url.removeprefix("sqlite:///"))
+    before = store.read_bytes()
     deep = tmp_path / "deep.xml"
     deep.write_text("<EXPSSDA903>" + "<a>" * 1000 + "</a>" * 1000 + "</EXPSSDA903>")
     result = import_903(sqlite_url, "SUT", (str(deep),), "2020-06-30", year=2020)
@@ -150,7 +157,7 @@ def test_a_deeply_nested_xml_file_is_one_line_naming_the_file(tmp_path, sqlite_u
         f"{deep}:1: (xml): elements nested more than 64 deep; an SSDA903 return nests 5 deep",
         f"error: {deep}: 1 problem; nothing was written",
     ]
-    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
+    assert store.read_bytes() == before
 
 
 # === --check ===================================================================================
