@@ -115,6 +115,19 @@ class Location:
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "600",
         }
 
+    def connect(self, **options: Any) -> Any:
+        """A psycopg connection to this PostgreSQL ledger's database, with `options`."""
+        import psycopg
+
+        return psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password or None,
+            dbname=self.dbname,
+            **options,
+        )
+
     def sqlalchemy_url(self) -> str:
         if self.kind == "sqlite":
             return f"sqlite:///{self.path}"

@@ -61,16 +61,7 @@ def _acquired(location: Location) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
         return
-    import psycopg
-
-    with psycopg.connect(
-        host=location.host,
-        port=location.port,
-        user=location.user,
-        password=location.password or None,
-        dbname=location.dbname,
-        autocommit=True,
-    ) as conn:
+    with location.connect(autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_ADVISORY_KEY,))
         try:
             yield

@@ -22,7 +22,6 @@ from soc_ledger.ledger.location import Location, StoreError
 SQLITE_EVENTS = "stored_events"
 POSTGRES_EVENTS = "socledger_events"
 SQLITE_HEADER = b"SQLite format 3\x00"
-# PostgreSQL's own databases: a ledger is never started in one of them.
 # The tables a ledger keeps beside the event library's own (and SQLite's bookkeeping): a file
 # holding others and no event table belongs to another program.
 LEDGER_TABLES = frozenset(
@@ -39,6 +38,7 @@ LEDGER_TABLES = frozenset(
         "sqlite_sequence",
     }
 )
+# PostgreSQL's own databases: a ledger is never kept in one of them.
 MAINTENANCE = frozenset({"postgres", "template0", "template1"})
 CONNECT_TIMEOUT = 10  # seconds: a server that does not answer is reported, not waited on
 
@@ -49,7 +49,7 @@ def open_store(location: Location, create: bool) -> None:
     if location.kind == "sqlite":
         exists = _sqlite(location, create)
     else:
-        exists = _postgresql(location, create)
+        exists = _postgresql(location)
     if not exists and not create:
         raise StoreError(
             f"no ledger at {location.shown}: check --db / SOC_LEDGER_DB "
@@ -111,7 +111,7 @@ def _create_owner_only(location: Location, path: str) -> None:
     os.close(fd)
 
 
-def _postgresql(location: Location, create: bool) -> bool:
+def _postgresql(location: Location) -> bool:
     import psycopg
 
     # PostgreSQL's own databases never hold a ledger, not even one an earlier version of this
@@ -123,15 +123,7 @@ def _postgresql(location: Location, create: bool) -> bool:
         )
 
     try:
-        with psycopg.connect(
-            host=location.host,
-            port=location.port,
-            user=location.user,
-            password=location.password or None,
-            dbname=location.dbname,
-            connect_timeout=CONNECT_TIMEOUT,
-            autocommit=True,
-        ) as conn:
+        with location.connect(connect_timeout=CONNECT_TIMEOUT, autocommit=True) as conn:
             found = conn.execute("SELECT to_regclass(%s)", (POSTGRES_EVENTS,)).fetchone()
     except psycopg.Error as exc:
         raise StoreError(f"cannot open the ledger at {location.shown}: {one_line(exc)}") from None
