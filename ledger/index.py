@@ -105,17 +105,20 @@ class IndexedEvent:
     recorded_on: datetime
 
 
+def _event_table(location: Location) -> tuple[str, str]:
+    """The library's own event table and its position column, on this kind of store."""
+    if location.kind == "sqlite":
+        return "stored_events", "rowid"
+    return "socledger_events", "notification_id"
+
+
 def log_head(engine: Engine, location: Location) -> int | None:
     """The last position in the library's own event table, read without opening the library
     (None if there is no table yet)."""
-    statement = (
-        "SELECT MAX(rowid) FROM stored_events"
-        if location.kind == "sqlite"
-        else "SELECT MAX(notification_id) FROM socledger_events"
-    )
+    table, column = _event_table(location)
     try:
         with engine.connect() as conn:
-            return conn.exec_driver_sql(statement).scalar() or 0
+            return conn.exec_driver_sql(f"SELECT MAX({column}) FROM {table}").scalar() or 0
     except DBAPIError:
         return None
 
@@ -128,11 +131,7 @@ class IndexDamaged(StoreError):
 def _log_totals(engine: Engine, location: Location) -> tuple[int, int, int, int]:
     """(events, last position, sum of positions, sum of versions) of the library's own event
     table: plain columns, no event decoded."""
-    table, column = (
-        ("stored_events", "rowid")
-        if location.kind == "sqlite"
-        else ("socledger_events", "notification_id")
-    )
+    table, column = _event_table(location)
     with engine.connect() as conn:
         row = conn.exec_driver_sql(
             f"SELECT COUNT(*), MAX({column}), SUM({column}), SUM(originator_version) FROM {table}"

@@ -36,13 +36,13 @@ from soc_ledger.ledger.meta import meta_get, meta_set_once, meta_set_once_in
 
 PREFIX = "hmac-sha256:"
 _PSEUDONYM = re.compile(re.escape(PREFIX) + "[0-9a-f]{64}")
+META = "pseudonym_key"
 
 
 def is_pseudonym(value: object) -> bool:
     """Exactly what `Pseudonymiser.pseudonym` writes: the prefix alone proves nothing (a child
     id written as `hmac-sha256:SUT-000123` is still the child's id)."""
     return isinstance(value, str) and _PSEUDONYM.fullmatch(value) is not None
-META = "pseudonym_key"
 
 
 class Pseudonymiser:

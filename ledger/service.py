@@ -51,7 +51,6 @@ class TrailEntry:
         return self.event["type"]
 
 
-
 class Ledger:
     """A ledger opened for a command. With `create` False (every command but those that can
     start a ledger) the ledger must exist already: nothing is created at a mistyped URL."""
