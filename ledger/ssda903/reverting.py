@@ -28,7 +28,6 @@ auditor's, written down in docs/ssda903.md):
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -38,15 +37,11 @@ from soc_ledger.domain.errors import LedgerError
 from soc_ledger.ledger.locks import writer_lock
 from soc_ledger.ledger.recording import Incoming, Outcome
 from soc_ledger.ledger.ssda903.period import Period
-from soc_ledger.ledger.ssda903.view import PREFIX
+from soc_ledger.ledger.ssda903.view import PREFIX, read_receipt_key
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.service import Ledger, TrailEntry
 
-_RECEIPT = re.compile(
-    rf"^{PREFIX}:(?P<borough>[^:]+):(?P<start>\d{{4}}-\d{{2}}-\d{{2}}):"
-    r"(?P<end>\d{4}-\d{2}-\d{2}):(?P<received>\d{4}-\d{2}-\d{2}):(?P<digest>[0-9a-f]+)$"
-)
 # What an import recorded, in the order it is undone (see the module's readings).
 _ORDER = ("start", "end", "start-fix", "end-fix", "end-retracted", "start-retracted")
 _TYPES = (
@@ -75,16 +70,14 @@ class Receipt:
 
     @classmethod
     def of(cls, entry: TrailEntry) -> Receipt | None:
-        match = _RECEIPT.match(entry.event.get("key") or "")
-        if match is None:
+        key = entry.event.get("key")
+        read = read_receipt_key(key)
+        if read is None:
             return None
+        borough, receipt = read
         return cls(
-            match.group(0),
-            entry.position,
-            entry.event["contract"],
-            match["borough"],
-            Period(date.fromisoformat(match["start"]), date.fromisoformat(match["end"])),
-            date.fromisoformat(match["received"]),
+            key, entry.position, entry.event["contract"], borough, receipt.period,
+            receipt.received_on,
         )
 
     def recorded(self, key: str | None) -> bool:

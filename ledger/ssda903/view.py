@@ -55,6 +55,17 @@ class Receipt:
     digest: str
 
 
+def read_receipt_key(key: str | None) -> tuple[str, Receipt] | None:
+    """The borough and the return a key made by `receipt_key` names; None for any other key."""
+    match = _RECEIPT.match(key or "")
+    if match is None:
+        return None
+    period = Period(date.fromisoformat(match["start"]), date.fromisoformat(match["end"]))
+    return match["borough"], Receipt(
+        period, date.fromisoformat(match["received"]), match["digest"]
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Recorded903:
     """An episode of this borough and period as the ledger reads it now."""
@@ -108,17 +119,9 @@ def view_from_facts(
         elif isinstance(e, ev.CareEpisodeEnded):
             ends[(e.case, e.episode)] = fact
         elif isinstance(e, ev.CareDataReceived) and e.borough == borough:
-            match = _RECEIPT.match(e.key or "")
-            if match and match["borough"] == borough:
-                receipts.append(
-                    Receipt(
-                        Period(
-                            date.fromisoformat(match["start"]), date.fromisoformat(match["end"])
-                        ),
-                        date.fromisoformat(match["received"]),
-                        match["digest"],
-                    )
-                )
+            read = read_receipt_key(e.key)
+            if read is not None and read[0] == borough:
+                receipts.append(read[1])
     referred: dict[str, list[str]] = defaultdict(list)
     for case, child_ref in sorted(cases.items()):
         referred[child_ref].append(case)
