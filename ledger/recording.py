@@ -365,7 +365,9 @@ class Batch:
         pending = self.keys.get((contract, target))
         if pending is not None:
             _, stream, version = pending
-            return next(r for r in self._stream(stream) if r.version == version)
+            record = self._at(stream, version)
+            assert record is not None  # pending in this batch: in its stream by construction
+            return record
         found = index.by_key(self.engine, contract, target)
         if found is None and target.startswith("#") and target[1:].isdigit():
             found = index.by_position(self.engine, int(target[1:]))
@@ -376,10 +378,14 @@ class Batch:
                 f"no event with key {target!r} (or position #N) in contract {contract!r}",
                 "target",
             )
-        for record in self._stream(found.stream):
-            if record.version == found.version:
-                return record
-        raise DomainError(f"event {target!r} is missing from its stream", "target")
+        record = self._at(found.stream, found.version)
+        if record is None:
+            raise DomainError(f"event {target!r} is missing from its stream", "target")
+        return record
+
+    def _at(self, stream: str, version: int | None) -> Recorded | None:
+        """The event at `version` of `stream`, as this batch reads it."""
+        return next((r for r in self._stream(stream) if r.version == version), None)
 
     def _checked_changes(self, event: EventCorrected, target: Recorded) -> EventCorrected:
         return event.model_copy(update={"changes": self._changes(event.changes, target)})
@@ -410,10 +416,12 @@ class Batch:
 
     def _corrected_target(self, corrector: Recorded) -> Recorded:
         """The event a stored correction or retraction acts on (same stream, its version)."""
-        for record in self._stream(corrector.stream):
-            if record.version == corrector.target_version:
-                return record
-        raise DomainError(f"the event corrected by {corrector.event.key!r} is missing", "target")
+        record = self._at(corrector.stream, corrector.target_version)
+        if record is None:
+            raise DomainError(
+                f"the event corrected by {corrector.event.key!r} is missing", "target"
+            )
+        return record
 
     # -- the end ---------------------------------------------------------------------------
 
