@@ -199,8 +199,19 @@ def _output(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     return output_path(param.opts[0], value)
 
 
+def _plot(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--plot FILE: writable (`_output`) and ending in a format it can be drawn in."""
+    path = _output(ctx, param, value)
+    if path is not None:
+        from soc_ledger.projections.views.plots import plot_format
+
+        plot_format(path)
+    return path
+
+
 plot_option = click.option(
-    "--plot", callback=_output, metavar="FILE", help="also draw the picture to this PNG file"
+    "--plot", callback=_plot, metavar="FILE",
+    help="also draw the picture to this file (.png, .svg or .pdf)",
 )
 
 
@@ -254,7 +265,9 @@ def _report(db: str, contract: str | None, query: Callable[..., T], *args: Any) 
     help="recompute every case under this rule (a what-if); default each case's own",
 )
 @format_option
-@click.option("--plot", callback=_output, metavar="FILE", help="also draw owed over time (PNG)")
+@click.option(
+    "--plot", callback=_plot, metavar="FILE", help="also draw owed over time (.png, .svg, .pdf)"
+)
 def liability(db, as_of, known_at, contract, by, week_rule, fmt, plot=None) -> None:
     """What is owed for outcomes at (as_of, known_at): weeks, money, caps, days in care."""
     from soc_ledger.projections import queries

@@ -92,3 +92,35 @@ def test_a_short_payment_with_a_settled_line_is_unchanged():
     rest, 1,700.00; nothing is over-paid."""
     paid = _cbo_claim("1300.00", "3000.00").allocate(date(2019, 12, 31))
     assert paid == {"C001": Decimal("1300.00"), "C002": Decimal("1700.00")}
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('edges-demo') / 'ledger.db'}"
+    _ok("demo", "--db", url, "--format", "json")
+    return url
+
+
+# --- 8. --plot draws in the format its suffix names, or refuses ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("suffix", "magic"), [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")]
+)
+def test_plot_writes_the_format_its_suffix_names(demo_db, tmp_path, suffix, magic):
+    path = tmp_path / f"picture{suffix}"
+    _ok("forecast", "--db", demo_db, "--as-of", "2021-06-30", "--plot", str(path))
+    assert path.read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize("command", [["liability"], ["finances"], ["forecast"]])
+def test_plot_refuses_another_suffix_before_any_work(tmp_path, command):
+    """No ledger at all: the suffix is refused first, in one line, and nothing is created."""
+    path = tmp_path / "picture.jpg"
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    result = run(*command, "--db", url, "--plot", str(path))
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: --plot {path}: give a file ending in .png, .svg or .pdf (not .jpg)"
+    ]
+    assert list(tmp_path.iterdir()) == []
