@@ -111,15 +111,69 @@ def write_table(
     rows: Iterable[dict[str, Any]],
     right: Sequence[str] = (),
 ) -> None:
+    """A rich table that never cuts a figure: numbers, codes and dates are never wrapped; free
+    text (holding spaces) wraps. If even so the columns are too wide for the terminal, they are
+    folded into several tables one under the other, each starting with the first column (the
+    row's name), so that every figure is printed whole."""
     from rich.console import Console
+
+    cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=200)  # a pipe or file: do not wrap for an 80-column default
+    text = [any(" " in r[i] for r in cells) for i in range(len(columns))]
+    need = [
+        # 3: a cell's padding and its border; text needs only a few characters to wrap in.
+        3 + min(TEXT_WIDTH, w) if text[i] else 3 + w
+        for i, w in enumerate(
+            max([len(name), *(len(r[i]) for r in cells)]) for i, name in enumerate(columns)
+        )
+    ]
+    groups = _fold(need, console.width - 1)
+    for n, group in enumerate(groups):
+        heading = title if n == 0 else f"{title or ''} (continued)".strip()
+        console.print(_table(heading, columns, cells, group, right, text))
+
+
+TEXT_WIDTH = 12  # the least a wrapping text column is given before columns are folded
+
+
+def _fold(need: list[int], width: int) -> list[list[int]]:
+    """The columns' indexes in groups that each fit WIDTH, every group after the first led by
+    column 0 (all of them in one group when they fit)."""
+    if sum(need) <= width or len(need) < 2:
+        return [list(range(len(need)))]
+    groups: list[list[int]] = [[0]]
+    used = need[0]
+    for i in range(1, len(need)):
+        if used + need[i] > width and len(groups[-1]) > 1:
+            groups.append([0])
+            used = need[0]
+        groups[-1].append(i)
+        used += need[i]
+    return groups
+
+
+def _table(
+    title: str | None,
+    columns: Sequence[str],
+    cells: list[list[str]],
+    group: list[int],
+    right: Sequence[str],
+    text: list[bool],
+):
     from rich.table import Table
 
     table = Table(title=title, show_lines=False, header_style="bold")
-    for name in columns:
-        table.add_column(name, justify="right" if name in right else "left")
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)  # a pipe or file: do not wrap for an 80-column default
-    console.print(table)
+    for i in group:
+        name = columns[i]
+        table.add_column(
+            name,
+            justify="right" if name in right else "left",
+            no_wrap=not text[i],
+            overflow="fold",
+            min_width=None if text[i] else len(name),
+        )
+    for row in cells:
+        table.add_row(*(row[i] for i in group))
+    return table
