@@ -240,12 +240,30 @@ def _known(day: date | None) -> KnownAt:
 def _reporting(db: str, contract: str | None) -> Iterator[tuple[Engine, str]]:
     """The ledger's engine with its read models caught up to the log, and the contract named
     (or the store's only one)."""
+    from soc_ledger.ledger import index
     from soc_ledger.projections import latest, queries, seals
 
     with open_ledger(db) as ledger:
         ledger.follow(latest.catch_up, latest.NAME)
         seals.check_followed(ledger)
+        # The position the read models reached: what every CSV and JSON report says it read.
+        click.get_current_context().meta[POSITION] = index.tracked_position(
+            ledger.engine, latest.NAME
+        )
         yield ledger.engine, queries.the_contract(ledger.engine, contract)
+
+
+POSITION = "soc_ledger.log_position"  # set by `_reporting` (or `events`), read by `_stamped`
+
+
+def _stamped(
+    data: dict[str, Any], contract: str | None, as_of: date | None, known_at: date | None
+) -> dict[str, Any]:
+    """DATA with its context (contract, as_of, known_at, log position) for JSON and CSV."""
+    from soc_ledger.projections.views.render import with_context
+
+    position = click.get_current_context().meta.get(POSITION)
+    return with_context(data, contract, as_of, known_at, position)
 
 
 def _report(db: str, contract: str | None, query: Callable[..., T], *args: Any) -> T:
@@ -285,7 +303,8 @@ def liability(db, as_of, known_at, contract, by, week_rule, fmt, plot=None) -> N
             title = plots.liability_title(contract, as_of, known_at)
             plots.plot_liability(owed_over_time(weekly), title, plot, weekly.top_up_funder)
             plots.write_plotted(plot)
-    render_liability(liability_json(result, known_at, rule), by, fmt)
+    data = _stamped(liability_json(result, known_at, rule), contract, as_of, known_at)
+    render_liability(data, by, fmt)
 
 
 @main.command()
@@ -306,7 +325,8 @@ def explain(case, db, as_of, known_at, contract, week, week_rule, fmt) -> None:
             raise LedgerCommandError(f"case {case!r} has no week {week} at {as_of}")
         because = [p for w in weeks for p in w.because] + list(found.facts.refs)
         refs = queries.event_refs(engine, because)
-    render_explain(explain_json(contract, case, as_of, known_at, found, weeks, refs), fmt)
+    data = explain_json(contract, case, as_of, known_at, found, weeks, refs)
+    render_explain(_stamped(data, contract, as_of, known_at), fmt)
 
 
 @main.command()
@@ -323,7 +343,7 @@ def diff(db, k1, k2, as_of, contract, fmt) -> None:
 
     first, second = _known(k1), _known(k2)
     result = _report(db, contract, diffs.diff, as_of, first, second)
-    render_diff(diff_json(result, first, second, k1, k2), fmt)
+    render_diff(_stamped(diff_json(result, first, second, k1, k2), contract, as_of, k1), fmt)
 
 
 @main.command()
@@ -444,7 +464,8 @@ def returns_command(db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections.views import finance, finance_tables
 
     result = _report(db, contract, money_rules.returns_at, as_of, _known(known_at))
-    finance_tables.render_returns(finance.returns_json(result, known_at), fmt)
+    data = _stamped(finance.returns_json(result, known_at), result.contract, as_of, known_at)
+    finance_tables.render_returns(data, fmt)
 
 
 @main.command("finances")
@@ -464,7 +485,8 @@ def finances_command(db, as_of, known_at, contract, fmt, plot) -> None:
 
             plot_finances(money_rules.returns_at(engine, contract, as_of, known), result, plot)
             write_plotted(plot)
-    finance_tables.render_finances(finance.finances_json(result, known_at), fmt)
+    data = _stamped(finance.finances_json(result, known_at), contract, as_of, known_at)
+    finance_tables.render_finances(data, fmt)
 
 
 @main.command("baseline")
@@ -477,7 +499,8 @@ def baseline_command(variation, db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections.views import finance, finance_tables
 
     result = _report(db, contract, baselines.baseline_at, variation, as_of, _known(known_at))
-    finance_tables.render_baseline(finance.baseline_json(result, known_at), fmt)
+    data = _stamped(finance.baseline_json(result, known_at), result.contract, as_of, known_at)
+    finance_tables.render_baseline(data, fmt)
 
 
 @main.command("forecast")
@@ -495,7 +518,8 @@ def forecast_command(db, as_of, known_at, contract, fmt, plot) -> None:
 
         plot_forecast(result, plot)
         write_plotted(plot)
-    finance_tables.render_forecast(finance.forecast_json(result, known_at), fmt)
+    data = _stamped(finance.forecast_json(result, known_at), result.contract, as_of, known_at)
+    finance_tables.render_forecast(data, fmt)
 
 
 # --- integrity (SPEC §11) ----------------------------------------------------------------------
@@ -591,7 +615,7 @@ def reconcile(claim, db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections.views.claims import reconcile_json, render_reconcile
 
     result = _report(db, contract, claims.reconcile, claim, as_of, _known(known_at))
-    render_reconcile(reconcile_json(result, known_at), fmt)
+    render_reconcile(_stamped(reconcile_json(result, known_at), contract, as_of, known_at), fmt)
 
 
 @main.command()
@@ -604,7 +628,8 @@ def statement(payer, db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections.views.claims import render_statement, statement_json
 
     result = _report(db, contract, claims.statement, payer, as_of, _known(known_at))
-    render_statement(statement_json(result, known_at), fmt)
+    data = _stamped(statement_json(result, known_at), result.contract, as_of, known_at)
+    render_statement(data, fmt)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 import click
@@ -81,6 +82,37 @@ def write_json(data: Any) -> None:
     sys.stdout.write("".join(pieces))
 
 
+# What every CSV and JSON report states it was read at (README, "Reports for scripts").
+CONTEXT_COLUMNS = ("contract", "as_of", "known_at", "log_position")
+TOTAL = "total"  # the first column of a CSV's or table's total row
+
+
+def with_context(
+    data: dict[str, Any],
+    contract: str | None,
+    as_of: date | None,
+    known_at: date | None,
+    log_position: int | None,
+) -> dict[str, Any]:
+    """A report's JSON with its context at the top level: the contract, as_of, known_at (null:
+    everything recorded) and the log position the read models had reached. A field the report
+    already has is kept as it is (SPEC §10: fields are added, never changed)."""
+    context = {
+        "contract": contract,
+        "as_of": as_of.isoformat() if as_of else None,
+        "known_at": known_at.isoformat() if known_at else None,
+        "log_position": log_position,
+    }
+    return {**data, **{k: v for k, v in context.items() if k not in data}}
+
+
+def context_of(data: Any) -> dict[str, Any] | None:
+    """The context `with_context` gave DATA, if it has one."""
+    if isinstance(data, dict) and "log_position" in data:
+        return {k: data.get(k) for k in CONTEXT_COLUMNS}
+    return None
+
+
 def write_for_machines(
     fmt: str,
     data: Any,
@@ -93,15 +125,26 @@ def write_for_machines(
         write_json(data)
         return True
     if fmt == "csv":
-        write_csv(columns, rows())
+        write_csv(columns, rows(), context_of(data))
         return True
     return False
 
 
-def write_csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
-    writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore")
+def write_csv(
+    columns: Sequence[str],
+    rows: Iterable[dict[str, Any]],
+    context: dict[str, Any] | None = None,
+) -> None:
+    """Rows under a header line; with CONTEXT, its four columns end every row (so that each
+    row, a total row too, says what it was read at, and the file needs no comment line)."""
+    names = list(columns)
+    if context is not None:
+        names += [c for c in CONTEXT_COLUMNS if c not in names]
+    writer = csv.DictWriter(sys.stdout, fieldnames=names, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
+        if context is not None:
+            row = {**row, **{k: v for k, v in context.items() if row.get(k) is None}}
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
 
 
