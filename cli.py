@@ -606,16 +606,26 @@ def assert_balance(db, scope, figure, as_of, known_at, by, value, contract, fmt)
 
 
 @main.command()
-@click.argument("claim")
+@click.argument("claim", required=False)
+@click.option("--payer", help="every claim to this payer instead of one CLAIM, with totals")
 @report_options("today: payments and disputes by then")
 @format_option
-def reconcile(claim, db, as_of, known_at, contract, fmt) -> None:
+def reconcile(claim, payer, db, as_of, known_at, contract, fmt) -> None:
     """CLAIM line by line: claimed, due then and now, paid, disputed, and why they differ."""
     from soc_ledger.projections import claims
-    from soc_ledger.projections.views.claims import reconcile_json, render_reconcile
+    from soc_ledger.projections.views import claims as view
 
+    if (claim is None) == (payer is None):
+        raise LedgerCommandError("reconcile: give one CLAIM or --payer P")
+    if payer is not None:
+        with _reporting(db, contract) as (engine, contract):
+            found = claims.reconcile_payer(engine, contract, payer, as_of, _known(known_at))
+        data = view.payer_reconciliation_json(contract, payer, as_of, known_at, found)
+        view.render_payer_reconciliation(_stamped(data, contract, as_of, known_at), fmt)
+        return
     result = _report(db, contract, claims.reconcile, claim, as_of, _known(known_at))
-    render_reconcile(_stamped(reconcile_json(result, known_at), contract, as_of, known_at), fmt)
+    data = _stamped(view.reconcile_json(result, known_at), contract, as_of, known_at)
+    view.render_reconcile(data, fmt)
 
 
 @main.command()

@@ -12,6 +12,7 @@ from soc_ledger.domain.outcomes.liability import Figures, Liability
 from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.domain.values import money
 from soc_ledger.projections.views.render import (
+    TOTAL,
     for_people,
     write_for_machines,
     write_line,
@@ -32,7 +33,9 @@ def share(value: Decimal | None) -> str | None:
 
 
 def figures(f: Figures, own_share: str = "total") -> dict[str, Any]:
-    """Weeks, money and days; `owed` is the payer's own bill for a borough, else the total."""
+    """Weeks, money and days. `owed`, `provisional` and `capped` are the borough's own bill on
+    a borough row (as SPEC §10's JSON has always had them), else the total; the fields named
+    `…_total`, `…_by_borough` and `…_by_top_up` mean the same on every row."""
     owed = f.owed_borough if own_share == "borough" else f.owed
     provisional = f.provisional_borough if own_share == "borough" else f.provisional
     capped = f.capped_borough if own_share == "borough" else f.capped
@@ -47,6 +50,15 @@ def figures(f: Figures, own_share: str = "total") -> dict[str, Any]:
         "days_in_care": f.days_in_care,
         "days_out_of_care": f.days_out_of_care,
         "share_out_of_care": share(f.share_out_of_care),
+        # Beyond SPEC's shape (nothing renamed): one name, one meaning, on every row.
+        "owed_by_borough": money(f.owed_borough),
+        "owed_by_top_up": money(f.owed_top_up),
+        "provisional_total": money(f.provisional),
+        "provisional_by_borough": money(f.provisional_borough),
+        "provisional_by_top_up": money(f.provisional_top_up),
+        "capped_total": money(f.capped),
+        "capped_by_borough": money(f.capped_borough),
+        "capped_by_top_up": money(f.capped_top_up),
     }
 
 
@@ -118,6 +130,10 @@ def week_json(week: Week) -> dict[str, Any]:
         "days_in_care": week.days_in_care,
         "terms": week.variation,
         "because": [f"#{p}" for p in week.because],
+        # Beyond SPEC's shape: the shares flat, and their sum.
+        "owed_by_borough": money(week.borough_amount),
+        "owed_by_top_up": money(week.top_up_amount),
+        "owed_total": money(week.borough_amount + week.top_up_amount),
     }
 
 
@@ -200,31 +216,13 @@ def explain_json(
 
 # --- for CSV and people ------------------------------------------------------------------------
 
+WEEK_COUNTS = ["outcome", "in_care", "unverified", "pending"]
+# `owed`, `provisional` and `capped` are the totals on every row of every table and CSV; the
+# shares are named (`owed_by_borough`, `owed_by_top_up`). A payer's row is what it owes.
+SHARES = ["owed_by_borough", "owed_by_top_up", "owed", "provisional", "capped"]
 LIABILITY_COLUMNS = {
-    "contract": [
-        "cases_tracked",
-        "outcome",
-        "in_care",
-        "unverified",
-        "pending",
-        "owed",
-        "provisional",
-        "capped",
-        "share_out_of_care",
-    ],
-    "borough": [
-        "borough",
-        "cases_tracked",
-        "outcome",
-        "in_care",
-        "unverified",
-        "pending",
-        "owed",
-        "owed_top_up",
-        "provisional",
-        "capped",
-        "share_out_of_care",
-    ],
+    "contract": ["cases_tracked", *WEEK_COUNTS, *SHARES, "share_out_of_care"],
+    "borough": ["borough", "cases_tracked", *WEEK_COUNTS, *SHARES, "share_out_of_care"],
     "case": [
         "case",
         "borough",
@@ -232,49 +230,45 @@ LIABILITY_COLUMNS = {
         "first_meeting",
         "tracking_start",
         "tracking_end",
-        "outcome",
-        "in_care",
-        "unverified",
-        "pending",
-        "owed",
-        "provisional",
-        "capped",
+        *WEEK_COUNTS,
+        *SHARES,
     ],
     "payer": ["payer", "owed", "provisional", "capped"],
 }
 # Right-aligned in a table: money, counts of cases and weeks, the share out of care.
-LIABILITY_RIGHT = [
-    "owed",
-    "owed_top_up",
-    "provisional",
-    "capped",
-    "cases_tracked",
-    "outcome",
-    "in_care",
-    "unverified",
-    "pending",
-    "share_out_of_care",
-]
-LIABILITY_MONEY = {"owed", "owed_top_up", "provisional", "capped", "owed_borough", "owed_total"}
+LIABILITY_RIGHT = ["cases_tracked", *WEEK_COUNTS, *SHARES, "share_out_of_care"]
+LIABILITY_MONEY = {"owed", "owed_top_up", "provisional", "capped", "owed_borough", "owed_total",
+                   "owed_by_borough", "owed_by_top_up"}
 EXPLAIN_COLUMNS = [
     "week",
     "start",
     "end",
     "status",
     "days_in_care",
+    "owed_by_borough",
+    "owed_by_top_up",
     "owed",
     "capped",
     "terms",
     "because",
 ]
+EXPLAIN_MONEY = ["owed_by_borough", "owed_by_top_up", "owed", "capped"]
 DIFF_COLUMNS = ["case", "borough", "week", "end", "before", "after", "owed_change", "because"]
 EVENT_REF_COLUMNS = ["event", "type", "key", "effective", "recorded_on"]
 
 
 def flat(row: dict[str, Any]) -> dict[str, Any]:
-    """A row with its week counts beside its money (one column each)."""
+    """A row with its week counts beside its money (one column each), and `owed`,
+    `provisional` and `capped` the totals whatever the row (a borough's JSON row has them as
+    its own share)."""
     out = dict(row)
     out.update(row.get("weeks", {}))
+    if "owed_total" in row:
+        out.update(
+            owed=row["owed_total"],
+            provisional=row["provisional_total"],
+            capped=row["capped_total"],
+        )
     return out
 
 
@@ -283,14 +277,16 @@ def readable(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def liability_rows(data: dict[str, Any], by: str) -> list[dict[str, Any]]:
-    """The liability's rows `by` contract, borough, case or payer, flat."""
+    """The liability's rows `by` contract, borough, case or payer, flat; by borough, case or
+    payer they end with a total row (the contract's totals, first column `total`)."""
     if by == "contract":
         return [flat(data["totals"])]
+    total = {**flat(data["totals"]), LIABILITY_COLUMNS[by][0]: TOTAL}
     if by == "borough":
-        return [flat(b) for b in data["boroughs"]]
+        return [*(flat(b) for b in data["boroughs"]), total]
     if by == "case":
-        return [flat(c) for c in data["cases"]]
-    return data["payers"]
+        return [*(flat(c) for c in data["cases"]), total]
+    return [*data["payers"], total]
 
 
 def render_liability(data: dict[str, Any], by: str, fmt: str) -> None:
@@ -309,21 +305,28 @@ def render_liability(data: dict[str, Any], by: str, fmt: str) -> None:
         write_table(
             "owed by payer",
             LIABILITY_COLUMNS["payer"],
-            [readable(p) for p in data["payers"]],
+            [readable(r) for r in liability_rows(data, "payer")],
             right=LIABILITY_RIGHT,
         )
 
 
 def explain_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """A case's weeks, one row each, the two shares of `owed` side by side."""
-    return [
+    """A case's weeks, one row each with each share of `owed` in its own column, then the
+    case's total row (first column `total`)."""
+    rows = [
         {
             **w,
-            "owed": w["owed"]["borough"] + " + " + w["owed"]["top_up"],
+            "owed_by_borough": w["owed"]["borough"],
+            "owed_by_top_up": w["owed"]["top_up"],
+            "owed": money(Decimal(w["owed"]["borough"]) + Decimal(w["owed"]["top_up"])),
             "because": " ".join(w["because"]),
         }
         for w in data["weeks"]
     ]
+    total: dict[str, Any] = {"week": TOTAL, "days_in_care": sum(r["days_in_care"] for r in rows)}
+    for name in EXPLAIN_MONEY:
+        total[name] = money(sum((Decimal(r[name]) for r in rows), Decimal("0.00")))
+    return [*rows, total]
 
 
 def render_explain(data: dict[str, Any], fmt: str) -> None:
@@ -349,8 +352,8 @@ def render_explain(data: dict[str, Any], fmt: str) -> None:
     write_table(
         f"weeks as of {data['as_of']}",
         EXPLAIN_COLUMNS,
-        rows,
-        right=["week", "days_in_care", "owed", "capped"],
+        [for_people(r, EXPLAIN_MONEY) for r in rows],
+        right=["week", "days_in_care", *EXPLAIN_MONEY],
     )
     write_table("events", EVENT_REF_COLUMNS, list(data["events"].values()))
 
