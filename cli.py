@@ -146,20 +146,31 @@ def record(file, db: str, check: bool) -> None:
 @db_option
 @click.option("--case", "case", help="only this case")
 @click.option("--type", "types", multiple=True, help="only this event type (repeatable)")
+@click.option("--from", "since", callback=_date, help="only events effective on or after this day")
+@click.option("--to", "until", callback=_date, help="only events effective on or before this day")
 @click.option("--known-at", callback=_date, help="only what was recorded on or before this date")
 @click.option("--contract", help="only this contract")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
-def events(db: str, case, types, known_at, contract, fmt: str) -> None:
+def events(db: str, case, types, since, until, known_at, contract, fmt: str) -> None:
     """The audit trail: every event in log order, as stored."""
     from soc_ledger.domain.events import EVENT_TYPES
+    from soc_ledger.ledger import index
     from soc_ledger.projections.views.events import render_events
+    from soc_ledger.projections.views.render import context_of, with_context
 
     unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown:
         raise LedgerCommandError(f"--type: unknown event type {unknown[0]!r}")
+    if since and until and since > until:
+        raise LedgerCommandError(f"--from {since} is after --to {until}")
     with open_ledger(db) as ledger:
-        entries = list(ledger.trail(case, types, _known(known_at), contract))
-    render_events(entries, fmt)
+        head = index.log_head(ledger.engine, ledger.location)
+        entries = [
+            e
+            for e in ledger.trail(case, types, _known(known_at), contract)
+            if (since is None or e.effective >= since) and (until is None or e.effective <= until)
+        ]
+    render_events(entries, fmt, context_of(with_context({}, contract, None, known_at, head)))
 
 
 @main.command()
