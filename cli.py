@@ -353,8 +353,9 @@ def diff(db, k1, k2, as_of, contract, fmt) -> None:
     from soc_ledger.projections.views.liability import diff_json, render_diff
 
     first, second = _known(k1), _known(k2)
-    result = _report(db, contract, diffs.diff, as_of, first, second)
-    render_diff(_stamped(diff_json(result, first, second, k1, k2), contract, as_of, k1), fmt)
+    result, moved = _report(db, contract, diffs.diff_and_moves, as_of, first, second)
+    data = diff_json(result, first, second, k1, k2, moved)
+    render_diff(_stamped(data, contract, as_of, k1), fmt)
 
 
 @main.command()

@@ -20,7 +20,7 @@ from soc_ledger.projections.views.render import (
 )
 
 if TYPE_CHECKING:  # named for type hints only: `explain` need not load the diff module
-    from soc_ledger.projections.diff import Diff
+    from soc_ledger.projections.diff import Diff, Moves
     from soc_ledger.projections.queries import CaseExplained
 
 
@@ -137,7 +137,9 @@ def week_json(week: Week) -> dict[str, Any]:
     }
 
 
-def diff_json(d: Diff, first: KnownAt, second: KnownAt, k1: date, k2: date | None) -> dict:
+def diff_json(
+    d: Diff, first: KnownAt, second: KnownAt, k1: date, k2: date | None, moved: Moves
+) -> dict:
     def side(w: Week | None) -> dict[str, Any] | None:
         if w is None:
             return None
@@ -159,6 +161,9 @@ def diff_json(d: Diff, first: KnownAt, second: KnownAt, k1: date, k2: date | Non
                 "after": side(c.after),
                 "owed_change": signed(c.owed_change),
                 "because": [f"#{p}" for p in c.because],
+                # Beyond SPEC's shape: whose share it changed, and the claims asking for it.
+                "payers": moved.payers.get((c.case, c.week, c.end), []),
+                "claims": moved.claims_of.get((c.case, c.week, c.end), []),
             }
             for c in d.changes
         ],
@@ -167,6 +172,18 @@ def diff_json(d: Diff, first: KnownAt, second: KnownAt, k1: date, k2: date | Non
         "by_payer": {payer: signed(v) for payer, v in d.by_payer().items()},
         "before": {"owed": money(d.before.totals.owed), "weeks": d.before.totals.weeks.as_dict()},
         "after": {"owed": money(d.after.totals.owed), "weeks": d.after.totals.weeks.as_dict()},
+        # The claims whose due the changes move (due then and due now differ by `change`).
+        "claims_moved": [
+            {
+                "claim": m.claim,
+                "payer": m.payer,
+                "period_end": m.period_end.isoformat(),
+                "change": signed(m.change),
+                "lines": [{"case": case, "change": signed(v)} for case, v in m.lines],
+            }
+            for m in moved.claims
+        ],
+        "payers_moved": sorted({p for ps in moved.payers.values() for p in ps}),
     }
 
 
@@ -253,7 +270,11 @@ EXPLAIN_COLUMNS = [
     "because",
 ]
 EXPLAIN_MONEY = ["owed_by_borough", "owed_by_top_up", "owed", "capped"]
-DIFF_COLUMNS = ["case", "borough", "week", "end", "before", "after", "owed_change", "because"]
+DIFF_COLUMNS = [
+    "case", "borough", "week", "end", "before", "after", "owed_change", "payers", "claims",
+    "because",
+]
+CLAIMS_MOVED_COLUMNS = ["claim", "payer", "period_end", "lines", "change"]
 EVENT_REF_COLUMNS = ["event", "type", "key", "effective", "recorded_on"]
 
 
@@ -359,8 +380,9 @@ def render_explain(data: dict[str, Any], fmt: str) -> None:
 
 
 def diff_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per changed week: its status before and after, the change, the events."""
-    return [
+    """One row per changed week: its status before and after, the change, whose share and
+    which claims it moves, the events; then the total row (first column `total`)."""
+    rows = [
         {
             "case": c["case"],
             "borough": c["borough"],
@@ -369,14 +391,25 @@ def diff_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             "before": (c["before"] or {}).get("status", "-"),
             "after": (c["after"] or {}).get("status", "-"),
             "owed_change": c["owed_change"],
+            "payers": " ".join(c["payers"]),
+            "claims": " ".join(c["claims"]),
             "because": " ".join(c["because"]),
         }
         for c in data["changes"]
     ]
+    return [*rows, {"case": TOTAL, "owed_change": data["total_change"]}]
+
+
+def claims_moved_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {**m, "lines": " ".join(f"{x['case']} {x['change']}" for x in m["lines"])}
+        for m in data["claims_moved"]
+    ]
 
 
 def render_diff(data: dict[str, Any], fmt: str) -> None:
-    """The changes as JSON, or one row per changed week, its events and the totals."""
+    """The changes as JSON, or one row per changed week, its events, the claims moved and the
+    totals."""
     if write_for_machines(fmt, data, DIFF_COLUMNS, lambda: diff_rows(data)):
         return
     rows = diff_rows(data)
@@ -388,9 +421,20 @@ def render_diff(data: dict[str, Any], fmt: str) -> None:
         right=["week", "owed_change"],
     )
     write_table("events", EVENT_REF_COLUMNS, list(data["events"].values()))
+    if data["claims_moved"]:
+        write_table(
+            "claims moved (their due then and due now differ by the change)",
+            CLAIMS_MOVED_COLUMNS,
+            claims_moved_rows(data),
+            right=["change"],
+        )
     write_line(
         f"owed {data['before']['owed']} -> {data['after']['owed']}: total change "
         f"{data['total_change']} ("
         + ", ".join(f"{p} {v}" for p, v in data["by_payer"].items())
         + ")"
+    )
+    write_line(
+        f"payers moved: {' '.join(data['payers_moved']) or 'none'}; claims moved: "
+        f"{len(data['claims_moved'])} (reconcile --payer P shows them)"
     )
