@@ -303,7 +303,13 @@ PAYER_CLAIM_COLUMNS = [
     "moved",
 ]
 PAYER_CLAIM_MONEY = [
-    "claimed", "due_then", "due_now", "paid", "disputed", "adjustment", "owed_by_payer",
+    "claimed",
+    "due_then",
+    "due_now",
+    "paid",
+    "disputed",
+    "adjustment",
+    "owed_by_payer",
     "owed_to_payer",
 ]
 
@@ -316,9 +322,12 @@ def payer_reconciliation_json(
     results: list[Reconciliation],
 ) -> dict[str, Any]:
     """Every claim to PAYER reconciled (each as `reconcile CLAIM` gives it), and the totals."""
+
     def total(name: str) -> Decimal:
-        return sum((getattr(r, name) if name in PROPERTIES else r.total(name) for r in results),
-                   Decimal("0.00"))
+        return sum(
+            (getattr(r, name) if name in PROPERTIES else r.total(name) for r in results),
+            Decimal("0.00"),
+        )
 
     return {
         "contract": contract,
@@ -374,9 +383,7 @@ def payer_line_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 def render_payer_reconciliation(data: dict[str, Any], fmt: str) -> None:
     """All of a payer's claims: JSON, CSV of every line, or a table of one row per claim."""
-    if write_for_machines(
-        fmt, data, ["claim", *RECONCILE_COLUMNS], lambda: payer_line_rows(data)
-    ):
+    if write_for_machines(fmt, data, ["claim", *RECONCILE_COLUMNS], lambda: payer_line_rows(data)):
         return
     known = data["known_at"] or "everything recorded"
     write_table(

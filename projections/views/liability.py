@@ -254,8 +254,16 @@ LIABILITY_COLUMNS = {
 }
 # Right-aligned in a table: money, counts of cases and weeks, the share out of care.
 LIABILITY_RIGHT = ["cases_tracked", *WEEK_COUNTS, *SHARES, "share_out_of_care"]
-LIABILITY_MONEY = {"owed", "owed_top_up", "provisional", "capped", "owed_borough", "owed_total",
-                   "owed_by_borough", "owed_by_top_up"}
+LIABILITY_MONEY = {
+    "owed",
+    "owed_top_up",
+    "provisional",
+    "capped",
+    "owed_borough",
+    "owed_total",
+    "owed_by_borough",
+    "owed_by_top_up",
+}
 EXPLAIN_COLUMNS = [
     "week",
     "start",
@@ -271,7 +279,15 @@ EXPLAIN_COLUMNS = [
 ]
 EXPLAIN_MONEY = ["owed_by_borough", "owed_by_top_up", "owed", "capped"]
 DIFF_COLUMNS = [
-    "case", "borough", "week", "end", "before", "after", "owed_change", "payers", "claims",
+    "case",
+    "borough",
+    "week",
+    "end",
+    "before",
+    "after",
+    "owed_change",
+    "payers",
+    "claims",
     "because",
 ]
 CLAIMS_MOVED_COLUMNS = ["claim", "payer", "period_end", "lines", "change"]
