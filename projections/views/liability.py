@@ -450,7 +450,5 @@ def render_diff(data: dict[str, Any], fmt: str) -> None:
         + ", ".join(f"{p} {v}" for p, v in data["by_payer"].items())
         + ")"
     )
-    write_line(
-        f"payers moved: {' '.join(data['payers_moved']) or 'none'}; claims moved: "
-        f"{len(data['claims_moved'])} (reconcile --payer P shows them)"
-    )
+    claims = " ".join(m["claim"] for m in data["claims_moved"]) or "none"
+    write_line(f"payers moved: {' '.join(data['payers_moved']) or 'none'}; claims moved: {claims}")
