@@ -260,12 +260,16 @@ def test_owed_is_the_total_on_every_table_and_csv_row_and_json_adds_the_named_sh
     assert (data["totals"]["owed"], data["totals"]["owed_by_borough"]) == ("15836.00", "12506.00")
     table = _ok(*args, "--by", "borough").stdout
     header = next(line for line in table.splitlines() if "owed_by_borough" in line)
-    assert [c.strip() for c in header.strip("┃").split("┃")][-6:-3] == [
-        "owed_by_borough",
-        "owed_by_top_up",
-        "owed",
-    ]
+    names = [c.strip() for c in header.strip("┃").split("┃")]
+    start = names.index("owed_by_borough")
+    assert names[start : start + 3] == ["owed_by_borough", "owed_by_top_up", "owed"]
     assert "7,062.00" in table and "8,774.00" in table
+    # CSV: every share of every figure, owed = owed_by_borough + owed_by_top_up on each row.
+    for row in _csv(*args, "--by", "borough"):
+        for figure in ("owed", "provisional", "capped"):
+            assert _money(row[figure]) == _money(row[f"{figure}_by_borough"]) + _money(
+                row[f"{figure}_by_top_up"]
+            )
 
 
 # --- 3. tables never cut a figure -------------------------------------------------------------

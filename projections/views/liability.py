@@ -235,35 +235,53 @@ def explain_json(
 
 WEEK_COUNTS = ["outcome", "in_care", "unverified", "pending"]
 # `owed`, `provisional` and `capped` are the totals on every row of every table and CSV; the
-# shares are named (`owed_by_borough`, `owed_by_top_up`). A payer's row is what it owes.
+# shares are named (`owed_by_borough`, `owed_by_top_up`, ...). A payer's row is what it owes.
 SHARES = ["owed_by_borough", "owed_by_top_up", "owed", "provisional", "capped"]
-LIABILITY_COLUMNS = {
-    "contract": ["cases_tracked", *WEEK_COUNTS, *SHARES, "share_out_of_care"],
-    "borough": ["borough", "cases_tracked", *WEEK_COUNTS, *SHARES, "share_out_of_care"],
-    "case": [
-        "case",
-        "borough",
-        "intervention",
-        "first_meeting",
-        "tracking_start",
-        "tracking_end",
-        *WEEK_COUNTS,
-        *SHARES,
-    ],
-    "payer": ["payer", "owed", "provisional", "capped"],
-}
-# Right-aligned in a table: money, counts of cases and weeks, the share out of care.
-LIABILITY_RIGHT = ["cases_tracked", *WEEK_COUNTS, *SHARES, "share_out_of_care"]
-LIABILITY_MONEY = {
-    "owed",
-    "owed_top_up",
-    "provisional",
-    "capped",
-    "owed_borough",
-    "owed_total",
+# A borough's table shows its own bill too (the figures its row has always shown).
+BOROUGH_SHARES = [
     "owed_by_borough",
     "owed_by_top_up",
+    "owed",
+    "provisional_by_borough",
+    "provisional",
+    "capped_by_borough",
+    "capped",
+]
+# CSV: every share of every figure, for a spreadsheet to add up.
+CSV_SHARES = [
+    "owed_by_borough",
+    "owed_by_top_up",
+    "owed",
+    "provisional_by_borough",
+    "provisional_by_top_up",
+    "provisional",
+    "capped_by_borough",
+    "capped_by_top_up",
+    "capped",
+]
+CASE_COLUMNS = [
+    "case",
+    "borough",
+    "intervention",
+    "first_meeting",
+    "tracking_start",
+    "tracking_end",
+]
+LIABILITY_COLUMNS = {
+    "contract": ["cases_tracked", *WEEK_COUNTS, *SHARES, "share_out_of_care"],
+    "borough": ["borough", "cases_tracked", *WEEK_COUNTS, *BOROUGH_SHARES, "share_out_of_care"],
+    "case": [*CASE_COLUMNS, *WEEK_COUNTS, *SHARES],
+    "payer": ["payer", "owed", "provisional", "capped"],
 }
+LIABILITY_CSV_COLUMNS = {
+    "contract": ["cases_tracked", *WEEK_COUNTS, *CSV_SHARES, "share_out_of_care"],
+    "borough": ["borough", "cases_tracked", *WEEK_COUNTS, *CSV_SHARES, "share_out_of_care"],
+    "case": [*CASE_COLUMNS, *WEEK_COUNTS, *CSV_SHARES],
+    "payer": LIABILITY_COLUMNS["payer"],
+}
+# Right-aligned in a table: money, counts of cases and weeks, the share out of care.
+LIABILITY_RIGHT = ["cases_tracked", *WEEK_COUNTS, *CSV_SHARES, "share_out_of_care"]
+LIABILITY_MONEY = {"owed_top_up", "owed_borough", "owed_total", *CSV_SHARES}
 EXPLAIN_COLUMNS = [
     "week",
     "start",
@@ -329,7 +347,7 @@ def liability_rows(data: dict[str, Any], by: str) -> list[dict[str, Any]]:
 def render_liability(data: dict[str, Any], by: str, fmt: str) -> None:
     """The liability as JSON, or its rows `by` contract, borough, case or payer."""
     columns = LIABILITY_COLUMNS[by]
-    if write_for_machines(fmt, data, columns, lambda: liability_rows(data, by)):
+    if write_for_machines(fmt, data, LIABILITY_CSV_COLUMNS[by], lambda: liability_rows(data, by)):
         return
     rows = [readable(r) for r in liability_rows(data, by)]
     known = data["known_at"] or "everything recorded"

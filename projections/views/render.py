@@ -174,7 +174,7 @@ def write_table(
     ]
     groups = _fold(need, console.width - 1)
     for n, group in enumerate(groups):
-        heading = title if n == 0 else f"{title or ''} (continued)".strip()
+        heading = title if n == 0 else "(continued)"
         console.print(_table(heading, columns, cells, group, right, text))
 
 
