@@ -3,7 +3,7 @@
 A command reads its options, calls a query or the ledger, and hands what comes back to a view
 (`soc_ledger.projections.views`). Every module is imported inside the command that needs it,
 so that `--help` and each report start with only what they use. That, and click's declarations
-of seventeen commands' options and help, are why this file is about 600 lines: it holds no
+of seventeen commands' options and help, are why this file is about 650 lines: it holds no
 layout and no rule, and the card keeps the CLI one module at the top level.
 """
 
