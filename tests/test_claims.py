@@ -327,11 +327,16 @@ def test_csv_has_a_header_and_one_row_per_line_in_plain_numbers(scenario):
     ]
     statement = run("statement", "SUT", "--db", scenario, "--as-of", "2019-12-31",
                     "--format", "csv").stdout
+    context = ",plcip,2019-12-31,,30"
     assert statement.splitlines() == [
-        "claim,period_end,submitted,claimed,due,paid,disputed,adjustment",
-        "SUT-2019Q1,2019-03-31,2019-06-01,5746.00,5577.00,5746.00,0.00,-169.00",
-        "SUT-2019Q2,2019-06-30,2019-09-15,2197.00,2197.00,0.00,0.00,2197.00",
-        "unclaimed,,,0.00,2197.00,0.00,0.00,2197.00",
+        "claim,period_end,submitted,claimed,due,paid,disputed,adjustment"
+        ",contract,as_of,known_at,log_position",
+        "SUT-2019Q1,2019-03-31,2019-06-01,5746.00,5577.00,5746.00,0.00,-169.00" + context,
+        "SUT-2019Q2,2019-06-30,2019-09-15,2197.00,2197.00,0.00,0.00,2197.00" + context,
+        "unclaimed,,,0.00,2197.00,0.00,0.00,2197.00" + context,
+        # The total: claimed 5,746.00 + 2,197.00, due 5,577.00 + 2,197.00 + 2,197.00, paid
+        # 5,746.00; the adjustments add up to the balance, -169.00 + 2,197.00 + 2,197.00.
+        "total,,,7943.00,9971.00,5746.00,0.00,4225.00" + context,
     ]
     assert "\x1b" not in statement and "[" not in statement
 
