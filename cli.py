@@ -3,7 +3,7 @@
 A command reads its options, calls a query or the ledger, and hands what comes back to a view
 (`soc_ledger.projections.views`). Every module is imported inside the command that needs it,
 so that `--help` and each report start with only what they use. That, and click's declarations
-of seventeen commands' options and help, are why this file is about 600 lines: it holds no
+of seventeen commands' options and help, are why this file is about 650 lines: it holds no
 layout and no rule, and the card keeps the CLI one module at the top level.
 """
 
@@ -146,20 +146,31 @@ def record(file, db: str, check: bool) -> None:
 @db_option
 @click.option("--case", "case", help="only this case")
 @click.option("--type", "types", multiple=True, help="only this event type (repeatable)")
+@click.option("--from", "since", callback=_date, help="only events effective on or after this day")
+@click.option("--to", "until", callback=_date, help="only events effective on or before this day")
 @click.option("--known-at", callback=_date, help="only what was recorded on or before this date")
 @click.option("--contract", help="only this contract")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
-def events(db: str, case, types, known_at, contract, fmt: str) -> None:
+def events(db: str, case, types, since, until, known_at, contract, fmt: str) -> None:
     """The audit trail: every event in log order, as stored."""
     from soc_ledger.domain.events import EVENT_TYPES
+    from soc_ledger.ledger import index
     from soc_ledger.projections.views.events import render_events
+    from soc_ledger.projections.views.render import context_of, with_context
 
     unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown:
         raise LedgerCommandError(f"--type: unknown event type {unknown[0]!r}")
+    if since and until and since > until:
+        raise LedgerCommandError(f"--from {since} is after --to {until}")
     with open_ledger(db) as ledger:
-        entries = list(ledger.trail(case, types, _known(known_at), contract))
-    render_events(entries, fmt)
+        head = index.log_head(ledger.engine, ledger.location)
+        entries = [
+            e
+            for e in ledger.trail(case, types, _known(known_at), contract)
+            if (since is None or e.effective >= since) and (until is None or e.effective <= until)
+        ]
+    render_events(entries, fmt, context_of(with_context({}, contract, None, known_at, head)))
 
 
 @main.command()
@@ -199,8 +210,19 @@ def _output(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     return output_path(param.opts[0], value)
 
 
+def _plot(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--plot FILE: writable (`_output`) and ending in a format it can be drawn in."""
+    path = _output(ctx, param, value)
+    if path is not None:
+        from soc_ledger.projections.views.plots import plot_format
+
+        plot_format(path)
+    return path
+
+
 plot_option = click.option(
-    "--plot", callback=_output, metavar="FILE", help="also draw the picture to this PNG file"
+    "--plot", callback=_plot, metavar="FILE",
+    help="also draw the picture to this file (.png, .svg or .pdf)",
 )
 
 
@@ -229,12 +251,30 @@ def _known(day: date | None) -> KnownAt:
 def _reporting(db: str, contract: str | None) -> Iterator[tuple[Engine, str]]:
     """The ledger's engine with its read models caught up to the log, and the contract named
     (or the store's only one)."""
+    from soc_ledger.ledger import index
     from soc_ledger.projections import latest, queries, seals
 
     with open_ledger(db) as ledger:
         ledger.follow(latest.catch_up, latest.NAME)
         seals.check_followed(ledger)
+        # The position the read models reached: what every CSV and JSON report says it read.
+        click.get_current_context().meta[POSITION] = index.tracked_position(
+            ledger.engine, latest.NAME
+        )
         yield ledger.engine, queries.the_contract(ledger.engine, contract)
+
+
+POSITION = "soc_ledger.log_position"  # set by `_reporting` (or `events`), read by `_stamped`
+
+
+def _stamped(
+    data: dict[str, Any], contract: str | None, as_of: date | None, known_at: date | None
+) -> dict[str, Any]:
+    """DATA with its context (contract, as_of, known_at, log position) for JSON and CSV."""
+    from soc_ledger.projections.views.render import with_context
+
+    position = click.get_current_context().meta.get(POSITION)
+    return with_context(data, contract, as_of, known_at, position)
 
 
 def _report(db: str, contract: str | None, query: Callable[..., T], *args: Any) -> T:
@@ -254,7 +294,9 @@ def _report(db: str, contract: str | None, query: Callable[..., T], *args: Any) 
     help="recompute every case under this rule (a what-if); default each case's own",
 )
 @format_option
-@click.option("--plot", callback=_output, metavar="FILE", help="also draw owed over time (PNG)")
+@click.option(
+    "--plot", callback=_plot, metavar="FILE", help="also draw owed over time (.png, .svg, .pdf)"
+)
 def liability(db, as_of, known_at, contract, by, week_rule, fmt, plot=None) -> None:
     """What is owed for outcomes at (as_of, known_at): weeks, money, caps, days in care."""
     from soc_ledger.projections import queries
@@ -272,7 +314,8 @@ def liability(db, as_of, known_at, contract, by, week_rule, fmt, plot=None) -> N
             title = plots.liability_title(contract, as_of, known_at)
             plots.plot_liability(owed_over_time(weekly), title, plot, weekly.top_up_funder)
             plots.write_plotted(plot)
-    render_liability(liability_json(result, known_at, rule), by, fmt)
+    data = _stamped(liability_json(result, known_at, rule), contract, as_of, known_at)
+    render_liability(data, by, fmt)
 
 
 @main.command()
@@ -293,7 +336,8 @@ def explain(case, db, as_of, known_at, contract, week, week_rule, fmt) -> None:
             raise LedgerCommandError(f"case {case!r} has no week {week} at {as_of}")
         because = [p for w in weeks for p in w.because] + list(found.facts.refs)
         refs = queries.event_refs(engine, because)
-    render_explain(explain_json(contract, case, as_of, known_at, found, weeks, refs), fmt)
+    data = explain_json(contract, case, as_of, known_at, found, weeks, refs)
+    render_explain(_stamped(data, contract, as_of, known_at), fmt)
 
 
 @main.command()
@@ -309,8 +353,9 @@ def diff(db, k1, k2, as_of, contract, fmt) -> None:
     from soc_ledger.projections.views.liability import diff_json, render_diff
 
     first, second = _known(k1), _known(k2)
-    result = _report(db, contract, diffs.diff, as_of, first, second)
-    render_diff(diff_json(result, first, second, k1, k2), fmt)
+    result, moved = _report(db, contract, diffs.diff_and_moves, as_of, first, second)
+    data = diff_json(result, first, second, k1, k2, moved)
+    render_diff(_stamped(data, contract, as_of, k1), fmt)
 
 
 @main.command()
@@ -431,7 +476,8 @@ def returns_command(db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections.views import finance, finance_tables
 
     result = _report(db, contract, money_rules.returns_at, as_of, _known(known_at))
-    finance_tables.render_returns(finance.returns_json(result, known_at), fmt)
+    data = _stamped(finance.returns_json(result, known_at), result.contract, as_of, known_at)
+    finance_tables.render_returns(data, fmt)
 
 
 @main.command("finances")
@@ -451,7 +497,8 @@ def finances_command(db, as_of, known_at, contract, fmt, plot) -> None:
 
             plot_finances(money_rules.returns_at(engine, contract, as_of, known), result, plot)
             write_plotted(plot)
-    finance_tables.render_finances(finance.finances_json(result, known_at), fmt)
+    data = _stamped(finance.finances_json(result, known_at), contract, as_of, known_at)
+    finance_tables.render_finances(data, fmt)
 
 
 @main.command("baseline")
@@ -464,7 +511,8 @@ def baseline_command(variation, db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections.views import finance, finance_tables
 
     result = _report(db, contract, baselines.baseline_at, variation, as_of, _known(known_at))
-    finance_tables.render_baseline(finance.baseline_json(result, known_at), fmt)
+    data = _stamped(finance.baseline_json(result, known_at), result.contract, as_of, known_at)
+    finance_tables.render_baseline(data, fmt)
 
 
 @main.command("forecast")
@@ -482,7 +530,8 @@ def forecast_command(db, as_of, known_at, contract, fmt, plot) -> None:
 
         plot_forecast(result, plot)
         write_plotted(plot)
-    finance_tables.render_forecast(finance.forecast_json(result, known_at), fmt)
+    data = _stamped(finance.forecast_json(result, known_at), result.contract, as_of, known_at)
+    finance_tables.render_forecast(data, fmt)
 
 
 # --- integrity (SPEC §11) ----------------------------------------------------------------------
@@ -569,16 +618,26 @@ def assert_balance(db, scope, figure, as_of, known_at, by, value, contract, fmt)
 
 
 @main.command()
-@click.argument("claim")
+@click.argument("claim", required=False)
+@click.option("--payer", help="every claim to this payer instead of one CLAIM, with totals")
 @report_options("today: payments and disputes by then")
 @format_option
-def reconcile(claim, db, as_of, known_at, contract, fmt) -> None:
+def reconcile(claim, payer, db, as_of, known_at, contract, fmt) -> None:
     """CLAIM line by line: claimed, due then and now, paid, disputed, and why they differ."""
     from soc_ledger.projections import claims
-    from soc_ledger.projections.views.claims import reconcile_json, render_reconcile
+    from soc_ledger.projections.views import claims as view
 
+    if (claim is None) == (payer is None):
+        raise LedgerCommandError("reconcile: give one CLAIM or --payer P")
+    if payer is not None:
+        with _reporting(db, contract) as (engine, contract):
+            found = claims.reconcile_payer(engine, contract, payer, as_of, _known(known_at))
+        data = view.payer_reconciliation_json(contract, payer, as_of, known_at, found)
+        view.render_payer_reconciliation(_stamped(data, contract, as_of, known_at), fmt)
+        return
     result = _report(db, contract, claims.reconcile, claim, as_of, _known(known_at))
-    render_reconcile(reconcile_json(result, known_at), fmt)
+    data = _stamped(view.reconcile_json(result, known_at), contract, as_of, known_at)
+    view.render_reconcile(data, fmt)
 
 
 @main.command()
@@ -591,7 +650,8 @@ def statement(payer, db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections.views.claims import render_statement, statement_json
 
     result = _report(db, contract, claims.statement, payer, as_of, _known(known_at))
-    render_statement(statement_json(result, known_at), fmt)
+    data = _stamped(statement_json(result, known_at), result.contract, as_of, known_at)
+    render_statement(data, fmt)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,7 +24,7 @@ from soc_ledger.domain.claims.statement import Statement, statement_of
 from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
 from soc_ledger.projections import readmodel
-from soc_ledger.projections.outcome_facts import knowledge
+from soc_ledger.projections.outcome_facts import Knowledge, knowledge
 from soc_ledger.projections.queries import recorded_between
 
 CLAIM_TYPES = ("ClaimSubmitted", "ClaimLineDisputed", "DisputeResolved", "PaymentReceived")
@@ -117,6 +117,34 @@ def reconcile_many(
     return results
 
 
+def reconcile_payer(
+    engine: Engine, contract: str, payer: str, as_of: date, known_at: KnownAt = EVERYTHING
+) -> list[Reconciliation]:
+    """Every claim made to PAYER on the ledger at (as_of, known_at), reconciled (in order of
+    period end, then of recording); a payer the contract does not know is an error."""
+    held = claims_at(engine, contract, known_at)
+    _check_payers(contract, knowledge(engine, contract, known_at), held, [payer])
+    mine = [c.claim for c in on_ledger(held.values(), as_of) if c.payer == payer]
+    return reconcile_many(engine, contract, as_of, known_at, mine)
+
+
+def _check_payers(
+    contract: str, k: Knowledge, held: dict[str, Claim], payers: Sequence[str] | None
+) -> list[str]:
+    """Every payer of the contract (the boroughs, the top-up funder, anyone a claim was made
+    to); any of PAYERS not among them is an error."""
+    known = sorted({*k.contract.boroughs, *(c.borough for c in k.cases.values())})
+    if k.contract.agreed is not None:
+        known.append(k.contract.agreed.top_up_funder)
+    known += sorted({c.payer for c in held.values()} - set(known))
+    for payer in payers or ():
+        if payer not in known:
+            raise QueryError(
+                f"no payer {payer!r} in contract {contract!r} (a borough or the top-up funder)"
+            )
+    return known
+
+
 def statement(
     engine: Engine, contract: str, payer: str, as_of: date, known_at: KnownAt = EVERYTHING
 ) -> Statement:
@@ -135,15 +163,7 @@ def statements(
     payer: the boroughs, the top-up funder, and anyone a claim was made to)."""
     held = claims_at(engine, contract, known_at)
     k = knowledge(engine, contract, known_at)
-    known = sorted({*k.contract.boroughs, *(c.borough for c in k.cases.values())})
-    if k.contract.agreed is not None:
-        known.append(k.contract.agreed.top_up_funder)
-    known += sorted({c.payer for c in held.values()} - set(known))
-    for payer in payers or ():
-        if payer not in known:
-            raise QueryError(
-                f"no payer {payer!r} in contract {contract!r} (a borough or the top-up funder)"
-            )
+    known = _check_payers(contract, k, held, payers)
     ledger = on_ledger(held.values(), as_of)
     horizon = max([as_of] + [c.period_end for c in ledger])
     owed = Owed(k.contract, k.cases, k.coverage, horizon)
