@@ -32,18 +32,16 @@ def share(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:.4f}"
 
 
-def figures(f: Figures, own_share: str = "total") -> dict[str, Any]:
-    """Weeks, money and days. `owed`, `provisional` and `capped` are the borough's own bill on
-    a borough row (as SPEC §10's JSON has always had them), else the total; the fields named
-    `…_total`, `…_by_borough` and `…_by_top_up` mean the same on every row."""
-    owed = f.owed_borough if own_share == "borough" else f.owed
-    provisional = f.provisional_borough if own_share == "borough" else f.provisional
-    capped = f.capped_borough if own_share == "borough" else f.capped
+def figures(f: Figures) -> dict[str, Any]:
+    """Weeks, money and days. `owed`, `provisional` and `capped` are the totals on every row
+    (contract, borough, case), as in the tables and CSVs; each share has its own name
+    (`…_by_borough`, `…_by_top_up`). A borough's own bill is `owed_by_borough`: until issue 14
+    a borough row's `owed` was that share, one name with two meanings."""
     return {
         "weeks": f.weeks.as_dict(),
-        "owed": money(owed),
-        "provisional": money(provisional),
-        "capped": money(capped),
+        "owed": money(f.owed),
+        "provisional": money(f.provisional),
+        "capped": money(f.capped),
         "owed_borough": money(f.owed_borough),
         "owed_top_up": money(f.owed_top_up),
         "owed_total": money(f.owed),
@@ -74,10 +72,8 @@ def liability_json(result: Liability, known_at: date | None, week_rule: str) -> 
             **figures(t),
             "by_payer": {p.payer: money(p.owed) for p in result.payers},
         },
-        # A borough's `owed` is its own bill (the borough share of its cases); the top-up
-        # funder's share of them is `owed_top_up`, both together `owed_total`.
         "boroughs": [
-            {"borough": b.borough, "cases_tracked": b.cases_tracked, **figures(b, "borough")}
+            {"borough": b.borough, "cases_tracked": b.cases_tracked, **figures(b)}
             for b in result.boroughs
         ],
         "payers": [
