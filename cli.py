@@ -262,6 +262,13 @@ def liability(db, as_of, known_at, contract, by, week_rule, fmt, plot=None) -> N
 
     known = _known(known_at)
     with _reporting(db, contract) as (engine, contract):
+        if not _weeks_only(engine, contract, as_of, known):
+            if week_rule or plot:
+                raise LedgerCommandError(
+                    f"--week-rule and --plot read weeks out of care alone; contract "
+                    f"{contract!r} pays by other mechanisms too"
+                )
+            return _render_payments(engine, contract, as_of, known, known_at, fmt)
         result = queries.liability_at(engine, contract, as_of, known, week_rule)
         rule = queries.week_rule_of(engine, contract, as_of, known, week_rule)
         if plot:
@@ -273,6 +280,39 @@ def liability(db, as_of, known_at, contract, by, week_rule, fmt, plot=None) -> N
             plots.plot_liability(owed_over_time(weekly), title, plot, weekly.top_up_funder)
             plots.write_plotted(plot)
     render_liability(liability_json(result, known_at, rule), by, fmt)
+
+
+def _weeks_only(engine: Engine, contract: str, as_of: date, known: KnownAt) -> bool:
+    """Whether the contract pays by weeks out of care alone (every report's own shape)."""
+    from soc_ledger.projections import mechanisms
+
+    return mechanisms.is_weeks_only(engine, contract, as_of, known)
+
+
+def _render_payments(
+    engine: Engine, contract: str, as_of: date, known: KnownAt, known_at: date | None, fmt: str
+) -> None:
+    """The liability of a contract paying by other mechanisms: each mechanism, each payer."""
+    from soc_ledger.projections import mechanisms
+    from soc_ledger.projections.views.mechanisms import payments_json, render_payments
+
+    result = mechanisms.payments_at(engine, contract, as_of, known)
+    render_payments(payments_json(result, known_at), fmt)
+
+
+def _needs_weeks(
+    command: str, as_of: date, known: KnownAt, query: Callable[..., T] | None = None
+) -> Callable[..., T | None]:
+    """QUERY(engine, contract, *args), refused for a contract that does not pay by weeks out
+    of care on AS_OF (the report would only print noughts)."""
+
+    def checked(engine: Engine, contract: str, *args: Any) -> T | None:
+        from soc_ledger.projections import mechanisms
+
+        mechanisms.weeks_only(engine, contract, as_of, known, command)
+        return query(engine, contract, *args) if query is not None else None
+
+    return checked
 
 
 @main.command()
@@ -287,6 +327,7 @@ def explain(case, db, as_of, known_at, contract, week, week_rule, fmt) -> None:
     from soc_ledger.projections.views.liability import explain_json, render_explain
 
     with _reporting(db, contract) as (engine, contract):
+        _needs_weeks("explain", as_of, _known(known_at))(engine, contract)
         found = queries.explain_case(engine, contract, case, as_of, _known(known_at), week_rule)
         weeks = [w for w in found.weeks if week is None or w.index == week]
         if week is not None and not weeks:
@@ -309,7 +350,15 @@ def diff(db, k1, k2, as_of, contract, fmt) -> None:
     from soc_ledger.projections.views.liability import diff_json, render_diff
 
     first, second = _known(k1), _known(k2)
-    result = _report(db, contract, diffs.diff, as_of, first, second)
+    with _reporting(db, contract) as (engine, contract):
+        if not _weeks_only(engine, contract, as_of, second):
+            from soc_ledger.projections import mechanisms
+            from soc_ledger.projections.views.mechanisms import payments_diff_json, render_diff
+
+            before = mechanisms.payments_at(engine, contract, as_of, first)
+            after = mechanisms.payments_at(engine, contract, as_of, second)
+            return render_diff(payments_diff_json(before, after, k1, k2), fmt)
+        result = diffs.diff(engine, contract, as_of, first, second)
     render_diff(diff_json(result, first, second, k1, k2), fmt)
 
 
@@ -323,13 +372,20 @@ def diff(db, k1, k2, as_of, contract, fmt) -> None:
     "--scale", type=click.IntRange(1, 1000), default=1, show_default=True,
     help="multiply the cohort (for benchmarks); the calibrated figures are for 1",
 )
+@click.option(
+    "--contract", "which", type=click.Choice(["plcip", "essex", "ttt", "bucks"]),
+    default="plcip", show_default=True,
+    help="which reference contract: plcip (SPEC §12), or one paying by another mechanism",
+)
 @format_option
-def demo(db, emit, scale, fmt) -> None:
+def demo(db, emit, scale, which, fmt) -> None:
     """Build the reference contract (SPEC §12) into the store and print its statement."""
     from soc_ledger.ledger.demo import cohort as reference
     from soc_ledger.ledger.demo import history
     from soc_ledger.projections.views.imports import write_demo_recorded, write_history
 
+    if which != "plcip":
+        return _mechanism_demo(db, emit, scale, which, fmt)
     lines = list(history.emit(scale))
     if emit:
         write_history(emit, lines, scale)
@@ -346,6 +402,30 @@ def demo(db, emit, scale, fmt) -> None:
             liability, db=db, as_of=reference.AS_OF, known_at=None, contract=reference.CONTRACT,
             by=rows, week_rule=None, fmt=fmt,
         )
+
+
+def _mechanism_demo(db: str, emit: str | None, scale: int, which: str, fmt: str) -> None:
+    """`demo --contract essex|ttt|bucks`: record that reference contract, print its liability."""
+    import json
+
+    from soc_ledger.ledger.demo import mechanisms
+    from soc_ledger.projections.views.imports import write_demo_recorded, write_history
+
+    if scale != 1:
+        raise click.BadParameter("only the plcip demo can be scaled", param_hint="--scale")
+    lines = [json.dumps(e, separators=(", ", ": ")) for e in mechanisms.HISTORIES[which]()]
+    if emit:
+        write_history(emit, lines, scale)
+        return
+    _records_from("demo", shown=20)
+    with open_ledger(db, create=True) as ledger:
+        outcome = ledger.record_lines(lines, f"demo(contract={which})")
+    if fmt == "table":
+        write_demo_recorded(outcome)
+    click.get_current_context().invoke(
+        liability, db=db, as_of=mechanisms.AS_OF[which], known_at=None, contract=which,
+        by="contract", week_rule=None, fmt=fmt,
+    )
 
 
 @main.command("import-903")
@@ -445,6 +525,7 @@ def finances_command(db, as_of, known_at, contract, fmt, plot) -> None:
 
     known = _known(known_at)
     with _reporting(db, contract) as (engine, contract):
+        _needs_weeks("finances", as_of, known)(engine, contract)
         result = money_rules.finances_at(engine, contract, as_of, known)
         if plot:
             from soc_ledger.projections.views.plots import plot_finances, write_plotted
@@ -463,7 +544,9 @@ def baseline_command(variation, db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections import baseline as baselines
     from soc_ledger.projections.views import finance, finance_tables
 
-    result = _report(db, contract, baselines.baseline_at, variation, as_of, _known(known_at))
+    known = _known(known_at)
+    query = _needs_weeks("baseline", as_of, known, baselines.baseline_at)
+    result = _report(db, contract, query, variation, as_of, known)
     finance_tables.render_baseline(finance.baseline_json(result, known_at), fmt)
 
 
@@ -476,7 +559,9 @@ def forecast_command(db, as_of, known_at, contract, fmt, plot) -> None:
     from soc_ledger.projections import forecast as forecasts
     from soc_ledger.projections.views import finance, finance_tables
 
-    result = _report(db, contract, forecasts.forecast_at, as_of, _known(known_at))
+    known = _known(known_at)
+    query = _needs_weeks("forecast", as_of, known, forecasts.forecast_at)
+    result = _report(db, contract, query, as_of, known)
     if plot:
         from soc_ledger.projections.views.plots import plot_forecast, write_plotted
 
@@ -577,7 +662,9 @@ def reconcile(claim, db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections import claims
     from soc_ledger.projections.views.claims import reconcile_json, render_reconcile
 
-    result = _report(db, contract, claims.reconcile, claim, as_of, _known(known_at))
+    known = _known(known_at)
+    query = _needs_weeks("reconcile", as_of, known, claims.reconcile)
+    result = _report(db, contract, query, claim, as_of, known)
     render_reconcile(reconcile_json(result, known_at), fmt)
 
 
@@ -590,7 +677,9 @@ def statement(payer, db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections import claims
     from soc_ledger.projections.views.claims import render_statement, statement_json
 
-    result = _report(db, contract, claims.statement, payer, as_of, _known(known_at))
+    known = _known(known_at)
+    query = _needs_weeks("statement", as_of, known, claims.statement)
+    result = _report(db, contract, query, payer, as_of, known)
     render_statement(statement_json(result, known_at), fmt)
 
 

@@ -48,7 +48,9 @@ class FeeFrom(Model):
 WeekRule = Literal["fixed_blocks", "consecutive_runs"]
 Intervention = Literal["MST", "FFT"]
 # How outcomes are paid (docs/mechanisms.md); a contract may combine several.
-Mechanism = Literal["weeks_out_of_care", "care_days_saved", "wellbeing_improvement", "quality_bonus"]
+Mechanism = Literal[
+    "weeks_out_of_care", "care_days_saved", "wellbeing_improvement", "quality_bonus"
+]
 MECHANISMS: tuple[str, ...] = get_args(Mechanism)
 DEFAULT_MECHANISMS: tuple[str, ...] = ("weeks_out_of_care",)
 Mechanisms = Annotated[list[Mechanism], Field(min_length=1, max_length=len(MECHANISMS))]

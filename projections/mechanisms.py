@@ -1,0 +1,59 @@
+"""The dispatch on the read side: a contract's payments under every mechanism its terms name.
+
+A contract paying by `weeks_out_of_care` alone is answered as it always was
+(`queries.liability_at`), and `is_weeks_only` tells a report it may keep its weeks-only shape;
+any other contract is answered by `domain/mechanisms/payments.py` from the facts known then.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Engine
+
+from soc_ledger.domain.errors import QueryError
+from soc_ledger.domain.events import DEFAULT_MECHANISMS
+from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
+from soc_ledger.domain.mechanisms.payments import Payments, mechanisms_on, payments
+from soc_ledger.domain.outcomes.facts import contract_from_facts
+from soc_ledger.projections import queries, readmodel
+from soc_ledger.projections.outcome_facts import OUTCOME_TYPES
+
+MECHANISM_TYPES = (*OUTCOME_TYPES, "WellbeingMeasured", "QualityScored", "QualityPublished")
+
+
+def mechanisms_at(
+    engine: Engine, contract: str, as_of: date, known_at: KnownAt = EVERYTHING
+) -> tuple[str, ...]:
+    """The mechanisms named by the terms in force on `as_of`, as known at `known_at`."""
+    return mechanisms_on(queries.terms(engine, contract, known_at), as_of)
+
+
+def is_weeks_only(
+    engine: Engine, contract: str, as_of: date, known_at: KnownAt = EVERYTHING
+) -> bool:
+    return mechanisms_at(engine, contract, as_of, known_at) == DEFAULT_MECHANISMS
+
+
+def payments_at(
+    engine: Engine, contract: str, as_of: date, known_at: KnownAt = EVERYTHING
+) -> Payments:
+    """What is owed at (as_of, known_at) under each mechanism, and by payer."""
+    facts = readmodel.facts_known_at(engine, contract, known_at, MECHANISM_TYPES)
+    folded = contract_from_facts(contract, facts)
+    if folded.agreed is None:
+        raise QueryError(f"contract {contract!r} was not agreed as known at that time")
+    weeks = None
+    if "weeks_out_of_care" in mechanisms_on(folded, as_of):
+        weeks = queries.liability_at(engine, contract, as_of, known_at)
+    return payments(folded, facts, as_of, weeks)
+
+
+def weeks_only(engine: Engine, contract: str, as_of: date, known_at: KnownAt, command: str) -> None:
+    """Refuse a report that reads weeks out of care alone, for a contract paying otherwise."""
+    named = mechanisms_at(engine, contract, as_of, known_at)
+    if "weeks_out_of_care" not in named:
+        raise QueryError(
+            f"{command} reads weeks out of care; contract {contract!r} pays by "
+            f"{', '.join(named)} (not applicable: see `liability` and `diff`)"
+        )
