@@ -1,0 +1,211 @@
+"""Issue 16 through the CLI: mechanisms as terms at `record` (refusals name file, line and field
+and write nothing), the three reference contracts of `demo --contract`, and what every report
+command does on them. On SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from tests.conftest import EXAMPLES
+from tests.helpers import line, run, trail, write_lines
+from tests.test_strict_input import refused
+
+D = Decimal
+
+
+def agreed(contract: str = "bucks", **terms) -> str:
+    base = json.loads((EXAMPLES / "quickstart.jsonl").read_text().splitlines()[0])
+    base["contract"] = contract
+    base["terms"].update(terms)
+    base["caps"] = []
+    return json.dumps(base)
+
+
+BONUS = {
+    "weights": {"home": "60", "school": "40"},
+    "bands": [{"from": "0", "payment": "0"}, {"from": "80", "payment": "1"}],
+    "annual_value": "400000.00",
+    "max_percent_per_year": "2",
+    "max_per_year": "60000.00",
+}
+
+
+def scored(area: str, score, quarter_end: str = "2018-03-31", key: str | None = None) -> str:
+    return line(type="QualityScored", contract="bucks", effective="2018-04-15",
+                recorded_on="2018-04-15", key=key or f"{area}-{quarter_end}", area=area,
+                quarter_end=quarter_end, score=score)  # fmt: skip
+
+
+def test_an_unknown_mechanism_or_one_without_its_terms_is_refused_at_record(db_url, tmp_path):
+    # What the line's shape refuses (read before any rule is checked) ...
+    shapes = [
+        agreed("a", mechanism=["weeks_out_of_care", "pay_by_magic"]),
+        agreed("d", mechanism=[]),
+    ]
+    path = write_lines(tmp_path / "shapes.jsonl", shapes)
+    refused(
+        run("record", path, "--db", db_url), path, {1: "terms.mechanism.1", 2: "terms.mechanism"}
+    )
+    # ... and what the contract's rules refuse.
+    rules = [
+        agreed("b", mechanism=["quality_bonus"]),
+        agreed("c", mechanism=["quality_bonus"], quality_bonus={**BONUS, "weights": {"x": "90"}}),
+        agreed("e", mechanism=["care_days_saved", "care_days_saved"]),
+    ]
+    path = write_lines(tmp_path / "rules.jsonl", rules)
+    result = run("record", path, "--db", db_url)
+    refused(result, path, {1: "terms.quality_bonus", 2: "terms.quality_bonus.weights",
+                           3: "terms.mechanism"})  # fmt: skip
+    assert trail(db_url) == []
+
+
+def test_a_score_outside_0_to_100_is_refused_and_nothing_written(db_url, tmp_path):
+    first = write_lines(tmp_path / "agreed.jsonl", [agreed(mechanism=["quality_bonus"],
+                                                          quality_bonus=BONUS)])  # fmt: skip
+    assert run("record", first, "--db", db_url).exit_code == 0
+    before = trail(db_url)
+    lines = [
+        scored("home", "101"),
+        scored("school", "-1"),
+        scored("home", "50", quarter_end="2018-13-31"),
+        line(
+            type="QualityPublished",
+            contract="bucks",
+            effective="2018-04-15",
+            quarter_end="2018-03-31",
+            weighted_total="100.5",
+            payment="0",
+        ),  # fmt: skip
+        scored("school", "80"),  # fine, but nothing of a refused file is written
+    ]
+    path = write_lines(tmp_path / "scores.jsonl", lines)
+    result = run("record", path, "--db", db_url)
+    refused(result, path, {1: "score", 2: "score", 3: "quarter_end", 4: "weighted_total"})
+    path = write_lines(tmp_path / "areas.jsonl", [scored("school", "80"), scored("garden", "50")])
+    refused(run("record", path, "--db", db_url), path, {2: "area"})  # not a weighted area
+    assert trail(db_url) == before
+
+
+def test_a_rescoring_is_a_correction_and_the_bonus_moves_only_from_when_it_is_known(
+    db_url, tmp_path
+):
+    lines = [
+        agreed(mechanism=["quality_bonus"], quality_bonus=BONUS),
+        scored("home", "85"),
+        scored("school", "80"),
+        line(
+            type="EventCorrected",
+            contract="bucks",
+            effective="2018-04-15",
+            recorded_on="2018-06-01",
+            target="home-2018-03-31",
+            changes={"score": "70"},
+            reason="moderated",
+        ),  # fmt: skip
+    ]
+    assert run("record", write_lines(tmp_path / "b.jsonl", lines), "--db", db_url).exit_code == 0
+
+    def owed(known_at: str | None) -> dict:
+        args = ["liability", "--db", db_url, "--as-of", "2018-06-30", "--format", "json"]
+        result = run(*args, *(["--known-at", known_at] if known_at else []))
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    # Before the correction: 0.6*85 + 0.4*80 = 51 + 32 = 83 -> 1% of 400,000 / 4 = 1,000.00.
+    early = owed("2018-05-31")
+    assert D(early["quality_bonus"]["quarters"][0]["weighted_total"]) == 83
+    assert early["totals"]["owed"] == "1000.00"
+    # After: 0.6*70 + 32 = 74 -> below 80%: nothing.
+    late = owed(None)
+    assert D(late["quality_bonus"]["quarters"][0]["weighted_total"]) == 74
+    assert late["totals"]["owed"] == "0.00"
+    diff = run("diff", "--db", db_url, "--known-at", "2018-05-31", "--as-of", "2018-06-30",
+               "--format", "json")  # fmt: skip
+    assert diff.exit_code == 0, diff.output
+    assert json.loads(diff.output)["owed_change"] == "-1000.00"
+
+
+# --- the reference contracts ----------------------------------------------------------------
+
+
+def demo(db: str, which: str) -> dict:
+    result = run("demo", "--db", db, "--contract", which, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_the_bucks_demo_gives_the_weighted_totals_and_pays_0_0_0_1(sqlite_url):
+    data = demo(sqlite_url, "bucks")
+    quarters = data["quality_bonus"]["quarters"]
+    # 71.4, 70.5, 77.3, 80.1 by hand (tests/test_mechanism_rules.py); published 72, 70, 77, 80.
+    assert [q["weighted_total"] for q in quarters] == ["71.4", "70.5", "77.3", "80.1"]
+    assert [q["published_total"] for q in quarters] == ["72", "70", "77", "80"]
+    assert [q["total_follows"] for q in quarters] == [False, True, True, True]
+    assert [q["payment_percent"] for q in quarters] == ["0", "0", "0", "1"]
+    assert [q["payment_follows"] for q in quarters] == [True] * 4
+    # 1% of a quarter of the annual 3,125,000.00 (£25m over 8 years).
+    assert data["totals"]["owed"] == "7812.50"
+    table = run("liability", "--db", sqlite_url, "--as-of", "2016-06-30")
+    assert "the published total 72% does not follow" in table.output
+
+
+def test_the_essex_demo_respects_its_cap_and_reports_the_care_share(sqlite_url):
+    data = demo(sqlite_url, "essex")
+    (cohort,) = data["care_days_saved"]
+    assert cohort["comparison_share"] == "0.55" and cohort["target_share"] == "0.27"
+    share = D(cohort["care_share"])
+    assert D("0.09") <= share <= D("0.13") < D("0.27")  # about 11%, well under the target
+    # Every tracked day is verified by as_of: days saved = 0.55 x days - days in care exactly.
+    saved = D("0.55") * cohort["days_tracked"] - cohort["days_in_care"]
+    assert D(cohort["days_saved"]) == saved
+    gross = (saved * D("140.00")).quantize(D("0.01"))
+    assert gross > D("7100000.00")  # the cohort would earn more than the cap ...
+    assert D(cohort["owed"]) == D("7100000.00")  # ... and is paid the cap
+    assert D(cohort["capped"]) == gross - D("7100000.00")
+    assert data["totals"]["owed"] == "7100000.00"
+
+
+def test_the_ttt_demo_pays_weeks_and_wellbeing_by_payer(sqlite_url):
+    data = demo(sqlite_url, "ttt")
+    assert data["mechanisms"] == ["weeks_out_of_care", "wellbeing_improvement"]
+    weeks = data["weeks_out_of_care"]
+    wellbeing = data["wellbeing_improvement"]
+    improved = [w for w in wellbeing if w["status"] == "improved"]
+    for w in wellbeing:  # improved exactly when the later reading is 10 points up or more
+        assert (w["status"] == "improved") == (D(w["improvement"]) >= 10)
+    # 150.00 a week (no top-up) for each outcome week, and 1,000.00 a case improved.
+    assert D(weeks["totals"]["owed"]) == 150 * weeks["totals"]["weeks"]["outcome"]
+    (nsm,) = data["payers"]
+    assert D(nsm["owed"]) == D(weeks["totals"]["owed"]) + 1000 * len(improved)
+
+
+@pytest.mark.parametrize("which", ["bucks", "essex"])
+def test_weeks_reports_say_they_do_not_apply_to_other_mechanisms(sqlite_url, which):
+    demo(sqlite_url, which)
+    as_of = {"bucks": "2016-06-30", "essex": "2019-06-30"}[which]
+    for args in (
+        ["explain", "ESX001"],
+        ["forecast"],
+        ["finances"],
+        ["reconcile", "Q1"],
+        ["statement", "ESX"],
+        ["baseline", "--variation", "v1"],
+    ):
+        result = run(*args, "--db", sqlite_url, "--as-of", as_of)
+        assert result.exit_code == 1, (args, result.output)
+        assert "Traceback" not in result.output
+        assert f"reads weeks out of care; contract {which!r} pays by" in result.output, args
+    returns = run("returns", "--db", sqlite_url, "--as-of", as_of)
+    assert returns.exit_code == 0, returns.output  # investors' money is the same for any
+
+
+def test_weeks_reports_still_answer_a_contract_that_pays_weeks_and_more(sqlite_url):
+    data = demo(sqlite_url, "ttt")
+    case = data["weeks_out_of_care"]["cases"][0]["case"]
+    for args in (["explain", case], ["forecast"], ["finances"]):
+        result = run(*args, "--db", sqlite_url, "--as-of", "2022-03-31")
+        assert result.exit_code == 0, (args, result.output)
