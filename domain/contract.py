@@ -128,7 +128,7 @@ def _variation(state: ContractState, e: ev.VariationAgreed) -> None:
 
 
 _MECHANISM_TERMS = frozenset(
-    {"mechanism", "care_days_saved", "quality_bonus", "wellbeing_improvement"}
+    {"mechanism", "care_days_saved", "quality_bonus", "wellbeing_improvement", "reunification"}
 )
 
 

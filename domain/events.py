@@ -49,7 +49,8 @@ WeekRule = Literal["fixed_blocks", "consecutive_runs"]
 Intervention = Literal["MST", "FFT"]
 # How outcomes are paid (docs/mechanisms.md); a contract may combine several.
 Mechanism = Literal[
-    "weeks_out_of_care", "care_days_saved", "wellbeing_improvement", "quality_bonus"
+    "weeks_out_of_care", "care_days_saved", "wellbeing_improvement", "quality_bonus",
+    "reunification",
 ]
 MECHANISMS: tuple[str, ...] = get_args(Mechanism)
 DEFAULT_MECHANISMS: tuple[str, ...] = ("weeks_out_of_care",)
@@ -94,6 +95,16 @@ class WellbeingTerms(Model):
     min_weeks_between: int = Field(ge=0, le=520)
 
 
+class ReunificationTerms(Model):
+    """`reunification` (docs/reunification.md): a price per young person referred while in care
+    who returns home and stays home `stay_home_weeks`; at least `min_referrals` such referrals
+    are expected of the commissioner."""
+
+    price_per_return: Money
+    stay_home_weeks: int = Field(gt=0, le=520)
+    min_referrals: Count
+
+
 class Terms(Model):
     """The full terms of SPEC §3."""
 
@@ -113,6 +124,7 @@ class Terms(Model):
     care_days_saved: CareDaysSavedTerms | None = None
     quality_bonus: QualityBonusTerms | None = None
     wellbeing_improvement: WellbeingTerms | None = None
+    reunification: ReunificationTerms | None = None
 
     @property
     def mechanisms(self) -> tuple[str, ...]:
@@ -137,6 +149,7 @@ class TermChanges(Model):
     care_days_saved: CareDaysSavedTerms | None = None
     quality_bonus: QualityBonusTerms | None = None
     wellbeing_improvement: WellbeingTerms | None = None
+    reunification: ReunificationTerms | None = None
 
 
 class Cap(Model):

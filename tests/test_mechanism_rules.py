@@ -342,3 +342,64 @@ def test_a_contract_without_mechanism_is_weeks_out_of_care_alone():
     assert contract_from_facts("plcip", facts).terms_on(date(2020, 1, 1)).mechanisms == (
         "weeks_out_of_care",
     )
+
+
+# --- reunification --------------------------------------------------------------------------
+
+REUNIFICATION = {"price_per_return": "5000.00", "stay_home_weeks": 26, "min_referrals": 3}
+
+
+def returns_of(h: History, as_of: date):
+    from soc_ledger.domain.mechanisms.reunification import in_care_at_referral, reunification
+
+    facts = h.facts()
+    return reunification(
+        contract_from_facts(h.contract, facts),
+        cases_from_facts(facts, h.contract),
+        in_care_at_referral(facts, h.contract, as_of),
+        coverage_from_facts(facts, h.contract),
+        as_of,
+    )
+
+
+def reunify() -> History:
+    h = History("ttt")
+    h.agree(mechanism=["weeks_out_of_care", "reunification"], reunification=REUNIFICATION)
+    h.accede("SUT")
+    for case in ("R", "S"):
+        h.add("ReferralReceived", "2019-12-16", case=case, borough="SUT", child_ref=f"c-{case}",
+              date_of_birth="2006-01-15", behaviours=[], in_care=True)  # fmt: skip
+        h.add("ReferralAccepted", "2019-12-16", case=case, intervention="MST")
+        h.add("FirstFamilyMeeting", "2020-01-06", case=case)
+        h.episode(case, "E1", date(2019, 6, 1), date(2020, 3, 2))
+    h.case("N", date(2020, 1, 6))  # referred out of care: not in the cohort
+    return h
+
+
+def test_a_return_home_that_lasts_26_weeks_pays_once():
+    h = reunify()
+    h.episode("S", "E2", date(2020, 5, 1), date(2020, 6, 1))  # S back in care after 60 days
+    h.coverage("SUT", "2020-12-31")
+    result = returns_of(h, date(2020, 12, 31))
+    by_case = {c.case: c for c in result.cases}
+    assert set(by_case) == {"R", "S"}
+    # R: home from 2020-03-02; 26 weeks = 182 days, to 2020-08-30; covered by 2020-12-31.
+    assert (by_case["R"].returned, by_case["R"].home_until) == (date(2020, 3, 2), date(2020, 8, 30))
+    assert by_case["R"].status == "stayed" and by_case["R"].owed == D("5000.00")
+    # S: home 2020-03-02 but in care again 2020-05-01; home again 2020-06-01, which must last
+    # to 2020-11-29: it does, so S is paid for its second return.
+    assert by_case["S"].returned == date(2020, 6, 1)
+    assert by_case["S"].status == "stayed"
+    # Two referrals in care against a minimum of three.
+    assert (result.referrals, result.shortfall) == (2, 1)
+
+
+def test_a_return_still_inside_its_weeks_or_not_yet_covered_is_not_owed():
+    h = reunify()
+    h.coverage("SUT", "2020-06-30")
+    inside = returns_of(h, date(2020, 8, 1))  # 2020-08-01 < 2020-08-30
+    assert {c.status for c in inside.cases} == {"staying"}
+    later = returns_of(h, date(2020, 12, 31))  # lasted, but the care data ends 2020-06-30
+    assert {c.status for c in later.cases} == {"unverified"}
+    assert sum(c.provisional for c in later.cases) == D("10000.00")
+    assert sum(c.owed for c in later.cases) == 0

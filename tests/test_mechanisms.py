@@ -169,18 +169,24 @@ def test_the_essex_demo_respects_its_cap_and_reports_the_care_share(sqlite_url):
     assert data["totals"]["owed"] == "7100000.00"
 
 
-def test_the_ttt_demo_pays_weeks_and_wellbeing_by_payer(sqlite_url):
+def test_the_ttt_demo_pays_weeks_wellbeing_and_returns_home_by_payer(sqlite_url):
     data = demo(sqlite_url, "ttt")
-    assert data["mechanisms"] == ["weeks_out_of_care", "wellbeing_improvement"]
+    assert data["mechanisms"] == ["weeks_out_of_care", "wellbeing_improvement", "reunification"]
     weeks = data["weeks_out_of_care"]
     wellbeing = data["wellbeing_improvement"]
     improved = [w for w in wellbeing if w["status"] == "improved"]
     for w in wellbeing:  # improved exactly when the later reading is 10 points up or more
-        assert (w["status"] == "improved") == (D(w["improvement"]) >= 10)
-    # 150.00 a week (no top-up) for each outcome week, and 1,000.00 a case improved.
+        if w["improvement"] is not None:
+            assert (w["status"] == "improved") == (D(w["improvement"]) >= 10)
+    returns = data["reunification"]
+    # 12 synthetic referrals in care against the minimum of 15 the terms set.
+    assert (returns["referrals"], returns["min_referrals"], returns["shortfall"]) == (12, 15, 3)
+    stayed = [c for c in returns["cases"] if c["status"] == "stayed"]
+    # 150.00 a week (no top-up) for each outcome week, 1,000.00 a case improved and 5,000.00 a
+    # return home that lasted.
     assert D(weeks["totals"]["owed"]) == 150 * weeks["totals"]["weeks"]["outcome"]
     (nsm,) = data["payers"]
-    assert D(nsm["owed"]) == D(weeks["totals"]["owed"]) + 1000 * len(improved)
+    assert D(nsm["owed"]) == D(weeks["totals"]["owed"]) + 1000 * len(improved) + 5000 * len(stayed)
 
 
 @pytest.mark.parametrize("which", ["bucks", "essex"])

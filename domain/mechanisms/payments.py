@@ -27,6 +27,11 @@ from soc_ledger.domain.mechanisms.quality_bonus import (
     quality_bonus,
     quality_from_facts,
 )
+from soc_ledger.domain.mechanisms.reunification import (
+    Reunification,
+    in_care_at_referral,
+    reunification,
+)
 from soc_ledger.domain.mechanisms.wellbeing_improvement import (
     CaseWellbeing,
     readings_from_facts,
@@ -63,6 +68,7 @@ class Payments:
     care_days: tuple[CohortSaving, ...] | None
     wellbeing: tuple[CaseWellbeing, ...] | None
     quality: QualityBonus | None
+    reunification: Reunification | None
     lines: tuple[PayerLine, ...]  # by mechanism (in the terms' order), then payer
 
     @property
@@ -101,8 +107,8 @@ def payments(
     named = mechanisms_on(contract, as_of)
     name = contract.contract
     lines: list[PayerLine] = []
-    care = wellbeing = quality = None
-    needs_cases = {"care_days_saved", "wellbeing_improvement"} & set(named)
+    care = wellbeing = quality = returns = None
+    needs_cases = {"care_days_saved", "wellbeing_improvement", "reunification"} & set(named)
     cases = cases_from_facts(facts, name) if needs_cases else {}
     for mechanism in named:
         if mechanism == "weeks_out_of_care":
@@ -124,6 +130,16 @@ def payments(
             for w in wellbeing:
                 owed[w.borough] = owed.get(w.borough, ZERO) + w.owed
             lines += [PayerLine(mechanism, b, o, ZERO, ZERO) for b, o in sorted(owed.items())]
+        elif mechanism == "reunification":
+            cohort = in_care_at_referral(facts, name, as_of)
+            coverage = coverage_from_facts(facts, name)
+            returns = reunification(contract, cases, cohort, coverage, as_of)
+            money: dict[str, list[Decimal]] = {}
+            for r in returns.cases:
+                due = money.setdefault(r.borough, [ZERO, ZERO])
+                due[0] += r.owed
+                due[1] += r.provisional
+            lines += [PayerLine(mechanism, b, o, p, ZERO) for b, (o, p) in sorted(money.items())]
         elif mechanism == "quality_bonus":
             quality = quality_bonus(contract, quality_from_facts(facts, name), as_of)
             lines.append(PayerLine(mechanism, quality.payer, quality.owed, ZERO, quality.capped))
@@ -135,5 +151,6 @@ def payments(
         care,
         wellbeing,
         quality,
+        returns,
         tuple(lines),
     )

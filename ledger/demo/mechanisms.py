@@ -242,7 +242,10 @@ def ttt() -> list[Event]:
                 price_per_week="150.00",
                 tracking_weeks=78,
                 tracking_offset_weeks={"MST": 12, "FFT": 12},
-                mechanism=["weeks_out_of_care", "wellbeing_improvement"],
+                mechanism=["weeks_out_of_care", "wellbeing_improvement", "reunification"],
+                reunification={
+                    "price_per_return": "5000.00", "stay_home_weeks": 26, "min_referrals": 15,
+                },
                 wellbeing_improvement={
                     "measure": "outcomes_star", "price_per_improvement": "1000.00",
                     "min_improvement": "10", "min_weeks_between": 12,
@@ -276,8 +279,53 @@ def ttt() -> list[Event]:
                 "key": f"{case}-star-{step}", "case": case, "measure": "outcomes_star",
                 "score": str(max(0, min(100, score))),
             }))  # fmt: skip
+    rows += _reunification_cohort(random.Random(20190402), 12)
     rows += _coverage("ttt", "NSM", date(2019, 4, 1), date(2021, 12, 31))
     return _in_order(rows)
+
+
+def _reunification_cohort(rng: random.Random, count: int) -> list[tuple[date, Event]]:
+    """Young people referred while in care: each in care from before the referral, home some
+    weeks after the first meeting, and one in four back in care within half a year."""
+    base = {"contract": "ttt"}
+    rows: list[tuple[date, Event]] = []
+    for n in range(1, count + 1):
+        case = f"NSMR{n:02d}"
+        referred = date(2019, 6, 1) + timedelta(days=rng.randrange(300))
+        birth = referred - timedelta(days=365 * rng.randint(11, 15) + rng.randrange(300))
+        first = referred + timedelta(days=rng.randint(7, 21))
+        home = first + timedelta(weeks=rng.randint(4, 20))
+        lifecycle = [
+            ("ReferralReceived", referred, {
+                "borough": "NSM", "child_ref": f"NSM-R{n:05d}", "date_of_birth": _d(birth),
+                "behaviours": ["in care"], "in_care": True,
+            }),
+            ("ReferralAccepted", referred + timedelta(days=2), {"intervention": "MST"}),
+            ("FirstFamilyMeeting", first, {}),
+            ("InterventionEnded", first + timedelta(days=rng.randint(120, 180)),
+             {"reason": "completed"}),
+        ]  # fmt: skip
+        for step, (kind, day, fields) in enumerate(lifecycle):
+            rows.append((day, {
+                "type": kind, **base, "effective": _d(day), "recorded_on": _d(day),
+                "key": f"{case}-{step}", "case": case, **fields,
+            }))  # fmt: skip
+        stays = [(referred - timedelta(days=rng.randint(60, 400)), home)]
+        if rng.random() < 0.25:
+            again = home + timedelta(weeks=rng.randint(3, 20))
+            stays.append((again, again + timedelta(days=rng.randint(20, 90))))
+        for e, (start, end) in enumerate(stays, start=1):
+            for kind, day, fields in (
+                ("CareEpisodeStarted", start, {"legal_status": "C2", "placement": "U1"}),
+                ("CareEpisodeEnded", end, {"reason": "E11"}),
+            ):
+                known = max(_quarter_end(day), referred) + timedelta(days=45)
+                rows.append((known, {
+                    "type": kind, **base, "effective": _d(day), "recorded_on": _d(known),
+                    "key": f"{case}-E{e}-{kind}", "case": case, "episode": f"{case}-E{e}",
+                    **fields,
+                }))  # fmt: skip
+    return rows
 
 
 HISTORIES = {"bucks": lambda: list(bucks()), "essex": essex, "ttt": ttt}

@@ -85,6 +85,25 @@ def payments_json(result: Payments, known_at: date | None) -> dict[str, Any]:
             }
             for w in result.wellbeing
         ]
+    if result.reunification is not None:
+        r = result.reunification
+        data["reunification"] = {
+            "referrals": r.referrals,
+            "min_referrals": r.min_referrals,
+            "shortfall": r.shortfall,
+            "cases": [
+                {
+                    "case": c.case,
+                    "borough": c.borough,
+                    "status": c.status,
+                    "returned": c.returned.isoformat() if c.returned else None,
+                    "home_until": c.home_until.isoformat() if c.home_until else None,
+                    "owed": money(c.owed),
+                    "provisional": money(c.provisional),
+                }
+                for c in r.cases
+            ],
+        }
     if result.quality is not None:
         data["quality_bonus"] = {
             "payer": result.quality.payer,
@@ -146,6 +165,17 @@ def render_payments(data: dict[str, Any], fmt: str) -> None:
             counts[w["status"]] = counts.get(w["status"], 0) + 1
         summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         write_line(f"wellbeing improvement: {summary or 'no case tracked'}")
+    if "reunification" in data:
+        r = data["reunification"]
+        counts = {}
+        for c in r["cases"]:
+            counts[c["status"]] = counts.get(c["status"], 0) + 1
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        shortfall = f", {r['shortfall']} short" if r["shortfall"] else ", met"
+        write_line(
+            f"reunification: {summary or 'no case tracked'}; referrals in care {r['referrals']} "
+            f"against a minimum of {r['min_referrals']}{shortfall}"
+        )
     if "quality_bonus" in data:
         columns = (
             "quarter_end", "status", "weighted_total", "published_total", "follows",
