@@ -205,6 +205,9 @@ def test_weeks_reports_say_they_do_not_apply_to_other_mechanisms(sqlite_url, whi
         assert result.exit_code == 1, (args, result.output)
         assert "Traceback" not in result.output
         assert f"reads weeks out of care; contract {which!r} pays by" in result.output, args
+    signed = run("assert", "--db", sqlite_url, "--scope", "contract", "--figure", "owed",
+                 "--as-of", as_of, "--by", "AUDITOR")  # fmt: skip
+    assert signed.exit_code == 1 and "weeks out of care alone" in signed.output
     returns = run("returns", "--db", sqlite_url, "--as-of", as_of)
     assert returns.exit_code == 0, returns.output  # investors' money is the same for any
 
