@@ -300,6 +300,26 @@ def _render_payments(
     render_payments(payments_json(result, known_at), fmt)
 
 
+def _explain_mechanisms(
+    engine: Engine, contract: str, case: str, as_of: date, known_at: date | None,
+    week: int | None, fmt: str,
+) -> None:
+    """`explain CASE` for a contract paying no weeks: what the case counts for instead."""
+    from soc_ledger.projections import mechanisms
+    from soc_ledger.projections.views.mechanisms import case_json, render_case
+
+    if week is not None:
+        raise LedgerCommandError(f"contract {contract!r} pays no weeks: --week does not apply")
+    result = mechanisms.payments_at(engine, contract, as_of, _known(known_at))
+    data = case_json(result, case, known_at)
+    if data is None:
+        raise LedgerCommandError(
+            f"case {case!r} counts for none of {', '.join(result.mechanisms)} at {as_of} "
+            "(not tracked, or not a case of this contract)"
+        )
+    render_case(data, fmt)
+
+
 def _needs_weeks(
     command: str, as_of: date, known: KnownAt, query: Callable[..., T] | None = None
 ) -> Callable[..., T | None]:
@@ -327,7 +347,11 @@ def explain(case, db, as_of, known_at, contract, week, week_rule, fmt) -> None:
     from soc_ledger.projections.views.liability import explain_json, render_explain
 
     with _reporting(db, contract) as (engine, contract):
-        _needs_weeks("explain", as_of, _known(known_at))(engine, contract)
+        if not _weeks_only(engine, contract, as_of, _known(known_at)):
+            from soc_ledger.projections import mechanisms
+
+            if "weeks_out_of_care" not in mechanisms.mechanisms_at(engine, contract, as_of):
+                return _explain_mechanisms(engine, contract, case, as_of, known_at, week, fmt)
         found = queries.explain_case(engine, contract, case, as_of, _known(known_at), week_rule)
         weeks = [w for w in found.weeks if week is None or w.index == week]
         if week is not None and not weeks:

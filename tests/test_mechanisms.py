@@ -194,7 +194,6 @@ def test_weeks_reports_say_they_do_not_apply_to_other_mechanisms(sqlite_url, whi
     demo(sqlite_url, which)
     as_of = {"bucks": "2016-06-30", "essex": "2019-06-30"}[which]
     for args in (
-        ["explain", "ESX001"],
         ["forecast"],
         ["finances"],
         ["reconcile", "Q1"],
@@ -218,3 +217,17 @@ def test_weeks_reports_still_answer_a_contract_that_pays_weeks_and_more(sqlite_u
     for args in (["explain", case], ["forecast"], ["finances"]):
         result = run(*args, "--db", sqlite_url, "--as-of", "2022-03-31")
         assert result.exit_code == 0, (args, result.output)
+
+
+def test_explain_tells_what_a_case_counts_for_when_no_weeks_are_paid(sqlite_url):
+    demo(sqlite_url, "essex")
+    result = run("explain", "ESX001", "--db", sqlite_url, "--as-of", "2019-06-30",
+                 "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    days = json.loads(result.output)["care_days_saved"]
+    # 30 months from the first meeting, all elapsed and verified by 2019-06-30.
+    assert days["days_verified"] == days["days_tracked"] > 900
+    saved = D("0.55") * days["days_verified"] - days["days_in_care_verified"]
+    assert D(days["days_saved_verified"]) == saved
+    missing = run("explain", "NOBODY", "--db", sqlite_url, "--as-of", "2019-06-30")
+    assert missing.exit_code == 1 and "counts for none of care_days_saved" in missing.output

@@ -50,7 +50,9 @@ def payments_json(result: Payments, known_at: date | None) -> dict[str, Any]:
         "by_mechanism": [_line(p) for p in result.lines],
     }
     if result.weeks is not None:
-        rule = "fixed_blocks" if result.weeks.week_rule is None else result.weeks.week_rule
+        weeks = result.weeks
+        # The rule the cases were read under (the terms' rule; no what-if for mechanisms).
+        rule = weeks.week_rule or next((c.week_rule for c in weeks.cases), "fixed_blocks")
         data["weeks_out_of_care"] = liability_json(result.weeks, known_at, rule)
     if result.care_days is not None:
         data["care_days_saved"] = [
@@ -247,3 +249,66 @@ def render_diff(data: dict[str, Any], fmt: str) -> None:
     rows = [for_people(r, money_columns) for r in data["lines"]]
     write_table(title, DIFF_COLUMNS, rows, right=money_columns)
     write_line(f"owed changed by {Decimal(data['owed_change']):,.2f}")
+
+
+def case_json(result: Payments, case: str, known_at: date | None) -> dict[str, Any] | None:
+    """What one case counts for under each mechanism other than weeks; None if it counts for
+    none (not tracked, or not a case of this contract)."""
+    found: dict[str, Any] = {}
+    for cohort in result.care_days or ():
+        for c in cohort.cases:
+            if c.case == case:
+                found["care_days_saved"] = {
+                    "borough": c.borough,
+                    "tracking_start": c.tracking_start.isoformat(),
+                    "tracking_end": c.tracking_end.isoformat(),
+                    "days_tracked": c.days,
+                    "days_in_care": c.days_in_care,
+                    "days_verified": c.verified_days,
+                    "days_in_care_verified": c.verified_in_care,
+                    # The case's own part of its cohort's saving (the cohort is what is paid).
+                    "days_saved_verified": number(
+                        cohort.comparison_share * c.verified_days - c.verified_in_care
+                    ),
+                }
+    for w in result.wellbeing or ():
+        if w.case == case:
+            found["wellbeing_improvement"] = {
+                "status": w.status,
+                "first": number(w.first.score) if w.first else None,
+                "later": number(w.later.score) if w.later else None,
+                "improvement": number(w.improvement),
+                "owed": money(w.owed),
+            }
+    for r in result.reunification.cases if result.reunification else ():
+        if r.case == case:
+            found["reunification"] = {
+                "status": r.status,
+                "returned": r.returned.isoformat() if r.returned else None,
+                "home_until": r.home_until.isoformat() if r.home_until else None,
+                "owed": money(r.owed),
+                "provisional": money(r.provisional),
+            }
+    if not found:
+        return None
+    return {
+        "contract": result.contract,
+        "case": case,
+        "as_of": result.as_of.isoformat(),
+        "known_at": known_at_text(known_at),
+        **found,
+    }
+
+
+def render_case(data: dict[str, Any], fmt: str) -> None:
+    rows = [
+        {"mechanism": name, "figure": key, "value": value}
+        for name, figures in data.items()
+        if isinstance(figures, dict)
+        for key, value in figures.items()
+    ]
+    if write_for_machines(fmt, data, ("mechanism", "figure", "value"), lambda: rows):
+        return
+    known = data["known_at"] or "everything recorded"
+    title = f"{data['contract']}: case {data['case']} as of {data['as_of']}, known at {known}"
+    write_table(title, ("mechanism", "figure", "value"), rows, right=("value",))
