@@ -403,3 +403,16 @@ def test_a_return_still_inside_its_weeks_or_not_yet_covered_is_not_owed():
     assert {c.status for c in later.cases} == {"unverified"}
     assert sum(c.provisional for c in later.cases) == D("10000.00")
     assert sum(c.owed for c in later.cases) == 0
+
+
+def test_the_dispatch_pays_a_contract_by_the_mechanisms_its_terms_name():
+    # payments.py's example: one SUT case, 100 days tracked, 20 in care: 3,500.00 owed by SUT.
+    h = essex()
+    h.case("A", F, referred=date(2013, 12, 1))
+    h.episode("A", "E1", date(2014, 2, 1), date(2014, 2, 21))
+    h.coverage("SUT", "2014-06-30")
+    facts = h.facts()
+    result = payments(contract_from_facts("essex", facts), facts, date(2014, 4, 10))
+    assert result.mechanisms == ("care_days_saved",)
+    assert [(p.mechanism, p.payer, p.owed) for p in result.payers] == [("all", "SUT", D("3500.00"))]
+    assert result.weeks is None and result.quality is None

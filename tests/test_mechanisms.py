@@ -231,3 +231,42 @@ def test_explain_tells_what_a_case_counts_for_when_no_weeks_are_paid(sqlite_url)
     assert D(days["days_saved_verified"]) == saved
     missing = run("explain", "NOBODY", "--db", sqlite_url, "--as-of", "2019-06-30")
     assert missing.exit_code == 1 and "counts for none of care_days_saved" in missing.output
+
+
+def variation(key: str, effective: str, **changes) -> str:
+    return line(type="VariationAgreed", contract="bucks", effective=effective,
+                recorded_on=effective, key=key, variation=key, description="a quality bonus from this date",
+                term_changes=changes, caps=[],
+                targets={"referrals": 0, "tracked": 0, "outcome_weeks": 0,
+                         "outcome_payments": {"low": "0", "medium": "0", "high": "0"},
+                         "investment": "0"})  # fmt: skip
+
+
+def test_a_variation_changes_the_mechanism_from_its_date(db_url, tmp_path):
+    first = write_lines(tmp_path / "agreed.jsonl", [agreed()])  # weeks out of care alone
+    assert run("record", first, "--db", db_url).exit_code == 0
+    before = trail(db_url)
+    bad = variation("v1", "2018-01-01", mechanism=["quality_bonus"])
+    path = write_lines(tmp_path / "bad.jsonl", [bad])
+    refused(run("record", path, "--db", db_url), path, {1: "term_changes.quality_bonus"})
+    assert trail(db_url) == before
+    # Scores for a quarter before the variation are refused: no bonus was payable then.
+    lines = [
+        variation("v2", "2018-01-01", mechanism=["quality_bonus"], quality_bonus=BONUS),
+        scored("home", "90", quarter_end="2017-12-31"),
+    ]
+    path = write_lines(tmp_path / "early.jsonl", lines)
+    refused(run("record", path, "--db", db_url), path, {2: "quarter_end"})
+    ok = write_lines(
+        tmp_path / "ok.jsonl", [lines[0], scored("home", "90"), scored("school", "90")]
+    )
+    assert run("record", ok, "--db", db_url).exit_code == 0
+    result = run("liability", "--db", db_url, "--as-of", "2018-06-30", "--format", "json")
+    data = json.loads(result.output)
+    assert data["mechanisms"] == ["quality_bonus"]
+    # 0.6*90 + 0.4*90 = 90 -> 1% (the highest band of BONUS) of 400,000.00 / 4 = 1,000.00.
+    assert data["totals"]["owed"] == "1000.00"
+    # Before the variation the contract paid by weeks alone, and the weeks' report answers.
+    early = run("liability", "--db", db_url, "--as-of", "2017-12-31", "--format", "json")
+    assert "mechanisms" not in json.loads(early.output)  # the weeks' own shape (SPEC §10)
+    assert json.loads(early.output)["week_rule"] == "fixed_blocks"
