@@ -235,7 +235,8 @@ def test_explain_tells_what_a_case_counts_for_when_no_weeks_are_paid(sqlite_url)
 
 def variation(key: str, effective: str, **changes) -> str:
     return line(type="VariationAgreed", contract="bucks", effective=effective,
-                recorded_on=effective, key=key, variation=key, description="a quality bonus from this date",
+                recorded_on=effective, key=key, variation=key,
+                description="a quality bonus from this date",
                 term_changes=changes, caps=[],
                 targets={"referrals": 0, "tracked": 0, "outcome_weeks": 0,
                          "outcome_payments": {"low": "0", "medium": "0", "high": "0"},
