@@ -289,6 +289,12 @@ def _weeks_only(engine: Engine, contract: str, as_of: date, known: KnownAt) -> b
     return mechanisms.is_weeks_only(engine, contract, as_of, known)
 
 
+def _mechanisms(engine: Engine, contract: str, as_of: date, known: KnownAt) -> tuple[str, ...]:
+    from soc_ledger.projections import mechanisms
+
+    return mechanisms.mechanisms_at(engine, contract, as_of, known)
+
+
 def _render_payments(
     engine: Engine, contract: str, as_of: date, known: KnownAt, known_at: date | None, fmt: str
 ) -> None:
@@ -702,8 +708,14 @@ def statement(payer, db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections.views.claims import render_statement, statement_json
 
     known = _known(known_at)
-    query = _needs_weeks("statement", as_of, known, claims.statement)
-    result = _report(db, contract, query, payer, as_of, known)
+    with _reporting(db, contract) as (engine, contract):
+        if "weeks_out_of_care" not in _mechanisms(engine, contract, as_of, known):
+            from soc_ledger.projections import mechanisms
+            from soc_ledger.projections.views.mechanisms import account_json, render_account
+
+            found = mechanisms.account_at(engine, contract, payer, as_of, known)
+            return render_account(account_json(found, known_at), fmt)
+        result = claims.statement(engine, contract, payer, as_of, known)
     render_statement(statement_json(result, known_at), fmt)
 
 

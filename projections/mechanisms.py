@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.events import DEFAULT_MECHANISMS
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
+from soc_ledger.domain.mechanisms.account import ZERO, Account, account
 from soc_ledger.domain.mechanisms.payments import Payments, mechanisms_on, payments
 from soc_ledger.domain.outcomes.facts import contract_from_facts
 from soc_ledger.projections import queries, readmodel
@@ -57,3 +58,19 @@ def weeks_only(engine: Engine, contract: str, as_of: date, known_at: KnownAt, co
             f"{command} reads weeks out of care; contract {contract!r} pays by "
             f"{', '.join(named)} (not applicable: see `liability` and `diff`)"
         )
+
+
+def account_at(
+    engine: Engine, contract: str, payer: str, as_of: date, known_at: KnownAt = EVERYTHING
+) -> Account:
+    """PAYER's account at (as_of, known_at) for a contract paying by other mechanisms."""
+    result = payments_at(engine, contract, as_of, known_at)
+    facts = readmodel.facts_known_at(
+        engine, contract, known_at, ("ClaimSubmitted", "PaymentReceived")
+    )
+    owed = {p.payer: p.owed for p in result.payers}
+    claimed_from = {f.event.payer for f in facts if hasattr(f.event, "payer")}
+    if payer not in owed and payer not in claimed_from:
+        known = ", ".join(sorted({*owed, *claimed_from})) or "none yet"
+        raise QueryError(f"no payer {payer!r} in contract {contract!r} (payers: {known})")
+    return account(contract, payer, owed.get(payer, ZERO), facts, as_of)

@@ -197,7 +197,6 @@ def test_weeks_reports_say_they_do_not_apply_to_other_mechanisms(sqlite_url, whi
         ["forecast"],
         ["finances"],
         ["reconcile", "Q1"],
-        ["statement", "ESX"],
         ["baseline", "--variation", "v1"],
     ):
         result = run(*args, "--db", sqlite_url, "--as-of", as_of)
@@ -271,3 +270,27 @@ def test_a_variation_changes_the_mechanism_from_its_date(db_url, tmp_path):
     early = run("liability", "--db", db_url, "--as-of", "2017-12-31", "--format", "json")
     assert "mechanisms" not in json.loads(early.output)  # the weeks' own shape (SPEC §10)
     assert json.loads(early.output)["week_rule"] == "fixed_blocks"
+
+
+def test_a_payers_statement_on_account_for_a_contract_paying_no_weeks(sqlite_url):
+    data = demo(sqlite_url, "essex")
+
+    def statement(as_of: str, *known: str) -> dict:
+        result = run("statement", "ESX", "--db", sqlite_url, "--as-of", as_of, *known,
+                     "--format", "json")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    now = statement("2019-06-30")
+    # Due is what ESX owes under every mechanism (the liability), the claims add up, and the
+    # demo's claims, each for what was owed at a year end less what was claimed before, were
+    # all paid: nothing outstanding.
+    assert now["due"] == data["totals"]["owed"] == "7100000.00"
+    assert sum(D(c["claimed"]) for c in now["claims"]) == D(now["claimed"])
+    assert D(now["balance"]) == D(now["due"]) - D(now["paid"]) == 0
+    # As known on 2017-06-30: the claims made by then, and the cohort's due at that date.
+    then = statement("2017-06-30", "--known-at", "2017-06-30")
+    assert [c["period_end"] for c in then["claims"]][-1] == "2017-03-31"
+    assert D(then["due"]) < D(now["due"])
+    unknown = run("statement", "XXX", "--db", sqlite_url, "--as-of", "2019-06-30")
+    assert unknown.exit_code == 1 and "no payer 'XXX'" in unknown.output

@@ -8,8 +8,13 @@ named after. No real person's data: every case, date of birth and care episode i
 - `essex`: an edge-of-care MST contract paying `care_days_saved` against a comparison group
   that spent 55% of its days in care (target 27%), each young person tracked 30 months, outcome
   payments capped at £7.1m; 130 synthetic young people whose care share comes out near 11%.
-- `ttt`: a contract paying `weeks_out_of_care` and `wellbeing_improvement` (an Outcomes Star
-  read at the start and again 26 weeks on), 48 synthetic young people.
+- `ttt`: a contract paying `weeks_out_of_care`, `wellbeing_improvement` (an Outcomes Star
+  read at the start and again 26 weeks on) and `reunification`, 48 synthetic young people on
+  the edge of care and 12 referred in care.
+
+The Essex and Bucks payers are claimed on account after each year end, for what they owed then
+as known 50 days on (computed with the domain's rules, as a provider would), and pay 30 days
+later.
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
+
+from soc_ledger.domain.events import CASE_EVENTS, EVENT_ADAPTER
+from soc_ledger.domain.knowledge import KnownAt, Recorded, known_facts
+from soc_ledger.domain.mechanisms.payments import payments
+from soc_ledger.domain.outcomes.facts import contract_from_facts
+from soc_ledger.domain.values import money, parse_instant
 
 Event = dict[str, Any]
 
@@ -328,4 +340,68 @@ def _reunification_cohort(rng: random.Random, count: int) -> list[tuple[date, Ev
     return rows
 
 
-HISTORIES = {"bucks": lambda: list(bucks()), "essex": essex, "ttt": ttt}
+# --- claims on account, computed from what was known when each was made -----------------------
+
+
+def _records(events: list[Event]) -> list[Recorded]:
+    """The events as the ledger would hold them (no corrections in these histories)."""
+    kept: list[Recorded] = []
+    versions: dict[str, int] = {}
+    for data in events:
+        case = data.get("case") if data["type"] in CASE_EVENTS else None
+        stream = f"{data['contract']}/{case}" if case else data["contract"]
+        versions[stream] = versions.get(stream, 0) + 1
+        moment = parse_instant(data["recorded_on"])
+        event = EVENT_ADAPTER.validate_python(data)
+        kept.append(Recorded(len(kept) + 1, stream, versions[stream], moment, moment, event))
+    return kept
+
+
+def _claims(events: list[Event], payer: str, period_ends: list[date]) -> list[Event]:
+    """A claim after each period end for what the payer owed by then, as known 50 days on,
+    less what was claimed before; paid in full 30 days after it was made."""
+    contract = events[0]["contract"]
+    records = _records(events)
+    claimed = Decimal("0.00")
+    out: list[Event] = []
+    for end in period_ends:
+        made = end + timedelta(days=50)
+        facts = known_facts(records, KnownAt.on(made))
+        owed = payments(contract_from_facts(contract, facts), facts, end).payers
+        due = next((p.owed for p in owed if p.payer == payer), Decimal("0.00"))
+        if due <= claimed:
+            continue
+        claim, amount = f"{payer}-{_d(end)}", money(due - claimed)
+        claimed = due
+        paid = made + timedelta(days=30)
+        out += [
+            {
+                "type": "ClaimSubmitted", "contract": contract, "effective": _d(made),
+                "recorded_on": _d(made), "key": f"claim-{claim}", "claim": claim,
+                "payer": payer, "period_end": _d(end),
+                "lines": [{"case": f"to-{_d(end)}", "weeks": 0, "amount": amount}],
+            },
+            {
+                "type": "PaymentReceived", "contract": contract, "effective": _d(paid),
+                "recorded_on": _d(paid), "key": f"paid-{claim}", "claim": claim,
+                "payer": payer, "amount": amount,
+            },
+        ]  # fmt: skip
+    return out
+
+
+def _with_claims(events: list[Event], payer: str, period_ends: list[date]) -> list[Event]:
+    rows = [(date.fromisoformat(e["recorded_on"]), e) for e in events]
+    rows += [(date.fromisoformat(e["recorded_on"]), e) for e in _claims(events, payer, period_ends)]
+    return [event for _, event in sorted(rows, key=lambda row: row[0])]
+
+
+def _years(first: int, last: int) -> list[date]:
+    return [date(year, 3, 31) for year in range(first, last + 1)]
+
+
+HISTORIES = {
+    "bucks": lambda: _with_claims(list(bucks()), "BUC", [date(2016, 3, 31)]),
+    "essex": lambda: _with_claims(essex(), "ESX", _years(2014, 2019)),
+    "ttt": ttt,
+}

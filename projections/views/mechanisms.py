@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from soc_ledger.domain.mechanisms.account import Account
 from soc_ledger.domain.mechanisms.payments import PayerLine, Payments
 from soc_ledger.domain.values import money
 from soc_ledger.projections.views.liability import known_at_text, liability_json, share
@@ -312,3 +313,48 @@ def render_case(data: dict[str, Any], fmt: str) -> None:
     known = data["known_at"] or "everything recorded"
     title = f"{data['contract']}: case {data['case']} as of {data['as_of']}, known at {known}"
     write_table(title, ("mechanism", "figure", "value"), rows, right=("value",))
+
+
+ACCOUNT_COLUMNS = ("claim", "period_end", "claimed", "paid", "outstanding")
+
+
+def account_json(result: Account, known_at: date | None) -> dict[str, Any]:
+    return {
+        "contract": result.contract,
+        "payer": result.payer,
+        "as_of": result.as_of.isoformat(),
+        "known_at": known_at_text(known_at),
+        "claims": [
+            {
+                "claim": c.claim,
+                "period_end": c.period_end.isoformat(),
+                "claimed": money(c.claimed),
+                "paid": money(c.paid),
+                "outstanding": money(c.claimed - c.paid),
+            }
+            for c in result.claims
+        ],
+        "due": money(result.due),
+        "claimed": money(result.claimed),
+        "paid": money(result.paid),
+        "unclaimed": money(result.unclaimed),
+        "balance": money(result.balance),
+    }
+
+
+def render_account(data: dict[str, Any], fmt: str) -> None:
+    if write_for_machines(fmt, data, ACCOUNT_COLUMNS, lambda: data["claims"]):
+        return
+    known = data["known_at"] or "everything recorded"
+    title = (
+        f"{data['contract']}: {data['payer']}'s account as of {data['as_of']}, known at {known} "
+        "(claims on account)"
+    )
+    money_columns = ("claimed", "paid", "outstanding")
+    rows = [for_people(c, money_columns) for c in data["claims"]]
+    write_table(title, ACCOUNT_COLUMNS, rows, right=money_columns)
+    figures = for_people(data, ("due", "claimed", "paid", "unclaimed", "balance"))
+    write_line(
+        f"due {figures['due']} (every mechanism), claimed {figures['claimed']}, "
+        f"paid {figures['paid']}, unclaimed {figures['unclaimed']}, balance {figures['balance']}"
+    )
