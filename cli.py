@@ -693,8 +693,17 @@ def reconcile(claim, db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections.views.claims import reconcile_json, render_reconcile
 
     known = _known(known_at)
-    query = _needs_weeks("reconcile", as_of, known, claims.reconcile)
-    result = _report(db, contract, query, claim, as_of, known)
+    with _reporting(db, contract) as (engine, contract):
+        if "weeks_out_of_care" not in _mechanisms(engine, contract, as_of, known):
+            from soc_ledger.projections import mechanisms
+            from soc_ledger.projections.views.mechanisms import (
+                claim_check_json,
+                render_claim_check,
+            )
+
+            found = mechanisms.reconcile_on_account(engine, contract, claim, as_of, known)
+            return render_claim_check(claim_check_json(found, known_at), fmt)
+        result = claims.reconcile(engine, contract, claim, as_of, known)
     render_reconcile(reconcile_json(result, known_at), fmt)
 
 

@@ -8,13 +8,14 @@ any other contract is answered by `domain/mechanisms/payments.py` from the facts
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import Engine
 
 from soc_ledger.domain.errors import QueryError
-from soc_ledger.domain.events import DEFAULT_MECHANISMS
+from soc_ledger.domain.events import DEFAULT_MECHANISMS, ClaimSubmitted
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
-from soc_ledger.domain.mechanisms.account import ZERO, Account, account
+from soc_ledger.domain.mechanisms.account import ZERO, Account, ClaimCheck, account, check_claim
 from soc_ledger.domain.mechanisms.payments import Payments, mechanisms_on, payments
 from soc_ledger.domain.outcomes.facts import contract_from_facts
 from soc_ledger.projections import queries, readmodel
@@ -74,3 +75,23 @@ def account_at(
         known = ", ".join(sorted({*owed, *claimed_from})) or "none yet"
         raise QueryError(f"no payer {payer!r} in contract {contract!r} (payers: {known})")
     return account(contract, payer, owed.get(payer, ZERO), facts, as_of)
+
+
+def reconcile_on_account(
+    engine: Engine, contract: str, claim: str, as_of: date, known_at: KnownAt = EVERYTHING
+) -> ClaimCheck:
+    """CLAIM, made on account, against what its period owed then and owes now."""
+    facts = readmodel.facts_known_at(engine, contract, known_at, ("ClaimSubmitted",))
+    made = next((f for f in facts if getattr(f.event, "claim", None) == claim), None)
+    if made is None:
+        raise QueryError(f"no claim {claim!r} in contract {contract!r} as known then")
+    event = made.event
+    assert isinstance(event, ClaimSubmitted)
+    held = account_at(engine, contract, event.payer, as_of, known_at)
+    then = KnownAt(made.recorded.recorded_on)
+
+    def owed(knowledge: KnownAt) -> Decimal:
+        lines = payments_at(engine, contract, event.period_end, knowledge).payers
+        return next((p.owed for p in lines if p.payer == event.payer), ZERO)
+
+    return check_claim(held, claim, owed(then), owed(known_at))

@@ -6,6 +6,7 @@ command does on them. On SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -196,7 +197,6 @@ def test_weeks_reports_say_they_do_not_apply_to_other_mechanisms(sqlite_url, whi
     for args in (
         ["forecast"],
         ["finances"],
-        ["reconcile", "Q1"],
         ["baseline", "--variation", "v1"],
     ):
         result = run(*args, "--db", sqlite_url, "--as-of", as_of)
@@ -294,3 +294,25 @@ def test_a_payers_statement_on_account_for_a_contract_paying_no_weeks(sqlite_url
     assert D(then["due"]) < D(now["due"])
     unknown = run("statement", "XXX", "--db", sqlite_url, "--as-of", "2019-06-30")
     assert unknown.exit_code == 1 and "no payer 'XXX'" in unknown.output
+
+
+def test_a_claim_on_account_reconciled_after_a_restated_care_episode(sqlite_url, tmp_path):
+    demo(sqlite_url, "essex")
+    ends = [e["event"] for e in trail(sqlite_url) if e["event"]["type"] == "CareEpisodeEnded"]
+    # An episode that ended well inside a case's 30 months, before the 2015-16 claim's period.
+    end = next(e for e in ends if "2015-06-01" <= e["effective"] <= "2015-12-31")
+    later = (date.fromisoformat(end["effective"]) + timedelta(days=10)).isoformat()
+    fix = line(type="EventCorrected", contract="essex", effective=end["effective"],
+               recorded_on="2019-07-01", target=end["key"], changes={"effective": later},
+               reason="end date restated")  # fmt: skip
+    assert (
+        run("record", write_lines(tmp_path / "fix.jsonl", [fix]), "--db", sqlite_url).exit_code == 0
+    )
+    result = run("reconcile", "ESX-2016-03-31", "--db", sqlite_url, "--as-of", "2019-07-31",
+                 "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    check = json.loads(result.output)
+    # Ten more days in care by 2016-03-31 (below the cap then): 10 x 140.00 less owed now.
+    assert D(check["owed_then"]) - D(check["owed_now"]) == D("1400.00")
+    assert D(check["over_claimed"]) == D("1400.00")
+    assert D(check["claimed"]) == D(check["due_then"])  # claimed what was owed, as then known

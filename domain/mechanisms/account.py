@@ -77,3 +77,45 @@ def account(contract: str, payer: str, due: Decimal, facts: Iterable[Fact], as_o
         for claim, (end, amount) in sorted(claimed.items(), key=lambda kv: (kv[1][0], kv[0]))
     )
     return Account(contract, payer, as_of, due, claims)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimCheck:
+    """One claim on account reconciled: what it claimed against what its period owed, as
+    known when it was made and as known now, less what the payer's earlier claims took."""
+
+    contract: str
+    claim: str
+    payer: str
+    period_end: date
+    claimed: Decimal
+    paid: Decimal
+    claimed_before: Decimal  # the payer's earlier claims (by period end)
+    owed_then: Decimal  # owed by the period end, as known when the claim was made
+    owed_now: Decimal  # the same, as known at the report's knowledge
+
+    @property
+    def due_then(self) -> Decimal:
+        return max(self.owed_then - self.claimed_before, ZERO)
+
+    @property
+    def due_now(self) -> Decimal:
+        return max(self.owed_now - self.claimed_before, ZERO)
+
+    @property
+    def over_claimed(self) -> Decimal:
+        """What the claim asked beyond what is due now (negative: under-claimed)."""
+        return self.claimed - self.due_now
+
+
+def check_claim(held: Account, claim: str, owed_then: Decimal, owed_now: Decimal) -> ClaimCheck:
+    """The claim `claim` of the payer's account `held`, given what its period owed."""
+    found = next(c for c in held.claims if c.claim == claim)
+    before = sum(
+        (c.claimed for c in held.claims if (c.period_end, c.claim) < (found.period_end, claim)),
+        ZERO,
+    )
+    return ClaimCheck(
+        held.contract, claim, held.payer, found.period_end, found.claimed, found.paid, before,
+        owed_then, owed_now,
+    )  # fmt: skip

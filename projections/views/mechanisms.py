@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from soc_ledger.domain.mechanisms.account import Account
+from soc_ledger.domain.mechanisms.account import Account, ClaimCheck
 from soc_ledger.domain.mechanisms.payments import PayerLine, Payments
 from soc_ledger.domain.values import money
 from soc_ledger.projections.views.liability import known_at_text, liability_json, share
@@ -358,3 +358,35 @@ def render_account(data: dict[str, Any], fmt: str) -> None:
         f"due {figures['due']} (every mechanism), claimed {figures['claimed']}, "
         f"paid {figures['paid']}, unclaimed {figures['unclaimed']}, balance {figures['balance']}"
     )
+
+
+def claim_check_json(result: ClaimCheck, known_at: date | None) -> dict[str, Any]:
+    return {
+        "contract": result.contract,
+        "claim": result.claim,
+        "payer": result.payer,
+        "period_end": result.period_end.isoformat(),
+        "known_at": known_at_text(known_at),
+        "claimed": money(result.claimed),
+        "paid": money(result.paid),
+        "claimed_before": money(result.claimed_before),
+        "owed_then": money(result.owed_then),
+        "owed_now": money(result.owed_now),
+        "due_then": money(result.due_then),
+        "due_now": money(result.due_now),
+        "over_claimed": money(result.over_claimed),
+    }
+
+
+def render_claim_check(data: dict[str, Any], fmt: str) -> None:
+    rows = [{"figure": k, "amount": v} for k, v in data.items() if k not in {
+        "contract", "claim", "payer", "period_end", "known_at"}]  # fmt: skip
+    if write_for_machines(fmt, data, ("figure", "amount"), lambda: rows):
+        return
+    known = data["known_at"] or "everything recorded"
+    title = (
+        f"{data['contract']}: claim {data['claim']} to {data['payer']} for the period to "
+        f"{data['period_end']}, on account, known at {known}"
+    )
+    write_table(title, ("figure", "amount"), [for_people(r, ("amount",)) for r in rows],
+                right=("amount",))  # fmt: skip
