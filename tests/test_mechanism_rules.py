@@ -416,3 +416,24 @@ def test_the_dispatch_pays_a_contract_by_the_mechanisms_its_terms_name():
     assert result.mechanisms == ("care_days_saved",)
     assert [(p.mechanism, p.payer, p.owed) for p in result.payers] == [("all", "SUT", D("3500.00"))]
     assert result.weeks is None and result.quality is None
+
+
+def test_an_account_on_account():
+    # account.py's example: owing 7,100,000.00, one claim of 3,000,000.00 paid in full.
+    from soc_ledger.domain.mechanisms.account import account, check_claim
+
+    h = essex()
+    h.add("ClaimSubmitted", "2016-05-20", claim="ESX-1", payer="SUT", period_end="2016-03-31",
+          lines=[{"case": "to-2016-03-31", "weeks": 0, "amount": "3000000.00"}])  # fmt: skip
+    h.add("PaymentReceived", "2016-06-20", claim="ESX-1", payer="SUT", amount="3000000.00")
+    h.add("ClaimSubmitted", "2017-05-20", claim="ESX-2", payer="SUT", period_end="2017-03-31",
+          lines=[{"case": "to-2017-03-31", "weeks": 0, "amount": "1000000.00"}])  # fmt: skip
+    held = account("essex", "SUT", D("7100000.00"), h.facts(), date(2016, 12, 31))
+    assert (held.claimed, held.paid) == (D("3000000.00"), D("3000000.00"))  # ESX-2 not yet
+    assert held.unclaimed == held.balance == D("4100000.00")
+    later = account("essex", "SUT", D("7100000.00"), h.facts(), date(2017, 6, 30))
+    # ESX-2 after ESX-1's 3,000,000.00: with 3,900,000.00 owed by its period, 900,000.00 due,
+    # so 100,000.00 over-claimed.
+    check = check_claim(later, "ESX-2", D("3900000.00"), D("3900000.00"))
+    assert (check.claimed_before, check.due_now, check.over_claimed) == (
+        D("3000000.00"), D("900000.00"), D("100000.00"))  # fmt: skip
