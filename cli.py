@@ -295,6 +295,15 @@ def _mechanisms(engine: Engine, contract: str, as_of: date, known: KnownAt) -> t
     return mechanisms.mechanisms_at(engine, contract, as_of, known)
 
 
+def _weeks_part(named: tuple[str, ...], fmt: str) -> None:
+    """Under a table that reads the weeks of a contract paying by more than weeks, say so."""
+    if fmt == "table" and len(named) > 1:
+        from soc_ledger.projections.views.render import write_line
+
+        others = ", ".join(m for m in named if m != "weeks_out_of_care")
+        write_line(f"(weeks out of care only; {others}: see liability)")
+
+
 def _render_payments(
     engine: Engine, contract: str, as_of: date, known: KnownAt, known_at: date | None, fmt: str
 ) -> None:
@@ -556,6 +565,7 @@ def finances_command(db, as_of, known_at, contract, fmt, plot) -> None:
     known = _known(known_at)
     with _reporting(db, contract) as (engine, contract):
         _needs_weeks("finances", as_of, known)(engine, contract)
+        named = _mechanisms(engine, contract, as_of, known)
         result = money_rules.finances_at(engine, contract, as_of, known)
         if plot:
             from soc_ledger.projections.views.plots import plot_finances, write_plotted
@@ -563,6 +573,7 @@ def finances_command(db, as_of, known_at, contract, fmt, plot) -> None:
             plot_finances(money_rules.returns_at(engine, contract, as_of, known), result, plot)
             write_plotted(plot)
     finance_tables.render_finances(finance.finances_json(result, known_at), fmt)
+    _weeks_part(named, fmt)
 
 
 @main.command("baseline")
@@ -718,7 +729,8 @@ def statement(payer, db, as_of, known_at, contract, fmt) -> None:
 
     known = _known(known_at)
     with _reporting(db, contract) as (engine, contract):
-        if "weeks_out_of_care" not in _mechanisms(engine, contract, as_of, known):
+        named = _mechanisms(engine, contract, as_of, known)
+        if "weeks_out_of_care" not in named:
             from soc_ledger.projections import mechanisms
             from soc_ledger.projections.views.mechanisms import account_json, render_account
 
@@ -726,6 +738,7 @@ def statement(payer, db, as_of, known_at, contract, fmt) -> None:
             return render_account(account_json(found, known_at), fmt)
         result = claims.statement(engine, contract, payer, as_of, known)
     render_statement(statement_json(result, known_at), fmt)
+    _weeks_part(named, fmt)
 
 
 if __name__ == "__main__":  # pragma: no cover
