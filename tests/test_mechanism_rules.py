@@ -437,3 +437,26 @@ def test_an_account_on_account():
     check = check_claim(later, "ESX-2", D("3900000.00"), D("3900000.00"))
     assert (check.claimed_before, check.due_now, check.over_claimed) == (
         D("3000000.00"), D("900000.00"), D("100000.00"))  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    stays=st.lists(st.tuples(st.integers(0, 900), st.integers(1, 300)), min_size=1, max_size=6),
+    cap=st.integers(0, 200_000),
+    covered=st.integers(0, 1000),
+)
+def test_a_cohort_is_never_owed_more_than_its_cap_nor_less_than_nothing(stays, cap, covered):
+    h = essex([{"cap": "outcome-payments", "payer": "boroughs", "amount": f"{cap}.00"}])
+    for n, (offset, length) in enumerate(stays):
+        case = f"C{n}"
+        h.case(case, F + timedelta(days=n), referred=date(2013, 12, 1))
+        start = F + timedelta(days=offset)
+        h.episode(case, "E1", start, start + timedelta(days=length))
+    h.coverage("SUT", str(F + timedelta(days=covered)))
+    (cohort,) = saving(h, date(2017, 1, 1))
+    assert 0 <= cohort.owed <= cap
+    assert cohort.capped >= 0 and cohort.provisional >= 0
+    assert cohort.owed + cohort.provisional <= cap
+    # What is owed and capped together is the verified days saved at the price, or nothing.
+    gross = max(cohort.days_saved * D("100.00"), D(0)).quantize(D("0.01"))
+    assert cohort.owed + cohort.capped == gross
