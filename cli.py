@@ -601,14 +601,24 @@ def forecast_command(db, as_of, known_at, contract, fmt, plot) -> None:
     from soc_ledger.projections.views import finance, finance_tables
 
     known = _known(known_at)
-    query = _needs_weeks("forecast", as_of, known, forecasts.forecast_at)
-    result = _report(db, contract, query, as_of, known)
+    with _reporting(db, contract) as (engine, contract):
+        named = _mechanisms(engine, contract, as_of, known)
+        if "weeks_out_of_care" not in named:
+            from soc_ledger.projections import mechanisms
+            from soc_ledger.projections.views import mechanisms as view
+
+            if plot:
+                raise LedgerCommandError("--plot draws the forecast of weeks out of care alone")
+            cohorts = mechanisms.forecast_at(engine, contract, as_of, known)
+            return view.render_forecast(view.forecast_json(contract, as_of, cohorts, known_at), fmt)
+        result = forecasts.forecast_at(engine, contract, as_of, known)
     if plot:
         from soc_ledger.projections.views.plots import plot_forecast, write_plotted
 
         plot_forecast(result, plot)
         write_plotted(plot)
     finance_tables.render_forecast(finance.forecast_json(result, known_at), fmt)
+    _weeks_part(named, fmt)
 
 
 # --- integrity (SPEC §11) ----------------------------------------------------------------------

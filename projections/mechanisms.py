@@ -16,6 +16,7 @@ from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.events import DEFAULT_MECHANISMS, ClaimSubmitted
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
 from soc_ledger.domain.mechanisms.account import ZERO, Account, ClaimCheck, account, check_claim
+from soc_ledger.domain.mechanisms.care_days_forecast import CohortForecast, care_days_forecast
 from soc_ledger.domain.mechanisms.payments import Payments, mechanisms_on, payments
 from soc_ledger.domain.outcomes.facts import contract_from_facts
 from soc_ledger.projections import queries, readmodel
@@ -95,3 +96,18 @@ def reconcile_on_account(
         return next((p.owed for p in lines if p.payer == event.payer), ZERO)
 
     return check_claim(held, claim, owed(then), owed(known_at))
+
+
+def forecast_at(
+    engine: Engine, contract: str, as_of: date, known_at: KnownAt = EVERYTHING
+) -> tuple[CohortForecast, ...]:
+    """The care-days cohorts' final payments at three rates of care (a contract paying care
+    days saved); refused for one paying by neither weeks nor care days."""
+    result = payments_at(engine, contract, as_of, known_at)
+    if result.care_days is None:
+        raise QueryError(
+            f"forecast reads weeks out of care or care days saved; contract {contract!r} pays "
+            f"by {', '.join(result.mechanisms)} (not applicable: see `liability`)"
+        )
+    folded = queries.terms(engine, contract, known_at)
+    return care_days_forecast(folded, result.care_days, as_of)

@@ -460,3 +460,20 @@ def test_a_cohort_is_never_owed_more_than_its_cap_nor_less_than_nothing(stays, c
     # What is owed and capped together is the verified days saved at the price, or nothing.
     gross = max(cohort.days_saved * D("100.00"), D(0)).quantize(D("0.01"))
     assert cohort.owed + cohort.capped == gross
+
+
+def test_the_care_days_forecast_by_hand():
+    from soc_ledger.domain.mechanisms.care_days_forecast import care_days_forecast
+
+    h = essex()
+    h.case("A", F, referred=date(2013, 12, 1))
+    h.episode("A", "E1", date(2014, 2, 1), date(2014, 2, 21))
+    h.coverage("SUT", "2014-06-30")
+    as_of = date(2014, 4, 10)
+    cohorts = saving(h, as_of)
+    (f,) = care_days_forecast(contract_from_facts("essex", h.facts()), cohorts, as_of)
+    # 912 days tracked in all (2014-01-01 .. 2016-06-30), 100 elapsed: 812 to come.
+    assert f.remaining_days == 812 and f.owed == D("3500.00")
+    assert f.maximum == D("48160.00")  # (35 + 0.55 x 812) x 100.00 = 481.6 days
+    assert f.expected == D("31920.00")  # (35 + (0.55 - 0.20) x 812) x 100.00 = 319.2 days
+    assert f.minimum == 0  # 35 - 0.45 x 812 < 0: nothing, never less

@@ -195,7 +195,6 @@ def test_weeks_reports_say_they_do_not_apply_to_other_mechanisms(sqlite_url, whi
     demo(sqlite_url, which)
     as_of = {"bucks": "2016-06-30", "essex": "2019-06-30"}[which]
     for args in (
-        ["forecast"],
         ["finances"],
         ["baseline", "--variation", "v1"],
     ):
@@ -316,3 +315,19 @@ def test_a_claim_on_account_reconciled_after_a_restated_care_episode(sqlite_url,
     assert D(check["owed_then"]) - D(check["owed_now"]) == D("1400.00")
     assert D(check["over_claimed"]) == D("1400.00")
     assert D(check["claimed"]) == D(check["due_then"])  # claimed what was owed, as then known
+
+
+def test_forecast_of_care_days_saved_and_where_it_does_not_apply(sqlite_url, tmp_path):
+    demo(sqlite_url, "essex")
+    result = run("forecast", "--db", sqlite_url, "--as-of", "2015-06-30", "--format", "json")
+    assert result.exit_code == 0, result.output
+    (cohort,) = json.loads(result.output)["cohorts"]
+    # Ordered as they must be, none above the cap, and still-to-pay is final less owed.
+    money = [D(cohort[k]) for k in ("minimum", "expected", "maximum")]
+    assert money == sorted(money) and money[-1] <= D("7100000.00")
+    assert D(cohort["still_to_pay"]["maximum"]) == money[-1] - D(cohort["owed"])
+    bucks = tmp_path / "bucks.db"
+    demo(f"sqlite:///{bucks}", "bucks")
+    refused = run("forecast", "--db", f"sqlite:///{bucks}", "--as-of", "2016-06-30")
+    assert refused.exit_code == 1
+    assert "contract 'bucks' pays by quality_bonus (not applicable" in refused.output

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from soc_ledger.domain.mechanisms.account import Account, ClaimCheck
+from soc_ledger.domain.mechanisms.care_days_forecast import CohortForecast
 from soc_ledger.domain.mechanisms.payments import PayerLine, Payments
 from soc_ledger.domain.values import money
 from soc_ledger.projections.views.liability import known_at_text, liability_json, share
@@ -390,3 +391,54 @@ def render_claim_check(data: dict[str, Any], fmt: str) -> None:
     )
     write_table(title, ("figure", "amount"), [for_people(r, ("amount",)) for r in rows],
                 right=("amount",))  # fmt: skip
+
+
+FORECAST_COLUMNS = ("borough", "remaining_days", "care_share", "owed", "minimum", "expected",
+                    "maximum")  # fmt: skip
+
+
+def forecast_json(
+    contract: str, as_of: date, result: tuple[CohortForecast, ...], known_at: date | None
+) -> dict[str, Any]:
+    return {
+        "contract": contract,
+        "as_of": as_of.isoformat(),
+        "known_at": known_at_text(known_at),
+        "cohorts": [
+            {
+                "borough": f.borough,
+                "remaining_days": f.remaining_days,
+                "care_share": share(f.care_share),
+                "owed": money(f.owed),
+                "minimum": money(f.minimum),
+                "expected": money(f.expected),
+                "maximum": money(f.maximum),
+                "still_to_pay": {
+                    "minimum": money(f.minimum - f.owed),
+                    "expected": money(f.expected - f.owed),
+                    "maximum": money(f.maximum - f.owed),
+                },
+            }
+            for f in result
+        ],
+    }
+
+
+def render_forecast(data: dict[str, Any], fmt: str) -> None:
+    if write_for_machines(fmt, data, FORECAST_COLUMNS, lambda: data["cohorts"]):
+        return
+    known = data["known_at"] or "everything recorded"
+    title = (
+        f"{data['contract']}: care days saved when every tracked case's window is over, as of "
+        f"{data['as_of']}, known at {known} (after caps)"
+    )
+    money_columns = ("owed", "minimum", "expected", "maximum")
+    rows = [
+        {**for_people(c, money_columns), "care_share": _percent(c["care_share"])}
+        for c in data["cohorts"]
+    ]
+    write_table(title, FORECAST_COLUMNS, rows, right=FORECAST_COLUMNS[1:])
+    write_line(
+        "final payment if every remaining day were in care (minimum), in care at the cohort's "
+        "share to date (expected), or out of care (maximum); still to pay = final - owed"
+    )
