@@ -362,11 +362,8 @@ def explain(case, db, as_of, known_at, contract, week, week_rule, fmt) -> None:
     from soc_ledger.projections.views.liability import explain_json, render_explain
 
     with _reporting(db, contract) as (engine, contract):
-        if not _weeks_only(engine, contract, as_of, _known(known_at)):
-            from soc_ledger.projections import mechanisms
-
-            if "weeks_out_of_care" not in mechanisms.mechanisms_at(engine, contract, as_of):
-                return _explain_mechanisms(engine, contract, case, as_of, known_at, week, fmt)
+        if "weeks_out_of_care" not in _mechanisms(engine, contract, as_of, _known(known_at)):
+            return _explain_mechanisms(engine, contract, case, as_of, known_at, week, fmt)
         found = queries.explain_case(engine, contract, case, as_of, _known(known_at), week_rule)
         weeks = [w for w in found.weeks if week is None or w.index == week]
         if week is not None and not weeks:
