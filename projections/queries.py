@@ -63,9 +63,7 @@ def week_rule_of(
     return asked or terms(engine, contract, known_at).terms_on(as_of).week_rule
 
 
-def _own(
-    engine: Engine, contract: str, known_at: KnownAt
-) -> tuple[list[Fact], ContractFacts]:
+def _own(engine: Engine, contract: str, known_at: KnownAt) -> tuple[list[Fact], ContractFacts]:
     """The contract's own facts as known at `known_at` (terms, boroughs, care data: a few
     hundred) and its terms folded from them; an unagreed contract is refused as `knowledge`
     refuses it."""
@@ -189,11 +187,11 @@ def explain_cases(
     as_of: date,
     known_at: KnownAt = EVERYTHING,
 ) -> dict[str, CaseExplained]:
-    """`explain_case` for several cases (the auditor's pack: every tracked case). With the
-    latest knowledge each reads only its own facts; otherwise the facts known then and the
-    liability after caps are computed once for all of them, not once a case."""
-    if known_at.until is None:
-        return {case: explain_case(engine, contract, case, as_of) for case in cases}
+    """`explain_case` for several cases (the auditor's pack: every tracked case), from the
+    facts known then and the liability after caps computed once for all of them. With the latest
+    knowledge `explain_case` reads the stored weeks instead; `verify` holds those equal to the
+    ones computed here (the read model rebuilt and compared), and tests/test_audit_pack.py
+    compares a pack's cases with `explain`."""
     k = knowledge(engine, contract, known_at)
     result = liability(k.contract, k.cases, k.coverage, as_of, None)
     timeline = TermsTimeline(k.contract)
@@ -201,9 +199,7 @@ def explain_cases(
     for case in cases:
         facts = _the_case(k, case)
         assessed = assess_case(facts, timeline, k.coverage, as_of, None)
-        found[case] = CaseExplained(
-            facts, result.engagement[case], assessed, result.weeks_of(case)
-        )
+        found[case] = CaseExplained(facts, result.engagement[case], assessed, result.weeks_of(case))
     return found
 
 

@@ -22,9 +22,17 @@ from datetime import UTC, datetime
 from soc_ledger.domain.errors import LedgerError
 from soc_ledger.projections.views.pack.collect import Contents
 
-
-STEPS = ["liability", "cases", "claims", "changes", "returns", "verify", "plots", "pages",
-         "workbook"]
+STEPS = [
+    "liability",
+    "cases",
+    "claims",
+    "changes",
+    "returns",
+    "verify",
+    "plots",
+    "pages",
+    "workbook",
+]
 
 
 class PackError(LedgerError):
@@ -51,8 +59,9 @@ def plots(c: Contents, out: str) -> list[tuple[str, str]]:
     os.makedirs(os.path.join(out, "plots"), exist_ok=True)
     made = []
     title = draw.liability_title(c.contract, c.as_of, c.known_at)
-    draw.plot_liability(c.owed_series, title, os.path.join(out, "plots", "owed.png"),
-                        c.top_up_funder)
+    draw.plot_liability(
+        c.owed_series, title, os.path.join(out, "plots", "owed.png"), c.top_up_funder
+    )
     made.append(("plots/owed.png", "Cumulative outcome payments owed"))
     if c.drawn is not None:
         draw.plot_finances(*c.drawn, os.path.join(out, "plots", "finances.png"))
@@ -71,13 +80,21 @@ def progress(out: str) -> Iterator[Callable[[str], None]]:
     if not console.is_terminal:
         yield lambda _: None
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task(f"pack {out}", total=len(STEPS))
 
         def step(name: str) -> None:
-            bar.update(task, description=f"pack {out}: {name}",
-                       completed=STEPS.index(name) if name in STEPS else None)
+            bar.update(
+                task,
+                description=f"pack {out}: {name}",
+                completed=STEPS.index(name) if name in STEPS else None,
+            )
 
         yield step
 

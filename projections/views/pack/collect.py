@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from soc_ledger.domain.errors import QueryError
@@ -72,6 +72,7 @@ def collect(
     step: Step | None = None,
 ) -> Contents:
     """Every report of the pack at (as_of, known_at), scoped to PAYER if given."""
+    from soc_ledger.domain.claims.claims import on_ledger
     from soc_ledger.projections import claims as claim_queries
     from soc_ledger.projections import diff as diffs
     from soc_ledger.projections import finances as money
@@ -113,20 +114,35 @@ def collect(
     say("cases")
     tracked = [c["case"] for c in liability["cases"]]
     explained = queries.explain_cases(engine, contract, tracked, as_of, known)
-    cases = []
-    for case in tracked:
-        found = explained[case]
-        because = [p for w in found.weeks for p in w.because] + list(found.facts.refs)
-        refs = queries.event_refs(engine, because)
-        cases.append(explain_json(contract, case, as_of, known_at, found, found.weeks, refs))
+    because = {
+        case: {p for w in found.weeks for p in w.because} | set(found.facts.refs)
+        for case, found in explained.items()
+    }
+    refs = queries.event_refs(engine, {p for named in because.values() for p in named})
+    cases = [
+        explain_json(
+            contract,
+            case,
+            as_of,
+            known_at,
+            explained[case],
+            explained[case].weeks,
+            {p: refs[p] for p in because[case] if p in refs},
+        )
+        for case in tracked
+    ]
 
     say("claims")
     wanted_payers = None if scope == "contract" else [payer]
-    recs = [
+    names = None
+    if wanted_payers is not None:
+        # Only the payer's own claims are reconciled (and so read): no other's is in the pack.
+        held = claim_queries.claims_at(engine, contract, known)
+        names = [c.claim for c in on_ledger(held.values(), as_of) if c.payer in wanted_payers]
+    claims = [
         reconcile_json(r, known_at)
-        for r in claim_queries.reconcile_many(engine, contract, as_of, known)
+        for r in claim_queries.reconcile_many(engine, contract, as_of, known, names)
     ]
-    claims = [r for r in recs if wanted_payers is None or r["payer"] in wanted_payers]
     statements = [
         statement_json(s, known_at)
         for s in claim_queries.statements(engine, contract, as_of, known, wanted_payers)
@@ -146,8 +162,13 @@ def collect(
     borough_of = {
         e.event["case"]: e.event["borough"] for e in trail if e.type == "ReferralReceived"
     }
+    care: dict[tuple[datetime, str], int] = {}
+    for e in trail:
+        if e.type in CARE_TYPES:
+            key = (e.recorded_on, borough_of.get(e.case or "", ""))
+            care[key] = care.get(key, 0) + 1
     returns_903 = [
-        _receipt(e, trail, borough_of)
+        _receipt(e, care)
         for e in trail
         if e.type == "CareDataReceived"
         and date.fromisoformat(e.event["effective"]) <= as_of
@@ -233,20 +254,13 @@ def _moves(diff: dict[str, Any], claims: list[dict[str, Any]]) -> dict[int, list
     return moved
 
 
-def _receipt(
-    entry: TrailEntry, trail: list[TrailEntry], borough_of: dict[str, str]
-) -> dict[str, Any]:
+def _receipt(entry: TrailEntry, care: dict[tuple[datetime, str], int]) -> dict[str, Any]:
     """One SSDA903 return as the ledger keeps it. The rows read and discarded are not kept (a
-    discarded row is never stored, SPEC §6); the care events recorded with it are counted."""
+    discarded row is never stored, SPEC §6); the care events of the borough's cases recorded
+    the day it was received are counted (CARE: (recorded_on, borough) -> events)."""
     e = entry.event
     received = entry.recorded_on
-    recorded = sum(
-        1
-        for other in trail
-        if other.type in CARE_TYPES
-        and other.recorded_on == received
-        and borough_of.get(other.case or "") == e["borough"]
-    )
+    recorded = care.get((received, e["borough"]), 0)
     return {
         "position": entry.position,
         "borough": e["borough"],
@@ -270,8 +284,11 @@ def _events_behind(
     named: set[int] = set()
     for case in c.cases:
         named |= {int(p[1:]) for p in case["events"]}
+        for part in ("weeks", "episodes"):
+            named |= {int(p[1:]) for x in case[part] for p in x["because"]}
     for claim in c.claims:
         named |= {int(p[1:]) for p in claim.get("events", {})}
+        named |= {int(p[1:]) for line in claim["lines"] for p in line.get("because", [])}
     if c.diff is not None:
         named |= {int(p[1:]) for p in c.diff["events"]}
     if c.returns is not None:
@@ -282,9 +299,11 @@ def _events_behind(
         if entry.position not in named:
             continue
         e = entry.event
-        whole = scope != "borough" or (
-            entry.case is not None and borough_of.get(entry.case) == payer
-        ) or e.get("borough") == payer
+        whole = (
+            scope != "borough"
+            or (entry.case is not None and borough_of.get(entry.case) == payer)
+            or e.get("borough") == payer
+        )
         out[entry.position] = {
             "position": entry.position,
             "type": e["type"],

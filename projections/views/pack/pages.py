@@ -5,8 +5,8 @@ Event fields are input from outside (a borough's file, a 903 return), so every v
 letters, digits and `-` and writes anything else as `_xxxx` (so two ids never share a file).
 Each figure is a table cell with `data-figure="<what>"` and a link to the page it comes from.
 
-Before/after: `money_cell("1234.50", "claims/SUT-2019Q1.html", "claim:SUT-2019Q1:due")` gives
-`<td class="num" data-figure="claim:SUT-2019Q1:due"><a href="claims/SUT-2019Q1.html">1,234.50</a></td>`.
+Before/after: `money_cell("1234.50", "claims/S.html", "claim:S:due")` gives
+`<td class="num" data-figure="claim:S:due"><a href="claims/S.html">1,234.50</a></td>`.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def cell(value: Any, href: str | None = None) -> str:
 
 def table(headers: Sequence[str], rows: Iterable[str], right: Iterable[str] = ()) -> str:
     aligned = set(right)
-    head = "".join(f'<th{" class=num" if h in aligned else ""}>{esc(h)}</th>' for h in headers)
+    head = "".join(f"<th{' class=num' if h in aligned else ''}>{esc(h)}</th>" for h in headers)
     body = "\n".join(rows)
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
 
@@ -97,9 +97,7 @@ def row(cells: Iterable[str], css: str | None = None) -> str:
 
 def refs(because: Iterable[str], up: str) -> str:
     """Links to the events behind a figure (`#123` → events.html#e123)."""
-    return " ".join(
-        f'<a href="{up}events.html#e{esc(p[1:])}">{esc(p)}</a>' for p in because
-    )
+    return " ".join(f'<a href="{up}events.html#e{esc(p[1:])}">{esc(p)}</a>' for p in because)
 
 
 class Site:
@@ -109,8 +107,12 @@ class Site:
     def __init__(self, c: Contents) -> None:
         self.c = c
         self.files: dict[str, str] = {"style.css": STYLE.lstrip()}
-        links = [("index.html", "Cover"), ("cases.html", "Cases"), ("claims.html", "Claims"),
-                 ("statements.html", "Statements")]
+        links = [
+            ("index.html", "Cover"),
+            ("cases.html", "Cases"),
+            ("claims.html", "Claims"),
+            ("statements.html", "Statements"),
+        ]
         if c.diff is not None:
             links.append(("changes.html", "Changes"))
         links.append(("returns-903.html", "SSDA903 returns"))
@@ -128,10 +130,10 @@ class Site:
         )
         nav = "".join(f'<a href="{up}{href}">{esc(text)}</a>' for href, text in self.nav)
         self.files[path] = (
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f"<title>{esc(title)}</title>\n"
             f'<link rel="stylesheet" href="{up}style.css">\n</head>\n<body>\n'
-            f"<header><h1>{esc(title)}</h1><div class=\"context\">{context}</div></header>\n"
+            f'<header><h1>{esc(title)}</h1><div class="context">{context}</div></header>\n'
             f"<nav>{nav}</nav>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
         )
 
@@ -145,8 +147,9 @@ def build(c: Contents, plots: Sequence[tuple[str, str]]) -> dict[str, str]:
         site.page(f"cases/{slug(case['case'])}.html", f"Case {case['case']}", case_page(case))
     site.page("claims.html", "Claims reconciled", claims(c))
     for claim in c.claims:
-        site.page(f"claims/{slug(claim['claim'])}.html", f"Claim {claim['claim']}",
-                  claim_page(claim))
+        site.page(
+            f"claims/{slug(claim['claim'])}.html", f"Claim {claim['claim']}", claim_page(claim)
+        )
     site.page("statements.html", "Statements of account", statements(c))
     if c.diff is not None:
         site.page("changes.html", f"What changed since known at {c.since}", changes(c))
@@ -163,8 +166,10 @@ def build(c: Contents, plots: Sequence[tuple[str, str]]) -> dict[str, str]:
 
 def cover(c: Contents) -> str:
     v = c.verify
-    verdict = '<span class="ok">verified</span>' if v["ok"] else (
-        f'<span class="bad">FAILED: {esc(v["first_break"])}</span>'
+    verdict = (
+        '<span class="ok">verified</span>'
+        if v["ok"]
+        else (f'<span class="bad">FAILED: {esc(v["first_break"])}</span>')
     )
     position, chain = c.head
     scope = {
@@ -186,17 +191,24 @@ def cover(c: Contents) -> str:
     checks = table(
         ["check", "result", "summary"],
         (
-            row([cell(ch["check"]),
-                 f'<td class="{"ok" if ch["ok"] else "bad"}">'
-                 f'{"ok" if ch["ok"] else ("skipped" if ch["skipped"] else "FAILED")}</td>',
-                 cell(ch["summary"])])
+            row(
+                [
+                    cell(ch["check"]),
+                    f'<td class="{"ok" if ch["ok"] else "bad"}">'
+                    f"{'ok' if ch['ok'] else ('skipped' if ch['skipped'] else 'FAILED')}</td>",
+                    cell(ch["summary"]),
+                ]
+            )
             for ch in v["checks"]
         ),
     )
     findings = [f for ch in v["checks"] for f in ch["findings"]]
     found = (
-        "<ul>" + "".join(f"<li>{esc(json.dumps(f, sort_keys=True))}</li>" for f in findings)
-        + "</ul>" if findings else ""
+        "<ul>"
+        + "".join(f"<li>{esc(json.dumps(f, sort_keys=True))}</li>" for f in findings)
+        + "</ul>"
+        if findings
+        else ""
     )
     return (
         f'<dl class="cover">{dl}</dl>\n<h2>Integrity: the checks of <code>verify</code></h2>\n'
@@ -209,37 +221,64 @@ def cover(c: Contents) -> str:
 def owed_tables(c: Contents) -> str:
     lia = c.liability
     payer_rows = [
-        row([cell(p["payer"], f"statements.html#payer-{slug(p['payer'])}"),
-             money_cell(p["owed"], f"statements.html#payer-{slug(p['payer'])}",
-                        f"payer:{p['payer']}:owed"),
-             money_cell(p["provisional"], None, f"payer:{p['payer']}:provisional"),
-             money_cell(p["capped"], None, f"payer:{p['payer']}:capped")])
+        row(
+            [
+                cell(p["payer"], f"statements.html#payer-{slug(p['payer'])}"),
+                money_cell(
+                    p["owed"],
+                    f"statements.html#payer-{slug(p['payer'])}",
+                    f"payer:{p['payer']}:owed",
+                ),
+                money_cell(p["provisional"], None, f"payer:{p['payer']}:provisional"),
+                money_cell(p["capped"], None, f"payer:{p['payer']}:capped"),
+            ]
+        )
         for p in lia["payers"]
     ]
     if "totals" in lia:
         t = lia["totals"]
-        payer_rows.append(row([cell("total"), money_cell(t["owed"], "cases.html", "total:owed"),
-                               money_cell(t["provisional"], None, "total:provisional"),
-                               money_cell(t["capped"], None, "total:capped")], "total"))
+        payer_rows.append(
+            row(
+                [
+                    cell("total"),
+                    money_cell(t["owed"], "cases.html", "total:owed"),
+                    money_cell(t["provisional"], None, "total:provisional"),
+                    money_cell(t["capped"], None, "total:capped"),
+                ],
+                "total",
+            )
+        )
     borough_rows = [
-        row([cell(b["borough"], f"cases.html#borough-{slug(b['borough'])}"),
-             num_cell(b["cases_tracked"], f"cases.html#borough-{slug(b['borough'])}"),
-             num_cell(b["weeks"]["outcome"]),
-             money_cell(b["owed_borough"], f"cases.html#borough-{slug(b['borough'])}",
-                        f"borough:{b['borough']}:owed_borough"),
-             money_cell(b["owed_top_up"], None, f"borough:{b['borough']}:owed_top_up"),
-             money_cell(b["owed_total"], None, f"borough:{b['borough']}:owed_total")])
+        row(
+            [
+                cell(b["borough"], f"cases.html#borough-{slug(b['borough'])}"),
+                num_cell(b["cases_tracked"], f"cases.html#borough-{slug(b['borough'])}"),
+                num_cell(b["weeks"]["outcome"]),
+                money_cell(
+                    b["owed_borough"],
+                    f"cases.html#borough-{slug(b['borough'])}",
+                    f"borough:{b['borough']}:owed_borough",
+                ),
+                money_cell(b["owed_top_up"], None, f"borough:{b['borough']}:owed_top_up"),
+                money_cell(b["owed_total"], None, f"borough:{b['borough']}:owed_total"),
+            ]
+        )
         for b in lia["boroughs"]
     ]
     return (
         "<h2>Owed by payer</h2>\n"
-        + table(["payer", "owed £", "provisional £", "capped £"], payer_rows,
-                ["owed £", "provisional £", "capped £"])
-        + "\n<h2>Owed by borough</h2>\n<p class=\"note\">A borough's own share, the top-up "
+        + table(
+            ["payer", "owed £", "provisional £", "capped £"],
+            payer_rows,
+            ["owed £", "provisional £", "capped £"],
+        )
+        + '\n<h2>Owed by borough</h2>\n<p class="note">A borough\'s own share, the top-up '
         "funder's share of its cases, and both together.</p>\n"
-        + table(["borough", "cases", "outcome weeks", "borough share £", "top-up share £",
-                 "total £"], borough_rows,
-                ["cases", "outcome weeks", "borough share £", "top-up share £", "total £"])
+        + table(
+            ["borough", "cases", "outcome weeks", "borough share £", "top-up share £", "total £"],
+            borough_rows,
+            ["cases", "outcome weeks", "borough share £", "top-up share £", "total £"],
+        )
     )
 
 
@@ -251,54 +290,116 @@ def cases(c: Contents) -> str:
     for case in c.liability["cases"]:
         by_borough.setdefault(case["borough"], []).append(case)
     parts = []
-    headers = ["case", "intervention", "tracking", "outcome weeks", "in care", "owed £",
-               "borough share £", "top-up share £"]
+    headers = [
+        "case",
+        "intervention",
+        "tracking",
+        "outcome weeks",
+        "in care",
+        "owed £",
+        "borough share £",
+        "top-up share £",
+    ]
     for borough, rows in sorted(by_borough.items()):
         body = [
-            row([cell(r["case"], f"cases/{slug(r['case'])}.html"), cell(r["intervention"]),
-                 cell(f"{r['tracking_start']} to {r['tracking_end']}"),
-                 num_cell(r["weeks"]["outcome"]), num_cell(r["weeks"]["in_care"]),
-                 money_cell(r["owed"], f"cases/{slug(r['case'])}.html",
-                            f"case:{r['case']}:owed"),
-                 money_cell(r["owed_borough"], None, f"case:{r['case']}:owed_borough"),
-                 money_cell(r["owed_top_up"], None, f"case:{r['case']}:owed_top_up")])
+            row(
+                [
+                    cell(r["case"], f"cases/{slug(r['case'])}.html"),
+                    cell(r["intervention"]),
+                    cell(f"{r['tracking_start']} to {r['tracking_end']}"),
+                    num_cell(r["weeks"]["outcome"]),
+                    num_cell(r["weeks"]["in_care"]),
+                    money_cell(
+                        r["owed"], f"cases/{slug(r['case'])}.html", f"case:{r['case']}:owed"
+                    ),
+                    money_cell(r["owed_borough"], None, f"case:{r['case']}:owed_borough"),
+                    money_cell(r["owed_top_up"], None, f"case:{r['case']}:owed_top_up"),
+                ]
+            )
             for r in rows
         ]
-        parts.append(f'<h2 id="borough-{slug(borough)}">{esc(borough)}</h2>\n'
-                     + table(headers, body, headers[3:]))
+        parts.append(
+            f'<h2 id="borough-{slug(borough)}">{esc(borough)}</h2>\n'
+            + table(headers, body, headers[3:])
+        )
     return "\n".join(parts) or "<p>No tracked case.</p>"
 
 
 def case_page(case: dict[str, Any]) -> str:
     name = case["case"]
-    facts = [("Borough", case["borough"]), ("Intervention", case["intervention"]),
-             ("First meeting", case["first_meeting"]), ("Ended", case["ended"]),
-             ("Engagement", case["engagement"]),
-             ("Tracking", f"{case['tracking_start']} to {case['tracking_end']}")]
+    facts = [
+        ("Borough", case["borough"]),
+        ("Intervention", case["intervention"]),
+        ("First meeting", case["first_meeting"]),
+        ("Ended", case["ended"]),
+        ("Engagement", case["engagement"]),
+        ("Tracking", f"{case['tracking_start']} to {case['tracking_end']}"),
+    ]
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts)
     episodes = table(
         ["episode", "start", "end", "legal status", "placement", "events"],
-        (row([cell(e["episode"]), cell(e["start"]), cell(e["end"]), cell(e["legal_status"]),
-              cell(e["placement"]), f"<td>{refs(e['because'], '../')}</td>"])
-         for e in case["episodes"]),
+        (
+            row(
+                [
+                    cell(e["episode"]),
+                    cell(e["start"]),
+                    cell(e["end"]),
+                    cell(e["legal_status"]),
+                    cell(e["placement"]),
+                    f"<td>{refs(e['because'], '../')}</td>",
+                ]
+            )
+            for e in case["episodes"]
+        ),
     )
     weeks = [
-        row([num_cell(w["week"]), cell(w["start"]), cell(w["end"]), cell(w["status"]),
-             num_cell(w["days_in_care"]),
-             money_cell(w["owed"]["borough"], None, f"week:{name}:{w['week']}:borough"),
-             money_cell(w["owed"]["top_up"], None, f"week:{name}:{w['week']}:top_up"),
-             money_cell(w["capped"]), cell(w["terms"]),
-             f"<td>{refs(w['because'], '../')}</td>"])
+        row(
+            [
+                num_cell(w["week"]),
+                cell(w["start"]),
+                cell(w["end"]),
+                cell(w["status"]),
+                num_cell(w["days_in_care"]),
+                money_cell(w["owed"]["borough"], None, f"week:{name}:{w['week']}:borough"),
+                money_cell(w["owed"]["top_up"], None, f"week:{name}:{w['week']}:top_up"),
+                money_cell(w["capped"]),
+                cell(w["terms"]),
+                f"<td>{refs(w['because'], '../')}</td>",
+            ]
+        )
         for w in case["weeks"]
     ]
     total_b = sum(Decimal(w["owed"]["borough"]) for w in case["weeks"])
     total_t = sum(Decimal(w["owed"]["top_up"]) for w in case["weeks"])
-    weeks.append(row([cell("total"), cell(""), cell(""), cell(""), cell(""),
-                      money_cell(total_b, None, f"case:{name}:weeks_borough"),
-                      money_cell(total_t, None, f"case:{name}:weeks_top_up"),
-                      cell(""), cell(""), cell("")], "total"))
-    headers = ["week", "start", "end", "status", "days in care", "borough £", "top-up £",
-               "capped £", "terms", "events"]
+    weeks.append(
+        row(
+            [
+                cell("total"),
+                cell(""),
+                cell(""),
+                cell(""),
+                cell(""),
+                money_cell(total_b, None, f"case:{name}:weeks_borough"),
+                money_cell(total_t, None, f"case:{name}:weeks_top_up"),
+                cell(""),
+                cell(""),
+                cell(""),
+            ],
+            "total",
+        )
+    )
+    headers = [
+        "week",
+        "start",
+        "end",
+        "status",
+        "days in care",
+        "borough £",
+        "top-up £",
+        "capped £",
+        "terms",
+        "events",
+    ]
     return (
         f'<dl class="cover">{dl}</dl>\n<h2>Care episodes</h2>\n{episodes}\n'
         f"<h2>Weeks</h2>\n{table(headers, weeks, ['week', 'days in care', 'borough £', 'top-up £', 'capped £'])}"  # noqa: E501
@@ -313,10 +414,19 @@ CLAIM_MONEY = ["claimed", "due_then", "due_now", "paid", "disputed", "adjustment
 def claims(c: Contents) -> str:
     headers = ["claim", "payer", "period end", *[f"{m} £" for m in CLAIM_MONEY]]
     body = [
-        row([cell(r["claim"], f"claims/{slug(r['claim'])}.html"), cell(r["payer"]),
-             cell(r["period_end"]),
-             *[money_cell(r["totals"][m], f"claims/{slug(r['claim'])}.html",
-                          f"claim:{r['claim']}:{m}") for m in CLAIM_MONEY]])
+        row(
+            [
+                cell(r["claim"], f"claims/{slug(r['claim'])}.html"),
+                cell(r["payer"]),
+                cell(r["period_end"]),
+                *[
+                    money_cell(
+                        r["totals"][m], f"claims/{slug(r['claim'])}.html", f"claim:{r['claim']}:{m}"
+                    )
+                    for m in CLAIM_MONEY
+                ],
+            ]
+        )
         for r in c.claims
     ]
     return table(headers, body, headers[3:]) if body else "<p>No claim on the ledger.</p>"
@@ -324,28 +434,52 @@ def claims(c: Contents) -> str:
 
 def claim_page(r: dict[str, Any]) -> str:
     name = r["claim"]
-    facts = [("Payer", r["payer"]), ("Payee", r.get("payee")), ("Period end", r["period_end"]),
-             ("Submitted", r.get("submitted")), ("Recorded on", r.get("recorded_on"))]
+    facts = [
+        ("Payer", r["payer"]),
+        ("Payee", r.get("payee")),
+        ("Period end", r["period_end"]),
+        ("Submitted", r.get("submitted")),
+        ("Recorded on", r.get("recorded_on")),
+    ]
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts)
     headers = ["case", "weeks after", *[f"{m} £" for m in CLAIM_MONEY], "why", "events"]
     lines = [
-        row([cell(line["case"], f"../cases/{slug(line['case'])}.html"),
-             cell(line.get("weeks_after")),
-             *[money_cell(line[m], None, f"line:{name}:{line['case']}:{m}")
-               for m in CLAIM_MONEY],
-             cell(line.get("difference") or line.get("dispute_outcome")),
-             f"<td>{refs(line.get('because', []), '../')}</td>"])
+        row(
+            [
+                cell(line["case"], f"../cases/{slug(line['case'])}.html"),
+                cell(line.get("weeks_after")),
+                *[
+                    money_cell(line[m], None, f"line:{name}:{line['case']}:{m}")
+                    for m in CLAIM_MONEY
+                ],
+                cell(line.get("difference") or line.get("dispute_outcome")),
+                f"<td>{refs(line.get('because', []), '../')}</td>",
+            ]
+        )
         for line in r["lines"]
     ]
     t = r["totals"]
-    lines.append(row([cell("total"), cell(""),
-                      *[money_cell(t[m], None, f"claim:{name}:{m}") for m in CLAIM_MONEY],
-                      cell(""), cell("")], "total"))
-    totals = table(["figure", "£"], (row([cell(k), money_cell(v)]) for k, v in t.items()),
-                   ["£"])
-    payments = table(["effective", "amount £", "key"],
-                     (row([cell(p["effective"]), money_cell(p["amount"]), cell(p["key"])])
-                      for p in r.get("payments", [])), ["amount £"])
+    lines.append(
+        row(
+            [
+                cell("total"),
+                cell(""),
+                *[money_cell(t[m], None, f"claim:{name}:{m}") for m in CLAIM_MONEY],
+                cell(""),
+                cell(""),
+            ],
+            "total",
+        )
+    )
+    totals = table(["figure", "£"], (row([cell(k), money_cell(v)]) for k, v in t.items()), ["£"])
+    payments = table(
+        ["effective", "amount £", "key"],
+        (
+            row([cell(p["effective"]), money_cell(p["amount"]), cell(p["key"])])
+            for p in r.get("payments", [])
+        ),
+        ["amount £"],
+    )
     return (
         f'<dl class="cover">{dl}</dl>\n<h2>Lines</h2>\n{table(headers, lines, headers[2:-2])}\n'
         f"<h2>Totals</h2>\n{totals}\n<h2>Payments</h2>\n{payments}"
@@ -360,27 +494,49 @@ def statements(c: Contents) -> str:
     parts = []
     for s in c.statements:
         payer = s["payer"]
-        headers = ["claim", "period end", "submitted", "lines", *[f"{m} £" for m in
-                                                                   STATEMENT_MONEY]]
+        headers = [
+            "claim",
+            "period end",
+            "submitted",
+            "lines",
+            *[f"{m} £" for m in STATEMENT_MONEY],
+        ]
         body = [
-            row([cell(r["claim"], f"claims/{slug(r['claim'])}.html"), cell(r["period_end"]),
-                 cell(r["submitted"]), num_cell(r["lines"]),
-                 *[money_cell(r[m], f"claims/{slug(r['claim'])}.html",
-                              f"statement:{payer}:{r['claim']}:{m}") for m in STATEMENT_MONEY]])
+            row(
+                [
+                    cell(r["claim"], f"claims/{slug(r['claim'])}.html"),
+                    cell(r["period_end"]),
+                    cell(r["submitted"]),
+                    num_cell(r["lines"]),
+                    *[
+                        money_cell(
+                            r[m],
+                            f"claims/{slug(r['claim'])}.html",
+                            f"statement:{payer}:{r['claim']}:{m}",
+                        )
+                        for m in STATEMENT_MONEY
+                    ],
+                ]
+            )
             for r in s["claims"]
         ]
         totals = table(
             ["figure", "£"],
-            (row([cell(k), money_cell(s["totals"][k], None, f"statement:{payer}:{k}")])
-             for k in STATEMENT_TOTALS if k in s["totals"]),
+            (
+                row([cell(k), money_cell(s["totals"][k], None, f"statement:{payer}:{k}")])
+                for k in STATEMENT_TOTALS
+                if k in s["totals"]
+            ),
             ["£"],
         )
         unclaimed = s.get("unclaimed", {})
         note = ""
         if unclaimed.get("cases"):
-            note = "<p>Unclaimed cases: " + ", ".join(
-                link(str(x), f"cases/{slug(str(x))}.html") for x in unclaimed["cases"]
-            ) + "</p>"
+            note = (
+                "<p>Unclaimed cases: "
+                + ", ".join(link(str(x), f"cases/{slug(str(x))}.html") for x in unclaimed["cases"])
+                + "</p>"
+            )
         parts.append(
             f'<h2 id="payer-{slug(payer)}">{esc(payer)}</h2>\n{totals}\n{note}'
             + table(headers, body, headers[3:])
@@ -395,39 +551,67 @@ def changes(c: Contents) -> str:
     d = c.diff or {}
     by_payer = table(
         ["payer", "change £"],
-        (row([cell(p, f"statements.html#payer-{slug(p)}"),
-              money_cell(v, None, f"change:{p}")]) for p, v in d.get("by_payer", {}).items()),
+        (
+            row([cell(p, f"statements.html#payer-{slug(p)}"), money_cell(v, None, f"change:{p}")])
+            for p, v in d.get("by_payer", {}).items()
+        ),
         ["change £"],
     )
     rows = []
     for i, ch in enumerate(d.get("changes", [])):
         before, after = ch["before"] or {}, ch["after"] or {}
-        rows.append(row([
-            cell(ch["case"], f"cases/{slug(ch['case'])}.html"), cell(ch["borough"]),
-            num_cell(ch["week"]), cell(ch["end"]),
-            cell(f"{before.get('status', '—')} {pounds(before.get('owed'))}"),
-            cell(f"{after.get('status', '—')} {pounds(after.get('owed'))}"),
-            money_cell(ch["owed_change"]),
-            "<td>" + " ".join(link(n, f"claims/{slug(n)}.html") for n in c.moves.get(i, []))
-            + "</td>",
-            f"<td>{refs(ch['because'], '')}</td>",
-        ]))
-    total = (f"<p>Total change: {esc(pounds(d['total_change']))}</p>"
-             if "total_change" in d else "")
+        rows.append(
+            row(
+                [
+                    cell(ch["case"], f"cases/{slug(ch['case'])}.html"),
+                    cell(ch["borough"]),
+                    num_cell(ch["week"]),
+                    cell(ch["end"]),
+                    cell(f"{before.get('status', '—')} {pounds(before.get('owed'))}"),
+                    cell(f"{after.get('status', '—')} {pounds(after.get('owed'))}"),
+                    money_cell(ch["owed_change"]),
+                    "<td>"
+                    + " ".join(link(n, f"claims/{slug(n)}.html") for n in c.moves.get(i, []))
+                    + "</td>",
+                    f"<td>{refs(ch['because'], '')}</td>",
+                ]
+            )
+        )
+    total = f"<p>Total change: {esc(pounds(d['total_change']))}</p>" if "total_change" in d else ""
     return (
-        f"<p class=\"note\">Known at {esc(c.since)} against known at "
+        f'<p class="note">Known at {esc(c.since)} against known at '
         f"{esc(c.known_at or 'everything')}, as of {esc(c.as_of)}.</p>\n{total}\n"
         f"<h2>Payers moved</h2>\n{by_payer}\n<h2>Weeks changed</h2>\n"
-        + table(["case", "borough", "week", "end", "before", "after", "change £",
-                 "claims moved", "events"], rows, ["week", "change £"])
+        + table(
+            [
+                "case",
+                "borough",
+                "week",
+                "end",
+                "before",
+                "after",
+                "change £",
+                "claims moved",
+                "events",
+            ],
+            rows,
+            ["week", "change £"],
+        )
     )
 
 
 def returns_903(c: Contents) -> str:
     rows = [
-        row([cell(r["borough"]), cell(r["covers_until"]), cell(r["received_on"]),
-             num_cell(r["care_events_recorded"]), cell(r["source"]),
-             f"<td>{refs(['#' + str(r['position'])], '')}</td>"])
+        row(
+            [
+                cell(r["borough"]),
+                cell(r["covers_until"]),
+                cell(r["received_on"]),
+                num_cell(r["care_events_recorded"]),
+                cell(r["source"]),
+                f"<td>{refs(['#' + str(r['position'])], '')}</td>",
+            ]
+        )
         for r in c.returns_903
     ]
     return (
@@ -436,8 +620,11 @@ def returns_903(c: Contents) -> str:
         "dropped at import and never stored (SPEC §6); <code>import-903</code> prints those "
         "counts when it runs. The care events recorded with a return are those of the "
         "borough's cases recorded the day it was received.</p>\n"
-        + table(["borough", "covers until", "received on", "care events recorded", "source",
-                 "event"], rows, ["care events recorded"])
+        + table(
+            ["borough", "covers until", "received on", "care events recorded", "source", "event"],
+            rows,
+            ["care events recorded"],
+        )
     )
 
 
@@ -445,52 +632,102 @@ def investors(c: Contents) -> str:
     r, f = c.returns or {}, c.finances or {}
     fields = ["committed", "drawn", "distributed", "net"]
     body = [
-        row([cell(i["investor"]), *[money_cell(i[k], None, f"investor:{i['investor']}:{k}")
-                                    for k in fields],
-             cell(i["money_multiple"]), cell(i["irr"])])
+        row(
+            [
+                cell(i["investor"]),
+                *[money_cell(i[k], None, f"investor:{i['investor']}:{k}") for k in fields],
+                cell(i["money_multiple"]),
+                cell(i["irr"]),
+            ]
+        )
         for i in r.get("investors", [])
     ]
     t = r.get("total")
     if t:
-        body.append(row([cell("total"), *[money_cell(t[k], None, f"investor:total:{k}")
-                                          for k in fields],
-                         cell(t["money_multiple"]), cell(t["irr"])], "total"))
+        body.append(
+            row(
+                [
+                    cell("total"),
+                    *[money_cell(t[k], None, f"investor:total:{k}") for k in fields],
+                    cell(t["money_multiple"]),
+                    cell(t["irr"]),
+                ],
+                "total",
+            )
+        )
     flows = [
-        row([cell(x["date"]), cell(x["investor"]), cell(x["kind"]), money_cell(x["amount"]),
-             cell(x["allocation"]), f"<td>{refs(x.get('because', []), '')}</td>"])
+        row(
+            [
+                cell(x["date"]),
+                cell(x["investor"]),
+                cell(x["kind"]),
+                money_cell(x["amount"]),
+                cell(x["allocation"]),
+                f"<td>{refs(x.get('because', []), '')}</td>",
+            ]
+        )
         for x in r.get("flows", [])
     ]
     income = f.get("income", {})
     income_rows = [
-        row([cell(p, f"statements.html#payer-{slug(p)}"),
-             *[money_cell(v[k], None, f"income:{p}:{k}") for k in ("due", "received",
-                                                                   "outstanding")]])
+        row(
+            [
+                cell(p, f"statements.html#payer-{slug(p)}"),
+                *[
+                    money_cell(v[k], None, f"income:{p}:{k}")
+                    for k in ("due", "received", "outstanding")
+                ],
+            ]
+        )
         for p, v in income.get("by_payer", {}).items()
     ]
     if income:
-        income_rows.append(row([cell("total"), *[money_cell(income[k], None, f"income:{k}")
-                                                 for k in ("due", "received", "outstanding")]],
-                               "total"))
+        income_rows.append(
+            row(
+                [
+                    cell("total"),
+                    *[
+                        money_cell(income[k], None, f"income:{k}")
+                        for k in ("due", "received", "outstanding")
+                    ],
+                ],
+                "total",
+            )
+        )
     rest = {k: v for k, v in f.items() if k not in ("contract", "as_of", "known_at", "income")}
     return (
         "<h2>Investors' returns</h2>\n"
-        + table(["investor", "committed £", "drawn £", "distributed £", "net £",
-                 "money multiple", "IRR"], body,
-                ["committed £", "drawn £", "distributed £", "net £"])
+        + table(
+            [
+                "investor",
+                "committed £",
+                "drawn £",
+                "distributed £",
+                "net £",
+                "money multiple",
+                "IRR",
+            ],
+            body,
+            ["committed £", "drawn £", "distributed £", "net £"],
+        )
         + "\n<h2>Income by payer</h2>\n"
-        + table(["payer", "due £", "received £", "outstanding £"], income_rows,
-                ["due £", "received £", "outstanding £"])
+        + table(
+            ["payer", "due £", "received £", "outstanding £"],
+            income_rows,
+            ["due £", "received £", "outstanding £"],
+        )
         + "\n<h2>Finances (as the <code>finances</code> report gives them)</h2>\n"
         + f"<pre>{esc(json.dumps(rest, indent=2, sort_keys=True))}</pre>\n"
         + "<h2>Capital flows</h2>\n"
-        + table(["date", "investor", "kind", "amount £", "allocation", "events"], flows,
-                ["amount £"])
+        + table(
+            ["date", "investor", "kind", "amount £", "allocation", "events"], flows, ["amount £"]
+        )
     )
 
 
 def plot_page(plots: Sequence[tuple[str, str]]) -> str:
     return "\n".join(
-        f"<h2>{esc(title)}</h2>\n<p><a href=\"{esc(path)}\"><img src=\"{esc(path)}\" "
+        f'<h2>{esc(title)}</h2>\n<p><a href="{esc(path)}"><img src="{esc(path)}" '
         f'alt="{esc(title)}"></a></p>'
         for path, title in plots
     )
@@ -500,21 +737,31 @@ def events(c: Contents) -> str:
     tracked = {case["case"] for case in c.cases}
     rows = [
         f'<tr id="e{e["position"]}">'
-        + "".join([
-            num_cell(f"#{e['position']}"), cell(e["type"]), cell(e["key"]),
-            cell(e["case"], f"cases/{slug(e['case'])}.html" if e["case"] in tracked
-                 else None),
-            cell(e["effective"]), cell(e["recorded_on"]),
-            "<td><pre>" + esc(json.dumps(e["fields"], indent=1, sort_keys=True,
-                                         ensure_ascii=False) if e["fields"] else
-                              "(a contract-level event: its fields are left out of a "
-                              "borough's pack)") + "</pre></td>",
-        ])
+        + "".join(
+            [
+                num_cell(f"#{e['position']}"),
+                cell(e["type"]),
+                cell(e["key"]),
+                cell(e["case"], f"cases/{slug(e['case'])}.html" if e["case"] in tracked else None),
+                cell(e["effective"]),
+                cell(e["recorded_on"]),
+                "<td><pre>"
+                + esc(
+                    json.dumps(e["fields"], indent=1, sort_keys=True, ensure_ascii=False)
+                    if e["fields"]
+                    else "(a contract-level event: its fields are left out of a borough's pack)"
+                )
+                + "</pre></td>",
+            ]
+        )
         + "</tr>"
         for e in sorted(c.events.values(), key=lambda e: e["position"])
     ]
     return (
         '<p class="note">Every event a figure of this pack names, as stored in the log.</p>\n'
-        + table(["position", "type", "key", "case", "effective", "recorded on", "fields"], rows,
-                ["position"])
+        + table(
+            ["position", "type", "key", "case", "effective", "recorded on", "fields"],
+            rows,
+            ["position"],
+        )
     )

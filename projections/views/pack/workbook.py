@@ -44,89 +44,275 @@ def sheets(c: Contents) -> list[Sheet]:
     """Every table of the pack, in the order of the pages."""
     lia = c.liability
     out = [
-        Sheet("Owed by payer", ["payer", "owed", "provisional", "capped"],
-              [[p["payer"], _m(p["owed"]), _m(p["provisional"]), _m(p["capped"])]
-               for p in lia["payers"]],
-              {"owed", "provisional", "capped"}, ["owed", "provisional", "capped"]),
-        Sheet("Owed by borough",
-              ["borough", "cases_tracked", "outcome_weeks", "owed_borough", "owed_top_up",
-               "owed_total"],
-              [[b["borough"], b["cases_tracked"], b["weeks"]["outcome"], _m(b["owed_borough"]),
-                _m(b["owed_top_up"]), _m(b["owed_total"])] for b in lia["boroughs"]],
-              {"owed_borough", "owed_top_up", "owed_total"},
-              ["cases_tracked", "outcome_weeks", "owed_borough", "owed_top_up", "owed_total"]),
-        Sheet("Cases",
-              ["case", "borough", "intervention", "tracking_start", "tracking_end",
-               "outcome_weeks", "in_care_weeks", "owed_borough", "owed_top_up", "owed"],
-              [[x["case"], x["borough"], x["intervention"], x["tracking_start"],
-                x["tracking_end"], x["weeks"]["outcome"], x["weeks"]["in_care"],
-                _m(x["owed_borough"]), _m(x["owed_top_up"]), _m(x["owed"])]
-               for x in lia["cases"]],
-              {"owed_borough", "owed_top_up", "owed"},
-              ["outcome_weeks", "in_care_weeks", "owed_borough", "owed_top_up", "owed"]),
-        Sheet("Weeks",
-              ["case", "week", "start", "end", "status", "days_in_care", "owed_borough",
-               "owed_top_up", "capped", "terms", "because"],
-              [[x["case"], w["week"], w["start"], w["end"], w["status"], w["days_in_care"],
-                _m(w["owed"]["borough"]), _m(w["owed"]["top_up"]), _m(w["capped"]), w["terms"],
-                " ".join(w["because"])] for x in c.cases for w in x["weeks"]],
-              {"owed_borough", "owed_top_up", "capped"}, ["owed_borough", "owed_top_up"]),
+        Sheet(
+            "Owed by payer",
+            ["payer", "owed", "provisional", "capped"],
+            [
+                [p["payer"], _m(p["owed"]), _m(p["provisional"]), _m(p["capped"])]
+                for p in lia["payers"]
+            ],
+            {"owed", "provisional", "capped"},
+            ["owed", "provisional", "capped"],
+        ),
+        Sheet(
+            "Owed by borough",
+            [
+                "borough",
+                "cases_tracked",
+                "outcome_weeks",
+                "owed_borough",
+                "owed_top_up",
+                "owed_total",
+            ],
+            [
+                [
+                    b["borough"],
+                    b["cases_tracked"],
+                    b["weeks"]["outcome"],
+                    _m(b["owed_borough"]),
+                    _m(b["owed_top_up"]),
+                    _m(b["owed_total"]),
+                ]
+                for b in lia["boroughs"]
+            ],
+            {"owed_borough", "owed_top_up", "owed_total"},
+            ["cases_tracked", "outcome_weeks", "owed_borough", "owed_top_up", "owed_total"],
+        ),
+        Sheet(
+            "Cases",
+            [
+                "case",
+                "borough",
+                "intervention",
+                "tracking_start",
+                "tracking_end",
+                "outcome_weeks",
+                "in_care_weeks",
+                "owed_borough",
+                "owed_top_up",
+                "owed",
+            ],
+            [
+                [
+                    x["case"],
+                    x["borough"],
+                    x["intervention"],
+                    x["tracking_start"],
+                    x["tracking_end"],
+                    x["weeks"]["outcome"],
+                    x["weeks"]["in_care"],
+                    _m(x["owed_borough"]),
+                    _m(x["owed_top_up"]),
+                    _m(x["owed"]),
+                ]
+                for x in lia["cases"]
+            ],
+            {"owed_borough", "owed_top_up", "owed"},
+            ["outcome_weeks", "in_care_weeks", "owed_borough", "owed_top_up", "owed"],
+        ),
+        Sheet(
+            "Weeks",
+            [
+                "case",
+                "week",
+                "start",
+                "end",
+                "status",
+                "days_in_care",
+                "owed_borough",
+                "owed_top_up",
+                "capped",
+                "terms",
+                "because",
+            ],
+            [
+                [
+                    x["case"],
+                    w["week"],
+                    w["start"],
+                    w["end"],
+                    w["status"],
+                    w["days_in_care"],
+                    _m(w["owed"]["borough"]),
+                    _m(w["owed"]["top_up"]),
+                    _m(w["capped"]),
+                    w["terms"],
+                    " ".join(w["because"]),
+                ]
+                for x in c.cases
+                for w in x["weeks"]
+            ],
+            {"owed_borough", "owed_top_up", "capped"},
+            ["owed_borough", "owed_top_up"],
+        ),
     ]
     money = ["claimed", "due_then", "due_now", "paid", "disputed", "adjustment"]
-    out.append(Sheet(
-        "Claims", ["claim", "payer", "period_end", *money],
-        [[r["claim"], r["payer"], r["period_end"], *[_m(r["totals"][m]) for m in money]]
-         for r in c.claims], set(money), money))
-    out.append(Sheet(
-        "Claim lines", ["claim", "case", "weeks_after", *money, "because"],
-        [[r["claim"], line["case"], line.get("weeks_after"), *[_m(line[m]) for m in money],
-          " ".join(line.get("because", []))] for r in c.claims for line in r["lines"]],
-        set(money), money))
+    out.append(
+        Sheet(
+            "Claims",
+            ["claim", "payer", "period_end", *money],
+            [
+                [r["claim"], r["payer"], r["period_end"], *[_m(r["totals"][m]) for m in money]]
+                for r in c.claims
+            ],
+            set(money),
+            money,
+        )
+    )
+    out.append(
+        Sheet(
+            "Claim lines",
+            ["claim", "case", "weeks_after", *money, "because"],
+            [
+                [
+                    r["claim"],
+                    line["case"],
+                    line.get("weeks_after"),
+                    *[_m(line[m]) for m in money],
+                    " ".join(line.get("because", [])),
+                ]
+                for r in c.claims
+                for line in r["lines"]
+            ],
+            set(money),
+            money,
+        )
+    )
     smoney = ["claimed", "due", "paid", "disputed", "adjustment"]
-    out.append(Sheet(
-        "Statements", ["payer", "claim", "period_end", "submitted", "lines", *smoney],
-        [[s["payer"], x["claim"], x["period_end"], x["submitted"], x["lines"],
-          *[_m(x[m]) for m in smoney]] for s in c.statements for x in s["claims"]],
-        set(smoney)))
+    out.append(
+        Sheet(
+            "Statements",
+            ["payer", "claim", "period_end", "submitted", "lines", *smoney],
+            [
+                [
+                    s["payer"],
+                    x["claim"],
+                    x["period_end"],
+                    x["submitted"],
+                    x["lines"],
+                    *[_m(x[m]) for m in smoney],
+                ]
+                for s in c.statements
+                for x in s["claims"]
+            ],
+            set(smoney),
+        )
+    )
     totals = ["claimed", "due", "paid", "disputed", "adjustments", "unclaimed", "balance"]
-    out.append(Sheet(
-        "Statement totals", ["payer", *totals],
-        [[s["payer"], *[_m(s["totals"].get(k)) for k in totals]] for s in c.statements],
-        set(totals)))
+    out.append(
+        Sheet(
+            "Statement totals",
+            ["payer", *totals],
+            [[s["payer"], *[_m(s["totals"].get(k)) for k in totals]] for s in c.statements],
+            set(totals),
+        )
+    )
     if c.diff is not None:
-        out.append(Sheet(
-            "Changes",
-            ["case", "borough", "week", "end", "status_before", "status_after", "owed_before",
-             "owed_after", "owed_change", "claims_moved", "because"],
-            [[ch["case"], ch["borough"], ch["week"], ch["end"],
-              (ch["before"] or {}).get("status"), (ch["after"] or {}).get("status"),
-              _m((ch["before"] or {}).get("owed")), _m((ch["after"] or {}).get("owed")),
-              _m(ch["owed_change"]), " ".join(c.moves.get(i, [])), " ".join(ch["because"])]
-             for i, ch in enumerate(c.diff["changes"])],
-            {"owed_before", "owed_after", "owed_change"}, ["owed_change"]))
-    out.append(Sheet(
-        "SSDA903 returns",
-        ["borough", "covers_until", "received_on", "care_events_recorded", "event", "source"],
-        [[r["borough"], r["covers_until"], r["received_on"], r["care_events_recorded"],
-          f"#{r['position']}", r["source"]] for r in c.returns_903]))
+        out.append(
+            Sheet(
+                "Changes",
+                [
+                    "case",
+                    "borough",
+                    "week",
+                    "end",
+                    "status_before",
+                    "status_after",
+                    "owed_before",
+                    "owed_after",
+                    "owed_change",
+                    "claims_moved",
+                    "because",
+                ],
+                [
+                    [
+                        ch["case"],
+                        ch["borough"],
+                        ch["week"],
+                        ch["end"],
+                        (ch["before"] or {}).get("status"),
+                        (ch["after"] or {}).get("status"),
+                        _m((ch["before"] or {}).get("owed")),
+                        _m((ch["after"] or {}).get("owed")),
+                        _m(ch["owed_change"]),
+                        " ".join(c.moves.get(i, [])),
+                        " ".join(ch["because"]),
+                    ]
+                    for i, ch in enumerate(c.diff["changes"])
+                ],
+                {"owed_before", "owed_after", "owed_change"},
+                ["owed_change"],
+            )
+        )
+    out.append(
+        Sheet(
+            "SSDA903 returns",
+            ["borough", "covers_until", "received_on", "care_events_recorded", "event", "source"],
+            [
+                [
+                    r["borough"],
+                    r["covers_until"],
+                    r["received_on"],
+                    r["care_events_recorded"],
+                    f"#{r['position']}",
+                    r["source"],
+                ]
+                for r in c.returns_903
+            ],
+        )
+    )
     if c.returns is not None:
         fields = ["committed", "drawn", "distributed", "net"]
-        out.append(Sheet(
-            "Investors", ["investor", *fields, "money_multiple", "irr"],
-            [[i["investor"], *[_m(i[k]) for k in fields], _m(i["money_multiple"]), _m(i["irr"])]
-             for i in c.returns["investors"]], set(fields), fields))
-        out.append(Sheet(
-            "Capital flows", ["date", "investor", "kind", "amount", "allocation", "because"],
-            [[x["date"], x["investor"], x["kind"], _m(x["amount"]), x["allocation"],
-              " ".join(x.get("because", []))] for x in c.returns["flows"]],
-            {"amount"}, ["amount"]))
+        out.append(
+            Sheet(
+                "Investors",
+                ["investor", *fields, "money_multiple", "irr"],
+                [
+                    [
+                        i["investor"],
+                        *[_m(i[k]) for k in fields],
+                        _m(i["money_multiple"]),
+                        _m(i["irr"]),
+                    ]
+                    for i in c.returns["investors"]
+                ],
+                set(fields),
+                fields,
+            )
+        )
+        out.append(
+            Sheet(
+                "Capital flows",
+                ["date", "investor", "kind", "amount", "allocation", "because"],
+                [
+                    [
+                        x["date"],
+                        x["investor"],
+                        x["kind"],
+                        _m(x["amount"]),
+                        x["allocation"],
+                        " ".join(x.get("because", [])),
+                    ]
+                    for x in c.returns["flows"]
+                ],
+                {"amount"},
+                ["amount"],
+            )
+        )
     if c.finances is not None:
         income = c.finances["income"]
-        out.append(Sheet(
-            "Income", ["payer", "due", "received", "outstanding"],
-            [[p, _m(v["due"]), _m(v["received"]), _m(v["outstanding"])]
-             for p, v in income["by_payer"].items()],
-            {"due", "received", "outstanding"}, ["due", "received", "outstanding"]))
+        out.append(
+            Sheet(
+                "Income",
+                ["payer", "due", "received", "outstanding"],
+                [
+                    [p, _m(v["due"]), _m(v["received"]), _m(v["outstanding"])]
+                    for p, v in income["by_payer"].items()
+                ],
+                {"due", "received", "outstanding"},
+                ["due", "received", "outstanding"],
+            )
+        )
     return out
 
 
@@ -173,14 +359,19 @@ def write_workbook(path: str, c: Contents, tables: Sequence[Sheet], command: str
     from xlsxwriter.utility import xl_rowcol_to_cell
 
     day = datetime(c.as_of.year, c.as_of.month, c.as_of.day, 23, 59, 59)
-    book = xlsxwriter.Workbook(path, {"strings_to_numbers": False, "strings_to_formulas": False,
-                                      "strings_to_urls": False})
-    book.set_properties({"title": f"Audit pack {c.contract} as of {c.as_of}",
-                         "author": "soc-ledger", "created": day})
+    book = xlsxwriter.Workbook(
+        path, {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False}
+    )
+    book.set_properties(
+        {
+            "title": f"Audit pack {c.contract} as of {c.as_of}",
+            "author": "soc-ledger",
+            "created": day,
+        }
+    )
     bold = book.add_format({"bold": True})
     pounds = book.add_format({"num_format": "£#,##0.00;-£#,##0.00"})
-    total_pounds = book.add_format({"num_format": "£#,##0.00;-£#,##0.00", "bold": True,
-                                    "top": 1})
+    total_pounds = book.add_format({"num_format": "£#,##0.00;-£#,##0.00", "bold": True, "top": 1})
     total_plain = book.add_format({"bold": True, "top": 1})
 
     cover = book.add_worksheet("Cover")
