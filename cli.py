@@ -86,10 +86,7 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date
 
 
 db_option = click.option(
-    "--db",
-    envvar="SOC_LEDGER_DB",
-    default="sqlite:///ledger.db",
-    show_default=True,
+    "--db", envvar="SOC_LEDGER_DB", default="sqlite:///ledger.db", show_default=True,
     help="sqlite:///path/to/ledger.db or postgresql://user@host:port/dbname",
 )
 
@@ -108,8 +105,7 @@ def main() -> None:
 
 
 check_option = click.option(
-    "--check",
-    is_flag=True,
+    "--check", is_flag=True,
     help="check everything and list every problem in line order; write nothing",
 )
 
@@ -250,16 +246,11 @@ def _report(db: str, contract: str | None, query: Callable[..., T], *args: Any) 
 @main.command()
 @report_options()
 @click.option(
-    "--by",
-    "by",
-    type=click.Choice(["contract", "borough", "case", "payer"]),
-    default="contract",
-    show_default=True,
-    help="the rows of the table or CSV",
+    "--by", "by", type=click.Choice(["contract", "borough", "case", "payer"]), default="contract",
+    show_default=True, help="the rows of the table or CSV",
 )
 @click.option(
-    "--week-rule",
-    type=WEEK_RULES,
+    "--week-rule", type=WEEK_RULES,
     help="recompute every case under this rule (a what-if); default each case's own",
 )
 @format_option
@@ -325,16 +316,11 @@ def diff(db, k1, k2, as_of, contract, fmt) -> None:
 @main.command()
 @db_option
 @click.option(
-    "--emit",
-    callback=_output,
-    metavar="FILE",
+    "--emit", callback=_output, metavar="FILE",
     help="write the history as JSON Lines to this file instead of recording it",
 )
 @click.option(
-    "--scale",
-    type=click.IntRange(1, 1000),
-    default=1,
-    show_default=True,
+    "--scale", type=click.IntRange(1, 1000), default=1, show_default=True,
     help="multiply the cohort (for benchmarks); the calibrated figures are for 1",
 )
 @format_option
@@ -357,14 +343,8 @@ def demo(db, emit, scale, fmt) -> None:
     by = ["borough", "contract"] if fmt == "table" else ["contract"]
     for rows in by:
         click.get_current_context().invoke(
-            liability,
-            db=db,
-            as_of=reference.AS_OF,
-            known_at=None,
-            contract=reference.CONTRACT,
-            by=rows,
-            week_rule=None,
-            fmt=fmt,
+            liability, db=db, as_of=reference.AS_OF, known_at=None, contract=reference.CONTRACT,
+            by=rows, week_rule=None, fmt=fmt,
         )
 
 
@@ -383,16 +363,7 @@ def demo(db, emit, scale, fmt) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @check_option
 def import_903(
-    header,
-    episodes,
-    borough,
-    period_end,
-    period_start,
-    year,
-    received_on,
-    contract,
-    db,
-    fmt,
+    header, episodes, borough, period_end, period_start, year, received_on, contract, db, fmt,
     check,
 ) -> None:
     """Import an SSDA903 return: HEADER and EPISODES CSV tables, or one XML file.
@@ -520,15 +491,11 @@ def forecast_command(db, as_of, known_at, contract, fmt, plot) -> None:
 @main.command()
 @db_option
 @click.option(
-    "--export",
-    "export_to",
-    callback=_output,
-    metavar="FILE",
+    "--export", "export_to", callback=_output, metavar="FILE",
     help="once the store verifies, write its chain heads to this file (JSON) for a later --against",
 )
 @click.option(
-    "--against",
-    type=click.File("r", encoding="utf-8"),
+    "--against", type=click.File("r", encoding="utf-8"),
     help="chain heads exported earlier: nothing up to them may have changed",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")

@@ -63,7 +63,9 @@ def week_rule_of(
     return asked or terms(engine, contract, known_at).terms_on(as_of).week_rule
 
 
-def _own(engine: Engine, contract: str, known_at: KnownAt) -> tuple[list[Fact], ContractFacts]:
+def _own(
+    engine: Engine, contract: str, known_at: KnownAt
+) -> tuple[list[Fact], ContractFacts]:
     """The contract's own facts as known at `known_at` (terms, boroughs, care data: a few
     hundred) and its terms folded from them; an unagreed contract is refused as `knowledge`
     refuses it."""
