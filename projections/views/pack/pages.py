@@ -34,7 +34,8 @@ h2 { font-size: 1.1rem; margin: 1.6rem 0 0.5rem; color: #1f3a5f; }
 table { border-collapse: collapse; background: #fff; margin: 0.4rem 0 1rem;
         font-size: 0.88rem; box-shadow: 0 1px 2px rgba(0,0,0,0.08); }
 th, td { padding: 0.3rem 0.6rem; border-bottom: 1px solid #e3e6ea; text-align: left;
-         vertical-align: top; }
+         vertical-align: top; white-space: nowrap; }
+td:last-child { white-space: normal; }
 th { background: #f0f2f5; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.total td { font-weight: 700; border-top: 2px solid #9aa5b1; }
