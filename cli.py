@@ -749,6 +749,49 @@ def assert_balance(db, scope, figure, as_of, known_at, by, value, contract, fmt)
     render_assertion(contract, scope, figure, as_of, known_at, asserted, by, position, fmt)
 
 
+# --- the auditor's pack ------------------------------------------------------------------------
+
+
+@main.command("audit-pack")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--as-of", required=True, callback=_date, help="the world at the end of this day")
+@known_at_option
+@click.option(
+    "--since-known-at",
+    "since",
+    callback=_date,
+    help="also show what changed since this state of knowledge, and which claims it moves",
+)
+@click.option("--payer", help="only this payer's pack (a borough, or the top-up funder)")
+@contract_option
+@db_option
+def audit_pack(out, as_of, known_at, since, payer, contract, db) -> None:
+    """Write an auditor's pack into the folder OUT (new or empty): HTML pages, workbook.xlsx,
+    CSVs and manifest.json with every file's SHA-256. Opens offline, with no server."""
+    import shlex
+
+    from soc_ledger.projections.views.pack import build, collect
+
+    build.check_folder(out)
+    # The command as it can be run again (options in one order, every date spelt out).
+    words = ["soc-ledger", "audit-pack", out, "--as-of", as_of.isoformat()]
+    for option, value in (
+        ("--known-at", known_at),
+        ("--since-known-at", since),
+        ("--payer", payer),
+        ("--contract", contract),
+        ("--db", db),
+    ):
+        if value is not None:
+            words += [option, str(value)]
+    command = shlex.join(words)
+    with _reporting(db, contract) as (_, contract), open_ledger(db) as ledger:
+        with build.progress(out) as step:
+            contents = collect.collect(ledger, contract, as_of, known_at, since, payer, step)
+            files = build.write_pack(out, contents, command, step)
+    click.echo(f"{out}: audit pack of {contract} as of {as_of}, {len(files) + 1} files")
+
+
 # --- claims (SPEC §7) ------------------------------------------------------------------------
 
 

@@ -182,6 +182,29 @@ def explain_case(
     return CaseExplained(facts, result.engagement[case], assessed, result.weeks_of(case))
 
 
+def explain_cases(
+    engine: Engine,
+    contract: str,
+    cases: Iterable[str],
+    as_of: date,
+    known_at: KnownAt = EVERYTHING,
+) -> dict[str, CaseExplained]:
+    """`explain_case` for several cases (the auditor's pack: every tracked case), from the
+    facts known then and the liability after caps computed once for all of them. With the latest
+    knowledge `explain_case` reads the stored weeks instead; `verify` holds those equal to the
+    ones computed here (the read model rebuilt and compared), and tests/test_audit_pack.py
+    compares a pack's cases with `explain`."""
+    k = knowledge(engine, contract, known_at)
+    result = liability(k.contract, k.cases, k.coverage, as_of, None)
+    timeline = TermsTimeline(k.contract)
+    found = {}
+    for case in cases:
+        facts = _the_case(k, case)
+        assessed = assess_case(facts, timeline, k.coverage, as_of, None)
+        found[case] = CaseExplained(facts, result.engagement[case], assessed, result.weeks_of(case))
+    return found
+
+
 def _the_case(k: Knowledge, case: str) -> CaseFacts:
     if case not in k.cases:
         raise QueryError(f"no case {case!r} in contract {k.contract.contract!r} as known then")
