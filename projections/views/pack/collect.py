@@ -153,9 +153,14 @@ def collect(
     if since is not None:
         say("changes")
         first, second = KnownAt.on(since), known
-        found_diff = diffs.diff(engine, contract, as_of, first, second)
-        diff = _scoped_diff(diff_json(found_diff, first, second, since, known_at), scope, payer)
-        moves = _moves(diff, claims)
+        found_diff, moved = diffs.diff_and_moves(engine, contract, as_of, first, second)
+        data = diff_json(found_diff, first, second, since, known_at, moved)
+        diff = _scoped_diff(data, scope, payer)
+        in_pack = {c["claim"] for c in claims}
+        moves = {
+            i: [n for n in change["claims"] if n in in_pack]
+            for i, change in enumerate(diff["changes"])
+        }
 
     say("returns")
     trail = list(ledger.trail(known_at=known, contract=contract))
@@ -233,25 +238,13 @@ def _scoped_diff(diff: dict[str, Any], scope: str, payer: str | None) -> dict[st
     named = {p for c in scoped["changes"] for p in c["because"]}
     scoped["events"] = {p: r for p, r in diff["events"].items() if p in named}
     scoped["by_payer"] = {p: v for p, v in diff["by_payer"].items() if p == payer}
+    for change in scoped["changes"]:
+        change["payers"] = [p for p in change["payers"] if p == payer]
+    scoped["payers_moved"] = [p for p in diff["payers_moved"] if p == payer]
+    scoped["claims_moved"] = [c for c in diff["claims_moved"] if c.get("payer") == payer]
     for key in ("total_change", "before", "after"):
         scoped.pop(key, None)
     return scoped
-
-
-def _moves(diff: dict[str, Any], claims: list[dict[str, Any]]) -> dict[int, list[str]]:
-    """The claims a changed week falls in: a line of the claim for that case whose weeks run
-    from after `weeks_after` to the claim's period end."""
-    moved: dict[int, list[str]] = {}
-    for i, change in enumerate(diff["changes"]):
-        end = change["end"]
-        moved[i] = sorted(
-            claim["claim"]
-            for claim in claims
-            for line in claim["lines"]
-            if line["case"] == change["case"]
-            and (line.get("weeks_after") or "") < end <= claim["period_end"]
-        )
-    return moved
 
 
 def _receipt(entry: TrailEntry, care: dict[tuple[datetime, str], int]) -> dict[str, Any]:

@@ -256,12 +256,12 @@ def owed_tables(c: Contents) -> str:
                 num_cell(b["cases_tracked"], f"cases.html#borough-{slug(b['borough'])}"),
                 num_cell(b["weeks"]["outcome"]),
                 money_cell(
-                    b["owed_borough"],
+                    b["owed_by_borough"],
                     f"cases.html#borough-{slug(b['borough'])}",
-                    f"borough:{b['borough']}:owed_borough",
+                    f"borough:{b['borough']}:owed_by_borough",
                 ),
-                money_cell(b["owed_top_up"], None, f"borough:{b['borough']}:owed_top_up"),
-                money_cell(b["owed_total"], None, f"borough:{b['borough']}:owed_total"),
+                money_cell(b["owed_by_top_up"], None, f"borough:{b['borough']}:owed_by_top_up"),
+                money_cell(b["owed"], None, f"borough:{b['borough']}:owed"),
             ]
         )
         for b in lia["boroughs"]
@@ -313,8 +313,8 @@ def cases(c: Contents) -> str:
                     money_cell(
                         r["owed"], f"cases/{slug(r['case'])}.html", f"case:{r['case']}:owed"
                     ),
-                    money_cell(r["owed_borough"], None, f"case:{r['case']}:owed_borough"),
-                    money_cell(r["owed_top_up"], None, f"case:{r['case']}:owed_top_up"),
+                    money_cell(r["owed_by_borough"], None, f"case:{r['case']}:owed_by_borough"),
+                    money_cell(r["owed_by_top_up"], None, f"case:{r['case']}:owed_by_top_up"),
                 ]
             )
             for r in rows

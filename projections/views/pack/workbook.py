@@ -60,23 +60,23 @@ def sheets(c: Contents) -> list[Sheet]:
                 "borough",
                 "cases_tracked",
                 "outcome_weeks",
-                "owed_borough",
-                "owed_top_up",
-                "owed_total",
+                "owed_by_borough",
+                "owed_by_top_up",
+                "owed",
             ],
             [
                 [
                     b["borough"],
                     b["cases_tracked"],
                     b["weeks"]["outcome"],
-                    _m(b["owed_borough"]),
-                    _m(b["owed_top_up"]),
-                    _m(b["owed_total"]),
+                    _m(b["owed_by_borough"]),
+                    _m(b["owed_by_top_up"]),
+                    _m(b["owed"]),
                 ]
                 for b in lia["boroughs"]
             ],
-            {"owed_borough", "owed_top_up", "owed_total"},
-            ["cases_tracked", "outcome_weeks", "owed_borough", "owed_top_up", "owed_total"],
+            {"owed_by_borough", "owed_by_top_up", "owed"},
+            ["cases_tracked", "outcome_weeks", "owed_by_borough", "owed_by_top_up", "owed"],
         ),
         Sheet(
             "Cases",
@@ -88,8 +88,8 @@ def sheets(c: Contents) -> list[Sheet]:
                 "tracking_end",
                 "outcome_weeks",
                 "in_care_weeks",
-                "owed_borough",
-                "owed_top_up",
+                "owed_by_borough",
+                "owed_by_top_up",
                 "owed",
             ],
             [
@@ -101,14 +101,14 @@ def sheets(c: Contents) -> list[Sheet]:
                     x["tracking_end"],
                     x["weeks"]["outcome"],
                     x["weeks"]["in_care"],
-                    _m(x["owed_borough"]),
-                    _m(x["owed_top_up"]),
+                    _m(x["owed_by_borough"]),
+                    _m(x["owed_by_top_up"]),
                     _m(x["owed"]),
                 ]
                 for x in lia["cases"]
             ],
-            {"owed_borough", "owed_top_up", "owed"},
-            ["outcome_weeks", "in_care_weeks", "owed_borough", "owed_top_up", "owed"],
+            {"owed_by_borough", "owed_by_top_up", "owed"},
+            ["outcome_weeks", "in_care_weeks", "owed_by_borough", "owed_by_top_up", "owed"],
         ),
         Sheet(
             "Weeks",
@@ -119,8 +119,8 @@ def sheets(c: Contents) -> list[Sheet]:
                 "end",
                 "status",
                 "days_in_care",
-                "owed_borough",
-                "owed_top_up",
+                "owed_by_borough",
+                "owed_by_top_up",
                 "capped",
                 "terms",
                 "because",
@@ -142,8 +142,8 @@ def sheets(c: Contents) -> list[Sheet]:
                 for x in c.cases
                 for w in x["weeks"]
             ],
-            {"owed_borough", "owed_top_up", "capped"},
-            ["owed_borough", "owed_top_up"],
+            {"owed_by_borough", "owed_by_top_up", "capped"},
+            ["owed_by_borough", "owed_by_top_up"],
         ),
     ]
     money = ["claimed", "due_then", "due_now", "paid", "disputed", "adjustment"]
