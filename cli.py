@@ -229,10 +229,10 @@ def _known(day: date | None) -> KnownAt:
 def _reporting(db: str, contract: str | None) -> Iterator[tuple[Engine, str]]:
     """The ledger's engine with its read models caught up to the log, and the contract named
     (or the store's only one)."""
-    from soc_ledger.projections import latest, queries, seals
+    from soc_ledger.projections import queries, seals, versions
 
     with open_ledger(db) as ledger:
-        ledger.follow(latest.catch_up, latest.NAME)
+        ledger.follow(versions.catch_up, versions.NAME)
         seals.check_followed(ledger)
         yield ledger.engine, queries.the_contract(ledger.engine, contract)
 
