@@ -379,6 +379,19 @@ def known_condition(known_at: KnownAt) -> ColumnElement[bool]:
     return and_(t.known_from <= until, or_(t.known_until.is_(None), t.known_until > until))
 
 
+def in_step(engine: Engine) -> bool:
+    """Whether the versions follow the log exactly as far as the facts they are made from."""
+    with engine.connect() as conn:
+        found = dict(
+            conn.execute(
+                select(tracking.c.name, tracking.c.position).where(
+                    tracking.c.name.in_((NAME, readmodel.NAME))
+                )
+            ).all()
+        )
+    return found.get(NAME) is not None and found.get(NAME) == found.get(readmodel.NAME)
+
+
 def caps_may_bind(
     engine: Engine, contract: str, known_at: KnownAt, timeline: TermsTimeline
 ) -> bool:
@@ -410,8 +423,9 @@ def liability_at(
     engine: Engine, contract: str, as_of: date, known_at: KnownAt, timeline: TermsTimeline
 ) -> Liability | None:
     """`liability.liability` at (as_of, known_at) read one slice per case from the versions
-    known then; None when a cap may bind then (the caller computes it from the facts)."""
-    if caps_may_bind(engine, contract, known_at, timeline):
+    known then; None when a cap may bind then, or when the versions do not follow the log as
+    far as the facts do (the caller computes it from the facts: never an answer from behind)."""
+    if not in_step(engine) or caps_may_bind(engine, contract, known_at, timeline):
         return None
     return latest.liability_from(engine, case_versions, known_condition(known_at), as_of, timeline)
 
