@@ -34,6 +34,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Integer,
+    Table,
     case,
     delete,
     func,
@@ -41,7 +42,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy import Table
 
 from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.events import CASE_EVENTS

@@ -80,10 +80,7 @@ NAME = "case_versions"
 case_versions = Table(
     NAME,
     metadata,
-    *(
-        Column(c.name, c.type, nullable=c.nullable)
-        for c in latest_case_weeks.columns
-    ),
+    *(Column(c.name, c.type, nullable=c.nullable) for c in latest_case_weeks.columns),
     Column("known_from", DateTime, nullable=False),  # naive UTC, inclusive
     Column("known_until", DateTime),  # naive UTC, exclusive; NULL while current
     Index("ix_case_versions_known", "contract", "known_from", "known_until"),
@@ -120,8 +117,9 @@ def catch_up(engine: Engine, log: EventLog) -> int:
             position = head or 0
         else:
             new = conn.execute(
-                select(e.position, e.contract, e.stream, e.type, e.case_id, e.target_version,
-                       e.payload)
+                select(
+                    e.position, e.contract, e.stream, e.type, e.case_id, e.target_version, e.payload
+                )
                 .where(e.position > position)
                 .order_by(e.position)
             )
@@ -243,9 +241,7 @@ def _refresh(conn: Connection, contract: str, what: _Touched) -> None:
         ids = sorted(wanted)
         for i in range(0, len(ids), 500):
             conn.execute(
-                delete(case_versions).where(
-                    t.contract == contract, t.case_id.in_(ids[i : i + 500])
-                )
+                delete(case_versions).where(t.contract == contract, t.case_id.in_(ids[i : i + 500]))
             )
     batch: list[tuple] = []
     for case_id, versions in _case_versions_of(conn, contract, wanted):
@@ -280,9 +276,7 @@ def _case_versions_of(
             yield from _grouped(rows, None)
         return
     rows = conn.execute(
-        query.order_by(fv.case_id, fv.position, fv.recorded_from).execution_options(
-            yield_per=2000
-        )
+        query.order_by(fv.case_id, fv.position, fv.recorded_from).execution_options(yield_per=2000)
     )
     yield from _grouped(rows, wanted)
 
@@ -325,7 +319,8 @@ def _versions_of_case(
         at = bisect_right(instants, moment) - 1
         state = states[at] if at >= 0 else None
         known = tuple(
-            i for i, (start, end, _) in enumerate(versions)
+            i
+            for i, (start, end, _) in enumerate(versions)
             if start <= moment and (end is None or end > moment)
         )
         if known != facts_key:
@@ -337,9 +332,7 @@ def _versions_of_case(
         else:
             covered = state.coverage.get(folded.borough)
             day = covered.toordinal() if covered is not None else 0
-            if basis == (known, state.terms) and (
-                window is None or _clip(day, window) == seen
-            ):
+            if basis == (known, state.terms) and (window is None or _clip(day, window) == seen):
                 # Tracking reads only the facts and terms; coverage reaches a row only through
                 # its window's weeks, clipped (`latest_row.clip`): the answer stands.
                 continue
@@ -437,7 +430,9 @@ def changed_cases(engine: Engine, contract: str, first: KnownAt, second: KnownAt
     with engine.connect() as conn:
         at_first = dict(
             conn.execute(
-                select(t.case_id, t.known_from).where(t.contract == contract, known_condition(first))
+                select(t.case_id, t.known_from).where(
+                    t.contract == contract, known_condition(first)
+                )
             ).all()
         )
         at_second = dict(

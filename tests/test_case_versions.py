@@ -6,7 +6,9 @@
   read from the versions at random (as_of, known_at) has every figure of `liability.liability`
   over the facts known then, whenever no cap can bind (and `caps_may_bind` says so whenever
   the full answer caps something); the rows followed append by append are the rows rebuilt
-  from position 0; and the cases `changed_cases` names are the cases whose figures differ.
+  from position 0; the cases `changed_cases` names include every case whose figures differ;
+  and `diff` from the versions (both sides read, only the changed cases assessed) has every
+  change, responsible event and total of the full computation.
 - On a history worked by hand, on SQLite and PostgreSQL: the figures at three knowledges,
   worked out from SPEC §5; a cap that binds falls back and is still exact.
 """
@@ -29,7 +31,7 @@ from soc_ledger.domain.knowledge import KnownAt
 from soc_ledger.domain.outcomes.liability import Liability, liability
 from soc_ledger.domain.outcomes.terms import TermsTimeline
 from soc_ledger.ledger.service import Ledger
-from soc_ledger.projections import latest, outcome_facts, queries, readmodel, versions
+from soc_ledger.projections import diff, latest, outcome_facts, queries, readmodel, versions
 from tests.history_strategies import CONTRACT, History, as_of_days, histories, store_settings
 from tests.test_streamed_reports import hand_history
 
@@ -43,6 +45,19 @@ def follow(ledger: Ledger) -> None:
 def figures(result: Liability) -> tuple:
     """Every figure a liability report shows."""
     return (result.cases, result.boroughs, result.payers, result.totals)
+
+
+def diff_figures(d: diff.Diff) -> tuple:
+    """Every figure `diff` shows: both sides' totals, each changed week before and after with
+    its borough and responsible events, the events named, the change by payer."""
+    return (
+        figures(d.before),
+        figures(d.after),
+        d.changes,
+        d.refs,
+        d.total_change,
+        d.by_payer(),
+    )
 
 
 def full(engine: Engine, as_of: date, known_at: KnownAt) -> Liability | None:
@@ -90,9 +105,7 @@ def _case_of_target(line: dict[str, Any], history: History) -> str | None:
 def test_versions_answer_as_the_rules_at_any_knowledge(
     tmp_path: Path, history: History, data: st.DataObject
 ) -> None:
-    cases = sorted(
-        {json.loads(t)["case"] for t in history.texts if '"ReferralReceived"' in t}
-    )
+    cases = sorted({json.loads(t)["case"] for t in history.texts if '"ReferralReceived"' in t})
     deferred = set(data.draw(st.lists(st.sampled_from(cases), max_size=3), label="deferred"))
     first, second = split(history, deferred)
     days = history.recorded_days
@@ -138,13 +151,19 @@ def test_versions_answer_as_the_rules_at_any_knowledge(
                 answers[k] = expected
             if len(answers) >= 2:
                 k1, k2 = sorted(answers)[:2]
-                changed = versions.changed_cases(
-                    engine, CONTRACT, KnownAt.on(k1), KnownAt.on(k2)
-                )
+                changed = versions.changed_cases(engine, CONTRACT, KnownAt.on(k1), KnownAt.on(k2))
                 before = {c.case: c for c in answers[k1].cases}
                 after = {c.case: c for c in answers[k2].cases}
                 differ = {c for c in before.keys() | after.keys() if before.get(c) != after.get(c)}
                 assert differ <= changed  # a case with no new version reads the same
+                first, second = KnownAt.on(k1), KnownAt.on(k2)
+                note(f"diff as_of={as_of} {k1} vs {k2}")
+                expected_diff = diff._full_diff(engine, CONTRACT, as_of, first, second)
+                found = diff._stored_diff(engine, CONTRACT, as_of, first, second)
+                event(f"diff: {'stored' if found is not None else 'computed'}")
+                if found is None:
+                    found = diff.diff(engine, CONTRACT, as_of, first, second)
+                assert diff_figures(found) == diff_figures(expected_diff)
         readmodel.rebuild(engine, ledger.log)
         latest.rebuild(engine, ledger.log)
         versions.rebuild(engine, ledger.log)
