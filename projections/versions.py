@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import groupby
@@ -53,24 +53,28 @@ from sqlalchemy import (
     update,
 )
 
+from soc_ledger.domain.claims.owed import NOTHING, Share
 from soc_ledger.domain.events import CASE_EVENTS
 from soc_ledger.domain.knowledge import Fact, KnownAt
 from soc_ledger.domain.outcomes.assessment import assess_case
 from soc_ledger.domain.outcomes.caps import CapAllocator
 from soc_ledger.domain.outcomes.facts import (
+    ContractFacts,
     Coverage,
     cases_from_facts,
     contract_from_facts,
     coverage_from_facts,
 )
-from soc_ledger.domain.outcomes.liability import Liability
+from soc_ledger.domain.outcomes.liability import Liability, liability
+from soc_ledger.domain.outcomes.prices import ZERO
 from soc_ledger.domain.outcomes.terms import TermsTimeline
+from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.ledger import bulk, index
 from soc_ledger.ledger.encryption import open_text
 from soc_ledger.ledger.index import events_index, metadata, naive_utc, stream_name, tracking
 from soc_ledger.projections import latest, readmodel, seals
 from soc_ledger.projections.latest_row import COLUMNS, case_row, latest_case_weeks, to_pounds
-from soc_ledger.projections.outcome_facts import OUTCOME_TYPES
+from soc_ledger.projections.outcome_facts import OUTCOME_TYPES, knowledge
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.store import EventLog
@@ -443,3 +447,94 @@ def changed_cases(engine: Engine, contract: str, first: KnownAt, second: KnownAt
             ).all()
         )
     return {c for c in at_first.keys() | at_second.keys() if at_first.get(c) != at_second.get(c)}
+
+
+class StoredOwed:
+    """`domain.claims.owed.Owed`'s answers (`share`, `due`, `weeks`) at one knowledge, read
+    from the case versions known then instead of every week of the contract computed.
+
+    A case's share at `as_of` is what `liability(as_of)` gives its payer: nothing before the
+    case is tracked (`tracked_from`), else the payer's share of its outcome weeks whose last
+    day is on or before `as_of`, every week reading as it does once elapsed (as the latest
+    model reads a prefix). Only valid where no cap can bind at that knowledge (`caps_may_bind`):
+    the caller checks. `weeks` (the few lines whose due moved) recomputes that case alone.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        contract: str,
+        known_at: KnownAt,
+        terms: ContractFacts,
+        cases: Collection[str] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.name = contract
+        self.known_at = known_at
+        self.contract = terms
+        self.timeline = TermsTimeline(terms)
+        self.funder = self.timeline.top_up_funder
+        # case -> (borough, tracked from, outcome weeks' last days, running borough and
+        # top-up pence)
+        self.table: dict[str, tuple[str, date, list[int], list[int], list[int]]] = {}
+        t = case_versions.c
+        query = select(t.case_id, t.borough, t.tracked_from, t.first_day, t.kinds, t.outline)
+        query = query.where(t.contract == contract, known_condition(known_at))
+        wanted = None if cases is None else sorted(set(cases))
+        queries = (
+            [query]
+            if wanted is None
+            else [
+                query.where(t.case_id.in_(wanted[i : i + 500])) for i in range(0, len(wanted), 500)
+            ]
+        )
+        kinds_seen: dict[str, list[list]] = {}
+        with engine.connect() as conn:
+            for q in queries:
+                for case_id, borough, tracked_from, first, kinds_text, outline_text in conn.execute(
+                    q
+                ):
+                    kinds = kinds_seen.get(kinds_text)
+                    if kinds is None:
+                        kinds = kinds_seen[kinds_text] = json.loads(kinds_text)
+                    flat = json.loads(outline_text)
+                    ends, on_borough, on_top_up = [], [0], [0]
+                    for offset, kind in zip(flat[0::2], flat[1::2], strict=True):
+                        status, borough_pence, top_up_pence = kinds[kind][:3]
+                        if status == "outcome":
+                            ends.append(first + offset)
+                            on_borough.append(on_borough[-1] + borough_pence)
+                            on_top_up.append(on_top_up[-1] + top_up_pence)
+                    self.table[case_id] = (borough, tracked_from, ends, on_borough, on_top_up)
+        self.cases = sorted(self.table)
+
+    def share(self, case: str, payer: str, as_of: date | None) -> Share:
+        """The payer's share of the case's outcome weeks at `as_of` (None: nothing yet)."""
+        if as_of is None:
+            return NOTHING
+        entry = self.table.get(case)
+        if entry is None or entry[1] > as_of:
+            return NOTHING
+        borough, _, ends, on_borough, on_top_up = entry
+        i = bisect_right(ends, as_of.toordinal())
+        pays_borough = payer == borough
+        pays_top_up = payer == self.funder
+        # As `Owed` adds them: ZERO, plus each week's amount (2 places) once one is owed.
+        owed_borough = to_pounds(on_borough[i]) if i else ZERO
+        owed_top_up = to_pounds(on_top_up[i]) if i else ZERO
+        amount = (owed_borough if pays_borough else ZERO) + (owed_top_up if pays_top_up else ZERO)
+        return Share(amount, i if pays_borough or pays_top_up else 0)
+
+    def due(self, case: str, payer: str, after: date | None, upto: date) -> Share:
+        """A claim line's due: the share at `upto` less the share at `after`."""
+        return self.share(case, payer, upto) - self.share(case, payer, after)
+
+    def weeks(self, case: str, after: date | None, upto: date) -> list[Week]:
+        """The case's weeks (any status) ending in (after, upto], as read at `upto`: that case
+        alone computed from its facts (no cap binds, so no other case changes its weeks)."""
+        k = knowledge(self.engine, self.name, self.known_at, case)
+        cases = {case: k.cases[case]} if case in k.cases else {}
+        result = liability(k.contract, cases, k.coverage, upto)
+        return [
+            w for w in result.weeks_of(case) if w.end <= upto and (after is None or w.end > after)
+        ]
