@@ -421,7 +421,10 @@ def liability_at(
 ) -> Liability | None:
     """`liability.liability` at (as_of, known_at) read one slice per case from the versions
     known then; None when a cap may bind then, or when the versions do not follow the log as
-    far as the facts do (the caller computes it from the facts: never an answer from behind)."""
+    far as the facts do (the caller computes it from the facts: never an answer from behind).
+
+    Every figure is `liability`'s; as with the latest model's read, `engagement` names only the
+    tracked cases (no report shows the others' from a liability)."""
     if not in_step(engine) or caps_may_bind(engine, contract, known_at, timeline):
         return None
     return latest.liability_from(engine, case_versions, known_condition(known_at), as_of, timeline)
