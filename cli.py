@@ -3,7 +3,7 @@
 A command reads its options, calls a query or the ledger, and hands what comes back to a view
 (`soc_ledger.projections.views`). Every module is imported inside the command that needs it,
 so that `--help` and each report start with only what they use. That, and click's declarations
-of seventeen commands' options and help, are why this file is about 600 lines: it holds no
+of seventeen commands' options and help, are why this file is about 650 lines: it holds no
 layout and no rule, and the card keeps the CLI one module at the top level.
 """
 
@@ -148,20 +148,31 @@ def record(file, db: str, check: bool) -> None:
 @db_option
 @click.option("--case", "case", help="only this case")
 @click.option("--type", "types", multiple=True, help="only this event type (repeatable)")
+@click.option("--from", "since", callback=_date, help="only events effective on or after this day")
+@click.option("--to", "until", callback=_date, help="only events effective on or before this day")
 @click.option("--known-at", callback=_date, help="only what was recorded on or before this date")
 @click.option("--contract", help="only this contract")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
-def events(db: str, case, types, known_at, contract, fmt: str) -> None:
+def events(db: str, case, types, since, until, known_at, contract, fmt: str) -> None:
     """The audit trail: every event in log order, as stored."""
     from soc_ledger.domain.events import EVENT_TYPES
+    from soc_ledger.ledger import index
     from soc_ledger.projections.views.events import render_events
+    from soc_ledger.projections.views.render import context_of, with_context
 
     unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown:
         raise LedgerCommandError(f"--type: unknown event type {unknown[0]!r}")
+    if since and until and since > until:
+        raise LedgerCommandError(f"--from {since} is after --to {until}")
     with open_ledger(db) as ledger:
-        entries = list(ledger.trail(case, types, _known(known_at), contract))
-    render_events(entries, fmt)
+        head = index.log_head(ledger.engine, ledger.location)
+        entries = [
+            e
+            for e in ledger.trail(case, types, _known(known_at), contract)
+            if (since is None or e.effective >= since) and (until is None or e.effective <= until)
+        ]
+    render_events(entries, fmt, context_of(with_context({}, contract, None, known_at, head)))
 
 
 @main.command()
@@ -201,8 +212,19 @@ def _output(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     return output_path(param.opts[0], value)
 
 
+def _plot(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--plot FILE: writable (`_output`) and ending in a format it can be drawn in."""
+    path = _output(ctx, param, value)
+    if path is not None:
+        from soc_ledger.projections.views.plots import plot_format
+
+        plot_format(path)
+    return path
+
+
 plot_option = click.option(
-    "--plot", callback=_output, metavar="FILE", help="also draw the picture to this PNG file"
+    "--plot", callback=_plot, metavar="FILE",
+    help="also draw the picture to this file (.png, .svg or .pdf)",
 )
 
 
@@ -239,12 +261,30 @@ def _catch_up(ledger: Ledger) -> None:
 def _reporting(db: str, contract: str | None) -> Iterator[tuple[Engine, str]]:
     """The ledger's engine with its read models caught up to the log, and the contract named
     (or the store's only one)."""
-    from soc_ledger.projections import queries, seals, versions
+    from soc_ledger.ledger import index
+    from soc_ledger.projections import latest, queries, seals, versions
 
     with open_ledger(db) as ledger:
         ledger.follow(versions.catch_up, versions.NAME)
         seals.check_followed(ledger)
+        # The position the read models reached: what every CSV and JSON report says it read.
+        click.get_current_context().meta[POSITION] = index.tracked_position(
+            ledger.engine, latest.NAME
+        )
         yield ledger.engine, queries.the_contract(ledger.engine, contract)
+
+
+POSITION = "soc_ledger.log_position"  # set by `_reporting` (or `events`), read by `_stamped`
+
+
+def _stamped(
+    data: dict[str, Any], contract: str | None, as_of: date | None, known_at: date | None
+) -> dict[str, Any]:
+    """DATA with its context (contract, as_of, known_at, log position) for JSON and CSV."""
+    from soc_ledger.projections.views.render import with_context
+
+    position = click.get_current_context().meta.get(POSITION)
+    return with_context(data, contract, as_of, known_at, position)
 
 
 def _report(db: str, contract: str | None, query: Callable[..., T], *args: Any) -> T:
@@ -264,7 +304,9 @@ def _report(db: str, contract: str | None, query: Callable[..., T], *args: Any) 
     help="recompute every case under this rule (a what-if); default each case's own",
 )
 @format_option
-@click.option("--plot", callback=_output, metavar="FILE", help="also draw owed over time (PNG)")
+@click.option(
+    "--plot", callback=_plot, metavar="FILE", help="also draw owed over time (.png, .svg, .pdf)"
+)
 def liability(db, as_of, known_at, contract, by, week_rule, fmt, plot=None) -> None:
     """What is owed for outcomes at (as_of, known_at): weeks, money, caps, days in care."""
     from soc_ledger.projections import queries
@@ -272,6 +314,13 @@ def liability(db, as_of, known_at, contract, by, week_rule, fmt, plot=None) -> N
 
     known = _known(known_at)
     with _reporting(db, contract) as (engine, contract):
+        if not _weeks_only(engine, contract, as_of, known):
+            if week_rule or plot:
+                raise LedgerCommandError(
+                    f"--week-rule and --plot read weeks out of care alone; contract "
+                    f"{contract!r} pays by other mechanisms too"
+                )
+            return _render_payments(engine, contract, as_of, known, known_at, fmt)
         result = queries.liability_at(engine, contract, as_of, known, week_rule)
         rule = queries.week_rule_of(engine, contract, as_of, known, week_rule)
         if plot:
@@ -282,7 +331,76 @@ def liability(db, as_of, known_at, contract, by, week_rule, fmt, plot=None) -> N
             title = plots.liability_title(contract, as_of, known_at)
             plots.plot_liability(owed_over_time(weekly), title, plot, weekly.top_up_funder)
             plots.write_plotted(plot)
-    render_liability(liability_json(result, known_at, rule), by, fmt)
+    data = _stamped(liability_json(result, known_at, rule), contract, as_of, known_at)
+    render_liability(data, by, fmt)
+
+
+def _weeks_only(engine: Engine, contract: str, as_of: date, known: KnownAt) -> bool:
+    """Whether the contract pays by weeks out of care alone (every report's own shape)."""
+    from soc_ledger.projections import mechanisms
+
+    return mechanisms.is_weeks_only(engine, contract, as_of, known)
+
+
+def _mechanisms(engine: Engine, contract: str, as_of: date, known: KnownAt) -> tuple[str, ...]:
+    from soc_ledger.projections import mechanisms
+
+    return mechanisms.mechanisms_at(engine, contract, as_of, known)
+
+
+def _weeks_part(named: tuple[str, ...], fmt: str) -> None:
+    """Under a table that reads the weeks of a contract paying by more than weeks, say so."""
+    if fmt == "table" and len(named) > 1:
+        from soc_ledger.projections.views.render import write_line
+
+        others = ", ".join(m for m in named if m != "weeks_out_of_care")
+        write_line(f"(weeks out of care only; {others}: see liability)")
+
+
+def _render_payments(
+    engine: Engine, contract: str, as_of: date, known: KnownAt, known_at: date | None, fmt: str
+) -> None:
+    """The liability of a contract paying by other mechanisms: each mechanism, each payer."""
+    from soc_ledger.projections import mechanisms
+    from soc_ledger.projections.views.mechanisms import payments_json, render_payments
+
+    result = mechanisms.payments_at(engine, contract, as_of, known)
+    render_payments(_stamped(payments_json(result, known_at), contract, as_of, known_at), fmt)
+
+
+def _explain_mechanisms(
+    engine: Engine, contract: str, case: str, as_of: date, known_at: date | None,
+    week: int | None, fmt: str,
+) -> None:
+    """`explain CASE` for a contract paying no weeks: what the case counts for instead."""
+    from soc_ledger.projections import mechanisms
+    from soc_ledger.projections.views.mechanisms import case_json, render_case
+
+    if week is not None:
+        raise LedgerCommandError(f"contract {contract!r} pays no weeks: --week does not apply")
+    result = mechanisms.payments_at(engine, contract, as_of, _known(known_at))
+    data = case_json(result, case, known_at)
+    if data is None:
+        raise LedgerCommandError(
+            f"case {case!r} counts for none of {', '.join(result.mechanisms)} at {as_of} "
+            "(not tracked, or not a case of this contract)"
+        )
+    render_case(_stamped(data, contract, as_of, known_at), fmt)
+
+
+def _needs_weeks(
+    command: str, as_of: date, known: KnownAt, query: Callable[..., T] | None = None
+) -> Callable[..., T | None]:
+    """QUERY(engine, contract, *args), refused for a contract that does not pay by weeks out
+    of care on AS_OF (the report would only print noughts)."""
+
+    def checked(engine: Engine, contract: str, *args: Any) -> T | None:
+        from soc_ledger.projections import mechanisms
+
+        mechanisms.weeks_only(engine, contract, as_of, known, command)
+        return query(engine, contract, *args) if query is not None else None
+
+    return checked
 
 
 @main.command()
@@ -297,13 +415,16 @@ def explain(case, db, as_of, known_at, contract, week, week_rule, fmt) -> None:
     from soc_ledger.projections.views.liability import explain_json, render_explain
 
     with _reporting(db, contract) as (engine, contract):
+        if "weeks_out_of_care" not in _mechanisms(engine, contract, as_of, _known(known_at)):
+            return _explain_mechanisms(engine, contract, case, as_of, known_at, week, fmt)
         found = queries.explain_case(engine, contract, case, as_of, _known(known_at), week_rule)
         weeks = [w for w in found.weeks if week is None or w.index == week]
         if week is not None and not weeks:
             raise LedgerCommandError(f"case {case!r} has no week {week} at {as_of}")
         because = [p for w in weeks for p in w.because] + list(found.facts.refs)
         refs = queries.event_refs(engine, because)
-    render_explain(explain_json(contract, case, as_of, known_at, found, weeks, refs), fmt)
+    data = explain_json(contract, case, as_of, known_at, found, weeks, refs)
+    render_explain(_stamped(data, contract, as_of, known_at), fmt)
 
 
 @main.command()
@@ -319,8 +440,19 @@ def diff(db, k1, k2, as_of, contract, fmt) -> None:
     from soc_ledger.projections.views.liability import diff_json, render_diff
 
     first, second = _known(k1), _known(k2)
-    result = _report(db, contract, diffs.diff, as_of, first, second)
-    render_diff(diff_json(result, first, second, k1, k2), fmt)
+    with _reporting(db, contract) as (engine, contract):
+        if not _weeks_only(engine, contract, as_of, second):
+            from soc_ledger.projections import mechanisms
+            from soc_ledger.projections.views.mechanisms import payments_diff_json
+            from soc_ledger.projections.views.mechanisms import render_diff as render_payments
+
+            before = mechanisms.payments_at(engine, contract, as_of, first)
+            after = mechanisms.payments_at(engine, contract, as_of, second)
+            data = payments_diff_json(before, after, k1, k2)
+            return render_payments(_stamped(data, contract, as_of, k1), fmt)
+        result, moved = diffs.diff_and_moves(engine, contract, as_of, first, second)
+    data = diff_json(result, first, second, k1, k2, moved)
+    render_diff(_stamped(data, contract, as_of, k1), fmt)
 
 
 @main.command()
@@ -333,13 +465,20 @@ def diff(db, k1, k2, as_of, contract, fmt) -> None:
     "--scale", type=click.IntRange(1, 1000), default=1, show_default=True,
     help="multiply the cohort (for benchmarks); the calibrated figures are for 1",
 )
+@click.option(
+    "--contract", "which", type=click.Choice(["plcip", "essex", "ttt", "bucks"]),
+    default="plcip", show_default=True,
+    help="which reference contract: plcip (SPEC §12), or one paying by another mechanism",
+)
 @format_option
-def demo(db, emit, scale, fmt) -> None:
+def demo(db, emit, scale, which, fmt) -> None:
     """Build the reference contract (SPEC §12) into the store and print its statement."""
     from soc_ledger.ledger.demo import cohort as reference
     from soc_ledger.ledger.demo import history
     from soc_ledger.projections.views.imports import write_demo_recorded, write_history
 
+    if which != "plcip":
+        return _mechanism_demo(db, emit, scale, which, fmt)
     lines = list(history.emit(scale))
     if emit:
         write_history(emit, lines, scale)
@@ -356,6 +495,30 @@ def demo(db, emit, scale, fmt) -> None:
             liability, db=db, as_of=reference.AS_OF, known_at=None, contract=reference.CONTRACT,
             by=rows, week_rule=None, fmt=fmt,
         )
+
+
+def _mechanism_demo(db: str, emit: str | None, scale: int, which: str, fmt: str) -> None:
+    """`demo --contract essex|ttt|bucks`: record that reference contract, print its liability."""
+    import json
+
+    from soc_ledger.ledger.demo import mechanisms
+    from soc_ledger.projections.views.imports import write_demo_recorded, write_history
+
+    if scale != 1:
+        raise click.BadParameter("only the plcip demo can be scaled", param_hint="--scale")
+    lines = [json.dumps(e, separators=(", ", ": ")) for e in mechanisms.HISTORIES[which]()]
+    if emit:
+        write_history(emit, lines, scale)
+        return
+    _records_from("demo", shown=20)
+    with open_ledger(db, create=True) as ledger:
+        outcome = ledger.record_lines(lines, f"demo(contract={which})")
+    if fmt == "table":
+        write_demo_recorded(outcome)
+    click.get_current_context().invoke(
+        liability, db=db, as_of=mechanisms.AS_OF[which], known_at=None, contract=which,
+        by="contract", week_rule=None, fmt=fmt,
+    )
 
 
 @main.command("import-903")
@@ -444,7 +607,8 @@ def returns_command(db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections.views import finance, finance_tables
 
     result = _report(db, contract, money_rules.returns_at, as_of, _known(known_at))
-    finance_tables.render_returns(finance.returns_json(result, known_at), fmt)
+    data = _stamped(finance.returns_json(result, known_at), result.contract, as_of, known_at)
+    finance_tables.render_returns(data, fmt)
 
 
 @main.command("finances")
@@ -458,13 +622,17 @@ def finances_command(db, as_of, known_at, contract, fmt, plot) -> None:
 
     known = _known(known_at)
     with _reporting(db, contract) as (engine, contract):
+        _needs_weeks("finances", as_of, known)(engine, contract)
+        named = _mechanisms(engine, contract, as_of, known)
         result = money_rules.finances_at(engine, contract, as_of, known)
         if plot:
             from soc_ledger.projections.views.plots import plot_finances, write_plotted
 
             plot_finances(money_rules.returns_at(engine, contract, as_of, known), result, plot)
             write_plotted(plot)
-    finance_tables.render_finances(finance.finances_json(result, known_at), fmt)
+    data = _stamped(finance.finances_json(result, known_at), contract, as_of, known_at)
+    finance_tables.render_finances(data, fmt)
+    _weeks_part(named, fmt)
 
 
 @main.command("baseline")
@@ -476,8 +644,11 @@ def baseline_command(variation, db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections import baseline as baselines
     from soc_ledger.projections.views import finance, finance_tables
 
-    result = _report(db, contract, baselines.baseline_at, variation, as_of, _known(known_at))
-    finance_tables.render_baseline(finance.baseline_json(result, known_at), fmt)
+    known = _known(known_at)
+    query = _needs_weeks("baseline", as_of, known, baselines.baseline_at)
+    result = _report(db, contract, query, variation, as_of, known)
+    data = _stamped(finance.baseline_json(result, known_at), result.contract, as_of, known_at)
+    finance_tables.render_baseline(data, fmt)
 
 
 @main.command("forecast")
@@ -489,13 +660,26 @@ def forecast_command(db, as_of, known_at, contract, fmt, plot) -> None:
     from soc_ledger.projections import forecast as forecasts
     from soc_ledger.projections.views import finance, finance_tables
 
-    result = _report(db, contract, forecasts.forecast_at, as_of, _known(known_at))
+    known = _known(known_at)
+    with _reporting(db, contract) as (engine, contract):
+        named = _mechanisms(engine, contract, as_of, known)
+        if "weeks_out_of_care" not in named:
+            from soc_ledger.projections import mechanisms
+            from soc_ledger.projections.views import mechanisms as view
+
+            if plot:
+                raise LedgerCommandError("--plot draws the forecast of weeks out of care alone")
+            cohorts = mechanisms.forecast_at(engine, contract, as_of, known)
+            return view.render_forecast(view.forecast_json(contract, as_of, cohorts, known_at), fmt)
+        result = forecasts.forecast_at(engine, contract, as_of, known)
     if plot:
         from soc_ledger.projections.views.plots import plot_forecast, write_plotted
 
         plot_forecast(result, plot)
         write_plotted(plot)
-    finance_tables.render_forecast(finance.forecast_json(result, known_at), fmt)
+    data = _stamped(finance.forecast_json(result, known_at), result.contract, as_of, known_at)
+    finance_tables.render_forecast(data, fmt)
+    _weeks_part(named, fmt)
 
 
 # --- integrity (SPEC §11) ----------------------------------------------------------------------
@@ -582,16 +766,40 @@ def assert_balance(db, scope, figure, as_of, known_at, by, value, contract, fmt)
 
 
 @main.command()
-@click.argument("claim")
+@click.argument("claim", required=False)
+@click.option("--payer", help="every claim to this payer instead of one CLAIM, with totals")
 @report_options("today: payments and disputes by then")
 @format_option
-def reconcile(claim, db, as_of, known_at, contract, fmt) -> None:
+def reconcile(claim, payer, db, as_of, known_at, contract, fmt) -> None:
     """CLAIM line by line: claimed, due then and now, paid, disputed, and why they differ."""
     from soc_ledger.projections import claims
-    from soc_ledger.projections.views.claims import reconcile_json, render_reconcile
+    from soc_ledger.projections.views import claims as view
 
-    result = _report(db, contract, claims.reconcile, claim, as_of, _known(known_at))
-    render_reconcile(reconcile_json(result, known_at), fmt)
+    if (claim is None) == (payer is None):
+        raise LedgerCommandError("reconcile: give one CLAIM or --payer P")
+    known = _known(known_at)
+    with _reporting(db, contract) as (engine, contract):
+        if "weeks_out_of_care" not in _mechanisms(engine, contract, as_of, known):
+            from soc_ledger.projections import mechanisms
+            from soc_ledger.projections.views.mechanisms import (
+                claim_check_json,
+                render_claim_check,
+            )
+
+            if claim is None:
+                raise LedgerCommandError(
+                    "reconcile --payer reads claims for weeks out of care; give one CLAIM"
+                )
+            found = mechanisms.reconcile_on_account(engine, contract, claim, as_of, known)
+            data = claim_check_json(found, known_at)
+            return render_claim_check(_stamped(data, contract, as_of, known_at), fmt)
+        if payer is not None:
+            found = claims.reconcile_payer(engine, contract, payer, as_of, known)
+            data = view.payer_reconciliation_json(contract, payer, as_of, known_at, found)
+            return view.render_payer_reconciliation(_stamped(data, contract, as_of, known_at), fmt)
+        result = claims.reconcile(engine, contract, claim, as_of, known)
+    data = _stamped(view.reconcile_json(result, known_at), contract, as_of, known_at)
+    view.render_reconcile(data, fmt)
 
 
 @main.command()
@@ -603,8 +811,20 @@ def statement(payer, db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections import claims
     from soc_ledger.projections.views.claims import render_statement, statement_json
 
-    result = _report(db, contract, claims.statement, payer, as_of, _known(known_at))
-    render_statement(statement_json(result, known_at), fmt)
+    known = _known(known_at)
+    with _reporting(db, contract) as (engine, contract):
+        named = _mechanisms(engine, contract, as_of, known)
+        if "weeks_out_of_care" not in named:
+            from soc_ledger.projections import mechanisms
+            from soc_ledger.projections.views.mechanisms import account_json, render_account
+
+            found = mechanisms.account_at(engine, contract, payer, as_of, known)
+            data = account_json(found, known_at)
+            return render_account(_stamped(data, contract, as_of, known_at), fmt)
+        result = claims.statement(engine, contract, payer, as_of, known)
+    data = _stamped(statement_json(result, known_at), result.contract, as_of, known_at)
+    render_statement(data, fmt)
+    _weeks_part(named, fmt)
 
 
 if __name__ == "__main__":  # pragma: no cover

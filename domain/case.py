@@ -179,6 +179,21 @@ def _episode_ended(state: CaseState, e: ev.CareEpisodeEnded, contract: ContractS
     state.episodes[e.episode] = Episode(episode.start, e.effective)
 
 
+def _measured(state: CaseState, e: ev.WellbeingMeasured, contract: ContractState) -> None:
+    terms = contract.terms_on(e.effective)
+    wellbeing = terms.wellbeing_improvement
+    if wellbeing is None or "wellbeing_improvement" not in terms.mechanisms:
+        raise DomainError(
+            f"contract {contract.contract!r} pays for no wellbeing measure on {e.effective}",
+            "type",
+        )
+    if e.measure != wellbeing.measure:
+        raise DomainError(
+            f"the contract's wellbeing measure is {wellbeing.measure!r}, not {e.measure!r}",
+            "measure",
+        )
+
+
 def _no_overlap(state: CaseState, name: str, starting: bool) -> None:
     """A start must not fall inside another episode; an end must not make two overlap.
 
@@ -209,4 +224,5 @@ _HANDLERS = {
     ev.InterventionEnded: _ended,
     ev.CareEpisodeStarted: _episode_started,
     ev.CareEpisodeEnded: _episode_ended,
+    ev.WellbeingMeasured: _measured,
 }

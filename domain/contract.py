@@ -90,6 +90,7 @@ def apply(state: ContractState, event: Event) -> ContractState:
     if isinstance(event, ev.ContractAgreed):
         if state.agreed is not None:
             raise DomainError(f"contract {state.contract!r} is already agreed", "type")
+        check_mechanisms(event.terms, "terms")
         state.agreed = event
         state.terms_history.append(
             TermsChange(
@@ -120,6 +121,40 @@ def _variation(state: ContractState, e: ev.VariationAgreed) -> None:
     # Each variation keeps only its own changes, so one recorded late slots in by date.
     state.terms_history.append(TermsChange(e.effective, e.variation, changes, tuple(e.caps)))
     state.terms_history[1:] = sorted(state.terms_history[1:], key=lambda c: c.effective)
+    if e.term_changes.model_fields_set & _MECHANISM_TERMS:
+        # The variation may complete terms a later one relies on: check every merged reading.
+        for change in state.terms_history[1:]:
+            check_mechanisms(state.terms_on(change.effective), "term_changes")
+
+
+_MECHANISM_TERMS = frozenset(
+    {"mechanism", "care_days_saved", "quality_bonus", "wellbeing_improvement", "reunification"}
+)
+
+
+def check_mechanisms(terms: Terms, where: str) -> None:
+    """Each mechanism named has the terms it is paid by, and they make sense."""
+    named = terms.mechanisms
+    if len(set(named)) != len(named):
+        raise DomainError("a mechanism is named twice", f"{where}.mechanism")
+    for mechanism in named:
+        if mechanism != "weeks_out_of_care" and getattr(terms, mechanism) is None:
+            raise DomainError(
+                f"mechanism {mechanism!r} needs its terms ({mechanism!r} is missing)",
+                f"{where}.{mechanism}",
+            )
+    bonus = terms.quality_bonus
+    if bonus is not None:
+        if sum(bonus.weights.values()) != 100:
+            raise DomainError(
+                "the weights of the quality areas must add up to 100",
+                f"{where}.quality_bonus.weights",
+            )
+        starts = [band.from_ for band in bonus.bands]
+        if starts != sorted(set(starts)):
+            raise DomainError(
+                "bands must be listed by rising 'from', each once", f"{where}.quality_bonus.bands"
+            )
 
 
 def _acceded(state: ContractState, e: ev.BoroughAcceded) -> None:
@@ -145,6 +180,21 @@ def _withdrew(state: ContractState, e: ev.BoroughWithdrew) -> None:
 def _care_data(state: ContractState, e: ev.CareDataReceived) -> None:
     if e.borough not in state.boroughs:
         raise DomainError(f"borough {e.borough!r} has not acceded", "borough")
+
+
+def _scored(state: ContractState, e: ev.QualityScored | ev.QualityPublished) -> None:
+    bonus = state.terms_on(e.quarter_end).quality_bonus
+    if bonus is None or "quality_bonus" not in state.terms_on(e.quarter_end).mechanisms:
+        raise DomainError(
+            f"contract {state.contract!r} pays no quality bonus for the quarter ending "
+            f"{e.quarter_end}",
+            "quarter_end",
+        )
+    if isinstance(e, ev.QualityScored) and e.area not in bonus.weights:
+        raise DomainError(
+            f"area {e.area!r} is not one of the weighted areas ({', '.join(bonus.weights)})",
+            "area",
+        )
 
 
 def _claim(state: ContractState, e: ev.ClaimSubmitted) -> None:
@@ -215,6 +265,8 @@ _HANDLERS = {
     ev.BoroughAcceded: _acceded,
     ev.BoroughWithdrew: _withdrew,
     ev.CareDataReceived: _care_data,
+    ev.QualityScored: _scored,
+    ev.QualityPublished: _scored,
     ev.ClaimSubmitted: _claim,
     ev.ClaimLineDisputed: _disputed,
     ev.DisputeResolved: _resolved,

@@ -7,7 +7,7 @@ strict: a string is never read as a number or a flag, nor a number as a flag.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -19,6 +19,7 @@ from soc_ledger.domain.values import (
     IsoDate,
     Money,
     Number,
+    Percent,
     Share,
     Text,
 )
@@ -46,6 +47,62 @@ class FeeFrom(Model):
 
 WeekRule = Literal["fixed_blocks", "consecutive_runs"]
 Intervention = Literal["MST", "FFT"]
+# How outcomes are paid (docs/mechanisms.md); a contract may combine several.
+Mechanism = Literal[
+    "weeks_out_of_care", "care_days_saved", "wellbeing_improvement", "quality_bonus",
+    "reunification",
+]
+MECHANISMS: tuple[str, ...] = get_args(Mechanism)
+DEFAULT_MECHANISMS: tuple[str, ...] = ("weeks_out_of_care",)
+Mechanisms = Annotated[list[Mechanism], Field(min_length=1, max_length=len(MECHANISMS))]
+
+
+class CareDaysSavedTerms(Model):
+    """`care_days_saved` (docs/care_days_saved.md): a price per care day saved against a
+    comparison group's share of days in care, each case tracked `tracking_months` from its first
+    family meeting."""
+
+    price_per_day: Money
+    comparison_care_share: Share
+    target_care_share: Share
+    tracking_months: int = Field(gt=0, le=240)
+
+
+class Band(Model):
+    """A weighted total at or above `from` (a percentage) pays `payment` percent."""
+
+    from_: Percent = Field(alias="from")
+    payment: Percent
+
+
+class QualityBonusTerms(Model):
+    """`quality_bonus` (docs/quality_bonus.md): areas scored each quarter, weighted, banded."""
+
+    weights: dict[Code, Percent] = Field(min_length=1)
+    bands: list[Band] = Field(min_length=1)
+    annual_value: Money
+    max_percent_per_year: Percent
+    max_per_year: Money
+
+
+class WellbeingTerms(Model):
+    """`wellbeing_improvement` (docs/wellbeing_improvement.md): a price per tracked case whose
+    later reading of `measure` is at least `min_improvement` points above its first."""
+
+    measure: Code
+    price_per_improvement: Money
+    min_improvement: Percent
+    min_weeks_between: int = Field(ge=0, le=520)
+
+
+class ReunificationTerms(Model):
+    """`reunification` (docs/reunification.md): a price per young person referred while in care
+    who returns home and stays home `stay_home_weeks`; at least `min_referrals` such referrals
+    are expected of the commissioner."""
+
+    price_per_return: Money
+    stay_home_weeks: int = Field(gt=0, le=520)
+    min_referrals: Count
 
 
 class Terms(Model):
@@ -62,6 +119,16 @@ class Terms(Model):
     age_at_referral: AgeRange
     referrals_close: IsoDate
     co_commissioning_fee: list[FeeFrom]
+    # Absent: `weeks_out_of_care` alone (every contract recorded before mechanisms were terms).
+    mechanism: Mechanisms | None = None
+    care_days_saved: CareDaysSavedTerms | None = None
+    quality_bonus: QualityBonusTerms | None = None
+    wellbeing_improvement: WellbeingTerms | None = None
+    reunification: ReunificationTerms | None = None
+
+    @property
+    def mechanisms(self) -> tuple[str, ...]:
+        return tuple(self.mechanism) if self.mechanism is not None else DEFAULT_MECHANISMS
 
 
 class TermChanges(Model):
@@ -78,6 +145,11 @@ class TermChanges(Model):
     age_at_referral: AgeRange | None = None
     referrals_close: IsoDate | None = None
     co_commissioning_fee: list[FeeFrom] | None = None
+    mechanism: Mechanisms | None = None
+    care_days_saved: CareDaysSavedTerms | None = None
+    quality_bonus: QualityBonusTerms | None = None
+    wellbeing_improvement: WellbeingTerms | None = None
+    reunification: ReunificationTerms | None = None
 
 
 class Cap(Model):
@@ -224,6 +296,16 @@ class CareEpisodeEnded(Event):
     reason: Code
 
 
+class WellbeingMeasured(Event):
+    """A reading of a wellbeing measure for a case (e.g. an Outcomes Star), as a percentage of
+    the measure's maximum; the first reading is the baseline, later ones show the change."""
+
+    type: Literal["WellbeingMeasured"]
+    case: Code
+    measure: Code
+    score: Percent
+
+
 class CareDataReceived(Event):
     type: Literal["CareDataReceived"]
     borough: Code
@@ -241,6 +323,25 @@ class EventRetracted(Event):
     type: Literal["EventRetracted"]
     target: Code
     reason: Text
+
+
+class QualityScored(Event):
+    """One area's score for the quarter ending `quarter_end` (`quality_bonus`)."""
+
+    type: Literal["QualityScored"]
+    area: Code
+    quarter_end: IsoDate
+    score: Percent
+
+
+class QualityPublished(Event):
+    """The weighted total and payment a commissioner published for a quarter, to be checked
+    against the ones the scores and terms give (never used to compute a payment)."""
+
+    type: Literal["QualityPublished"]
+    quarter_end: IsoDate
+    weighted_total: Percent
+    payment: Percent
 
 
 # --- money ------------------------------------------------------------------------------
@@ -337,6 +438,9 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     CareEpisodeStarted,
     CareEpisodeEnded,
     CareDataReceived,
+    WellbeingMeasured,
+    QualityScored,
+    QualityPublished,
     EventCorrected,
     EventRetracted,
     ClaimSubmitted,
@@ -371,6 +475,7 @@ CASE_EVENTS = frozenset(
         "BoosterSession",
         "CareEpisodeStarted",
         "CareEpisodeEnded",
+        "WellbeingMeasured",
     }
 )
 # Fields a correction may not change: they say what the event is and whose it is, not what it

@@ -88,6 +88,14 @@ def parse_share(value: Any) -> Decimal:
     return share
 
 
+def parse_percent(value: Any) -> Decimal:
+    """A percentage between 0 and 100 inclusive, exact ("72.5" is 72.5%)."""
+    percent = _parse_decimal(value, "a percentage between 0 and 100")
+    if not 0 <= percent <= 100:
+        raise ValueError(f"a percentage is between 0 and 100, got {value!r}")
+    return percent
+
+
 def parse_number(value: Any) -> Decimal:
     """Any exact number (an audited figure: money or a count)."""
     number = _parse_decimal(value, "a number")
@@ -157,6 +165,7 @@ Instant = Annotated[datetime, BeforeValidator(parse_instant)]
 Money = Annotated[Decimal, BeforeValidator(parse_money), PlainSerializer(_money_str)]
 Share = Annotated[Decimal, BeforeValidator(parse_share), PlainSerializer(str)]
 Number = Annotated[Decimal, BeforeValidator(parse_number), PlainSerializer(str)]
+Percent = Annotated[Decimal, BeforeValidator(parse_percent), PlainSerializer(str)]
 BirthDate = Annotated[str, BeforeValidator(parse_birth_date)]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(check_code)]
 Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(check_text)]

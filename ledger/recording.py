@@ -310,15 +310,19 @@ class Batch:
             case_rules.apply(self.case(stream, event.contract, event.case_id), event, contract)
         else:
             if isinstance(event, ClaimSubmitted):
-                self._check_claim_lines(event)
+                self._check_claim_lines(event, contract.terms_on(event.period_end).mechanisms)
             contract_rules.apply(contract, event)
         return self._record(stream, event, recorded_on)
 
-    def _check_claim_lines(self, event: ClaimSubmitted) -> None:
+    def _check_claim_lines(self, event: ClaimSubmitted, mechanisms: tuple[str, ...]) -> None:
         """A claim has lines, and each names a case the ledger holds (stored or earlier in
-        this batch): an unknown case is bad input (SPEC §11)."""
+        this batch): an unknown case is bad input (SPEC §11). A contract paying no weeks on
+        the claim's period end is claimed on account: a line names what it is for (a cohort,
+        a quarter), not necessarily a case (docs/mechanisms.md)."""
         if not event.lines:
             raise DomainError(f"claim {event.claim!r} has no lines", "lines")
+        if "weeks_out_of_care" not in mechanisms:
+            return
         for n, line in enumerate(event.lines):
             if not self._has_events(stream_name(event.contract, line.case)):
                 raise DomainError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -49,6 +49,10 @@ class TrailEntry:
     @property
     def type(self) -> str:
         return self.event["type"]
+
+    @property
+    def effective(self) -> date:
+        return date.fromisoformat(self.event["effective"])
 
 
 class Ledger:

@@ -134,6 +134,38 @@ def reconcile_many(
     return results
 
 
+def reconcile_payer(
+    engine: Engine, contract: str, payer: str, as_of: date, known_at: KnownAt = EVERYTHING
+) -> list[Reconciliation]:
+    """Every claim made to PAYER on the ledger at (as_of, known_at), reconciled (in order of
+    period end, then of recording); a payer the contract does not know is an error."""
+    held = claims_at(engine, contract, known_at)
+    _check_payers(contract, *_payers(engine, contract, known_at), held, [payer])
+    mine = [c.claim for c in on_ledger(held.values(), as_of) if c.payer == payer]
+    return reconcile_many(engine, contract, as_of, known_at, mine)
+
+
+def _check_payers(
+    contract: str,
+    terms: ContractFacts,
+    boroughs: set[str],
+    held: dict[str, Claim],
+    payers: Sequence[str] | None,
+) -> list[str]:
+    """Every payer of the contract (its boroughs and its cases', from `_payers`, the top-up
+    funder, anyone a claim was made to); any of PAYERS not among them is an error."""
+    known = sorted({*terms.boroughs, *boroughs})
+    if terms.agreed is not None:
+        known.append(terms.agreed.top_up_funder)
+    known += sorted({c.payer for c in held.values()} - set(known))
+    for payer in payers or ():
+        if payer not in known:
+            raise QueryError(
+                f"no payer {payer!r} in contract {contract!r} (a borough or the top-up funder)"
+            )
+    return known
+
+
 def _payers(engine: Engine, contract: str, known_at: KnownAt) -> tuple[ContractFacts, set[str]]:
     """The contract's terms and every case's borough as known at `known_at`, folded from the
     terms and the referrals alone (a referral names its borough; no other fact moves it)."""
@@ -163,16 +195,7 @@ def statements(
     """Statements of account at (as_of, known_at), reading the facts once (default: every
     payer: the boroughs, the top-up funder, and anyone a claim was made to)."""
     held = claims_at(engine, contract, known_at)
-    terms, boroughs = _payers(engine, contract, known_at)
-    known = sorted({*terms.boroughs, *boroughs})
-    if terms.agreed is not None:
-        known.append(terms.agreed.top_up_funder)
-    known += sorted({c.payer for c in held.values()} - set(known))
-    for payer in payers or ():
-        if payer not in known:
-            raise QueryError(
-                f"no payer {payer!r} in contract {contract!r} (a borough or the top-up funder)"
-            )
+    known = _check_payers(contract, *_payers(engine, contract, known_at), held, payers)
     ledger = on_ledger(held.values(), as_of)
     horizon = max([as_of] + [c.period_end for c in ledger])
     owed = _owed(engine, contract, known_at, horizon)

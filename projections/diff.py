@@ -4,12 +4,14 @@ knowledge, and the events recorded between them that did it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from itertools import chain
 
 from sqlalchemy import Engine
 
+from soc_ledger.domain.claims.claims import Windows, on_ledger
+from soc_ledger.domain.claims.moved import ClaimMoved, ShareChange, claims_moved, covering
 from soc_ledger.domain.knowledge import KnownAt
 from soc_ledger.domain.outcomes.assessment import Assessment
 from soc_ledger.domain.outcomes.facts import cases_from_facts
@@ -65,6 +67,65 @@ class Diff:
             for payer in sorted(set(before) | set(after))
             if after.get(payer, ZERO) != before.get(payer, ZERO)
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Moves:
+    """What a diff's changes move: the claims (`claims_moved`), and for each change (by case
+    and week end) the payers whose share it changed and the claims that ask for that share."""
+
+    claims: list[ClaimMoved]
+    payers: dict[tuple[str, int, date], list[str]]
+    claims_of: dict[tuple[str, int, date], list[str]]
+
+
+def diff_and_moves(
+    engine: Engine, contract: str, as_of: date, first: KnownAt, second: KnownAt
+) -> tuple[Diff, Moves]:
+    """`diff`, and the claims and payers its changes move."""
+    d = diff(engine, contract, as_of, first, second)
+    return d, moves(engine, d, first, second)
+
+
+def moves(engine: Engine, d: Diff, first: KnownAt, second: KnownAt) -> Moves:
+    """The claims and payers DIFF's changes move: of the claims on the ledger at its as_of
+    as known at the later reading, those made by the earlier one (domain/claims/moved.py)."""
+    from soc_ledger.projections.claims import claims_at
+
+    earlier, later = _in_order(first, second)
+    ledger = on_ledger(claims_at(engine, d.contract, later).values(), d.as_of)
+    refs = event_refs(engine, [c.position for c in ledger])
+    made = {
+        c.claim
+        for c in ledger
+        if earlier.knows(datetime.fromisoformat(refs[c.position].recorded_on))
+    }
+    windows = {payer: Windows.of(ledger, payer) for payer in {c.payer for c in ledger}}
+    funder = d.after.top_up_funder or d.before.top_up_funder
+    shares: list[ShareChange] = []
+    payers: dict[tuple[str, int, date], list[str]] = {}
+    claims_of: dict[tuple[str, int, date], list[str]] = {}
+    for c in d.changes:
+        key = (c.case, c.week, c.end)
+        for payer, share in ((c.borough, _borough_share), (funder, _top_up_share)):
+            amount = share(c.after) - share(c.before)
+            if payer is None or amount == 0:
+                continue
+            change = ShareChange(c.case, c.end, payer, amount)
+            shares.append(change)
+            payers.setdefault(key, []).append(payer)
+            claim = covering(change, ledger, windows[payer]) if payer in windows else None
+            if claim is not None and claim.claim in made:
+                claims_of.setdefault(key, []).append(claim.claim)
+    return Moves(claims_moved(shares, ledger, made), payers, claims_of)
+
+
+def _borough_share(week: Week | None) -> Decimal:
+    return week.borough_amount if week is not None else ZERO
+
+
+def _top_up_share(week: Week | None) -> Decimal:
+    return week.top_up_amount if week is not None else ZERO
 
 
 def _key(week: Week) -> tuple[str, int, date]:

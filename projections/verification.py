@@ -283,6 +283,15 @@ def figure_to_assert(
         contract = queries.the_contract(ledger.engine, contract)
     except QueryError as exc:
         raise AssertionProblem(str(exc)) from None
+    from soc_ledger.projections import mechanisms
+
+    if not mechanisms.is_weeks_only(ledger.engine, contract, as_of, KnownAt.on(known_at)):
+        # The figures signed off are the weeks' (SPEC §4); another mechanism's would not be.
+        named = ", ".join(mechanisms.mechanisms_at(ledger.engine, contract, as_of))
+        raise AssertionProblem(
+            f"assert signs off figures of weeks out of care alone; contract {contract!r} pays "
+            f"by {named}: nothing was recorded"
+        )
     value = figure_at(ledger.engine, contract, as_of, KnownAt.on(known_at), scope, figure)
     if expected is not None and expected != value:
         raise AssertionProblem(

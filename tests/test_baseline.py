@@ -200,5 +200,8 @@ def test_baseline_table_and_csv(demo_db):
     csv = run("baseline", "--db", demo_db, "--variation", "2019", "--as-of", "2023-12-31",
               "--format", "csv")
     lines = csv.stdout.splitlines()
-    assert lines[0] == "measure,target,actual,difference,attainment"
-    assert lines[1] == "referrals,410,410,0,1.0000"
+    # Each row ends with what it was read at (contract, as_of, known_at, log position).
+    assert lines[0] == (
+        "measure,target,actual,difference,attainment,contract,as_of,known_at,log_position"
+    )
+    assert lines[1].startswith("referrals,410,410,0,1.0000,plcip,2023-12-31,,")

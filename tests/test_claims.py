@@ -315,17 +315,28 @@ def test_csv_has_a_header_and_one_row_per_line_in_plain_numbers(scenario):
     out = run("reconcile", "CBO-2019Q1", "--db", scenario, "--as-of", "2019-12-31",
               "--format", "csv").stdout.splitlines()
     assert out[0].startswith("case,weeks_claimed,claimed,weeks_due_then,due_then,")
+    # Each row ends with its context (contract, as_of, known_at, log position: #1-#30).
     assert out[1:] == [
-        "C001,34,1530.00,34,1530.00,33,1485.00,1200.00,1530.00,open,later_correction,285.00,#11",
-        "C002,40,1800.00,41,1845.00,41,1845.00,1800.00,0.00,,claim_error,45.00,",
+        "C001,34,1530.00,34,1530.00,33,1485.00,1200.00,1530.00,open,later_correction,285.00,#11"
+        ",plcip,2019-12-31,,30",
+        "C002,40,1800.00,41,1845.00,41,1845.00,1800.00,0.00,,claim_error,45.00,"
+        ",plcip,2019-12-31,,30",
+        # The total row: weeks 34 + 40, 34 + 41, 33 + 41; money the two lines added up.
+        "total,74,3330.00,75,3375.00,74,3330.00,3000.00,1530.00,,,330.00,"
+        ",plcip,2019-12-31,,30",
     ]
     statement = run("statement", "SUT", "--db", scenario, "--as-of", "2019-12-31",
                     "--format", "csv").stdout
+    context = ",plcip,2019-12-31,,30"
     assert statement.splitlines() == [
-        "claim,period_end,submitted,claimed,due,paid,disputed,adjustment",
-        "SUT-2019Q1,2019-03-31,2019-06-01,5746.00,5577.00,5746.00,0.00,-169.00",
-        "SUT-2019Q2,2019-06-30,2019-09-15,2197.00,2197.00,0.00,0.00,2197.00",
-        "unclaimed,,,0.00,2197.00,0.00,0.00,2197.00",
+        "claim,period_end,submitted,claimed,due,paid,disputed,adjustment"
+        ",contract,as_of,known_at,log_position",
+        "SUT-2019Q1,2019-03-31,2019-06-01,5746.00,5577.00,5746.00,0.00,-169.00" + context,
+        "SUT-2019Q2,2019-06-30,2019-09-15,2197.00,2197.00,0.00,0.00,2197.00" + context,
+        "unclaimed,,,0.00,2197.00,0.00,0.00,2197.00" + context,
+        # The total: claimed 5,746.00 + 2,197.00, due 5,577.00 + 2,197.00 + 2,197.00, paid
+        # 5,746.00; the adjustments add up to the balance, -169.00 + 2,197.00 + 2,197.00.
+        "total,,,7943.00,9971.00,5746.00,0.00,4225.00" + context,
     ]
     assert "\x1b" not in statement and "[" not in statement
 

@@ -139,9 +139,13 @@ def test_the_command_gives_what_the_query_gives(demo_db, reconciled):
     assert [x["case"] for x in data["lines"]] == [x.case for x in r.lines]
     rows = run("statement", "CBO", "--db", demo_db, "--as-of", "2023-12-31",
                "--format", "csv").stdout.splitlines()
-    assert rows[0] == "claim,period_end,submitted,claimed,due,paid,disputed,adjustment"
-    assert rows[-1].startswith("unclaimed,")
-    assert sum(Decimal(row.split(",")[4]) for row in rows[1:]) == Decimal("1373985.00")
+    assert rows[0] == (
+        "claim,period_end,submitted,claimed,due,paid,disputed,adjustment,"
+        "contract,as_of,known_at,log_position"
+    )
+    assert rows[-2].startswith("unclaimed,") and rows[-1].startswith("total,")
+    assert sum(Decimal(row.split(",")[4]) for row in rows[1:-1]) == Decimal("1373985.00")
+    assert Decimal(rows[-1].split(",")[4]) == Decimal("1373985.00")
 
 
 def test_claims_at_scale_repeat_for_every_copy_of_the_cohort():

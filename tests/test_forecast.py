@@ -318,4 +318,6 @@ def test_the_demo_forecast_known_earlier_has_unverified_weeks_to_come(demo_db):
     table = run("forecast", "--db", demo_db, "--as-of", "2021-03-31")
     assert table.exit_code == 0 and "verified outcome rate" in table.stdout
     csv = run("forecast", "--db", demo_db, "--as-of", "2021-03-31", "--format", "csv")
-    assert csv.stdout.splitlines()[0] == "payer,owed,remaining_weeks,minimum,expected,maximum"
+    assert csv.stdout.splitlines()[0] == "payer,owed,remaining_weeks,minimum,expected,maximum" + (
+        ",contract,as_of,known_at,log_position"  # what every row was read at
+    )

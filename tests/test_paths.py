@@ -223,6 +223,10 @@ def test_an_unwritable_output_is_one_line(command, case, tmp_path, quickstart):
         path, words = str(tmp_path / "no" / "such" / "out.png"), "does not exist"
     elif case == "directory":
         path, words = str(tmp_path), "is a directory"
+    elif case == "full device" and option == "--plot":
+        # A picture's name must say its format: the full device under a name ending .png.
+        (tmp_path / "full.png").symlink_to("/dev/full")
+        path, words = str(tmp_path / "full.png"), "cannot write (No space left on device)"
     elif case == "full device":
         path, words = "/dev/full", "cannot write (No space left on device)"
     else:

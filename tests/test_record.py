@@ -328,7 +328,10 @@ def test_events_filters_by_case_and_type(tmp_path, sqlite_url, quickstart_lines)
     assert len(by_case) == 7
     assert by_case[-1]["type"] == "EventCorrected" and by_case[-1]["case"] == "C001"
     csv_out = run("events", "--db", sqlite_url, "--format", "csv").stdout.splitlines()
-    assert csv_out[0] == "position,appended_at,recorded_on,effective,type,case,key,source"
+    assert csv_out[0] == (
+        "position,appended_at,recorded_on,effective,type,case,key,source,target,reason,changes"
+        ",contract,as_of,known_at,log_position"
+    )
     assert len(csv_out) == 12
 
 

@@ -16,8 +16,10 @@ contract's rules (`owed`), what it is paid and disputed by the facts read here. 
 - **Payments.** A `PaymentReceived` pays a claim, not a line. All payments on a claim (on or
   before `as_of`) are allocated together: lines in claim order, each up to what it asks (its
   claimed amount, or the amount its dispute was settled at), lines under open dispute last;
-  anything paid beyond every line's ask goes on the claim's last line. So the lines' `paid` adds
-  up to the claim's payments to the penny.
+  anything paid beyond every line's ask stays first on the lines settled below their claim (up
+  to what was claimed: a payer who paid the claim in full over-paid exactly those lines), and
+  only what is left beyond that goes on the claim's last line. So the lines' `paid` adds up to
+  the claim's payments to the penny.
 
 Before and after, the quickstart's CBO-2019Q1 (tests/test_claims.py works it by hand):
 
@@ -29,6 +31,10 @@ Before and after, the quickstart's CBO-2019Q1 (tests/test_claims.py works it by 
       claimed 3,330.00, paid(as_of) 3,000.00, dispute("C001", as_of).outcome "open"
       allocate(as_of): C002 1,800.00 (its whole ask, first: C001 is in dispute),
                        C001 1,200.00 (what is left)
+
+    Had the dispute been settled (DisputeResolved upheld at 1,300.00) and CBO paid 3,330.00:
+      allocate(as_of): C001 1,530.00 (1,300.00 asked + the 230.00 over-paid on it),
+                       C002 1,800.00
 """
 
 from __future__ import annotations
@@ -93,6 +99,14 @@ class Claim:
             take = min(left, ask)
             paid[line.case] += take
             left -= take
+        # An over-payment of a line settled below its claim belongs to that line, not another
+        # case's: it is what the payer paid for the claim as made.
+        for line in self.lines:
+            d = disputes[line.case]
+            if left and d is not None and d.resolution and d.resolution.amount < line.amount:
+                take = min(left, line.amount - d.resolution.amount)
+                paid[line.case] += take
+                left -= take
         if left and self.lines:
             paid[self.lines[-1].case] += left
         return paid

@@ -15,6 +15,7 @@ from soc_ledger.domain.claims.statement import Statement
 from soc_ledger.domain.values import money
 from soc_ledger.projections.views.liability import EVENT_REF_COLUMNS, known_at_text, ref_json
 from soc_ledger.projections.views.render import (
+    TOTAL,
     for_people,
     write_for_machines,
     write_line,
@@ -170,7 +171,12 @@ UNCLAIMED = "unclaimed"  # the statement's row for weeks no claim has covered
 
 
 def reconcile_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per claim line; its adjustments add up to the claim's."""
+    """One row per claim line, then the claim's total row (first column `total`): its
+    adjustments add up to the claim's."""
+    return [*_line_rows(data), _total_row(data["lines"], data["totals"], "case")]
+
+
+def _line_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             **line,
@@ -183,10 +189,23 @@ def reconcile_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _total_row(lines: list[dict[str, Any]], totals: dict[str, Any], first: str) -> dict[str, Any]:
+    """The lines' total row: the JSON's totals, and the weeks added up."""
+    return {
+        first: TOTAL,
+        **{name: totals[name] for name in RECONCILE_MONEY},
+        **{
+            f"weeks_{name}": sum(line["weeks"][name] for line in lines)
+            for name in ("claimed", "due_then", "due_now")
+        },
+    }
+
+
 def statement_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per claim, then one for the unclaimed weeks: the adjustments add up to the
-    balance."""
+    """One row per claim, then one for the unclaimed weeks, then the total row (first column
+    `total`): the adjustments add up to the balance."""
     unclaimed = data["unclaimed"]["due"]
+    totals = data["totals"]
     return [
         *data["claims"],
         {
@@ -196,6 +215,14 @@ def statement_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             "paid": "0.00",
             "disputed": "0.00",
             "adjustment": unclaimed,
+        },
+        {
+            "claim": TOTAL,
+            "claimed": totals["claimed"],
+            "due": totals["due"],
+            "paid": totals["paid"],
+            "disputed": totals["disputed"],
+            "adjustment": totals["balance"],
         },
     ]
 
@@ -255,4 +282,121 @@ def render_statement(data: dict[str, Any], fmt: str) -> None:
         f"due {totals['due']} ({totals['unclaimed']} not yet claimed), paid {totals['paid']}, "
         f"in dispute {totals['disputed']}: balance {balance} "
         + (f"({balance[1:]} owed to {payer})" if balance.startswith("-") else f"owed by {payer}")
+    )
+
+
+# --- all of a payer's claims (`reconcile --payer P`) ----------------------------------------------
+
+PAYER_CLAIM_COLUMNS = [
+    "claim",
+    "period_end",
+    "submitted",
+    "lines",
+    "claimed",
+    "due_then",
+    "due_now",
+    "paid",
+    "disputed",
+    "adjustment",
+    "owed_by_payer",
+    "owed_to_payer",
+    "moved",
+]
+PAYER_CLAIM_MONEY = [
+    "claimed",
+    "due_then",
+    "due_now",
+    "paid",
+    "disputed",
+    "adjustment",
+    "owed_by_payer",
+    "owed_to_payer",
+]
+
+
+def payer_reconciliation_json(
+    contract: str,
+    payer: str,
+    as_of: date,
+    known_at: date | None,
+    results: list[Reconciliation],
+) -> dict[str, Any]:
+    """Every claim to PAYER reconciled (each as `reconcile CLAIM` gives it), and the totals."""
+
+    def total(name: str) -> Decimal:
+        return sum(
+            (getattr(r, name) if name in PROPERTIES else r.total(name) for r in results),
+            Decimal("0.00"),
+        )
+
+    return {
+        "contract": contract,
+        "payer": payer,
+        "as_of": as_of.isoformat(),
+        "known_at": known_at_text(known_at),
+        "claims": [reconcile_json(r, known_at) for r in results],
+        "totals": {
+            "claims": len(results),
+            "lines": sum(len(r.lines) for r in results),
+            **{name: amount(total(name)) for name in PAYER_CLAIM_MONEY},
+        },
+    }
+
+
+# The claim-level figures a `Reconciliation` has as properties (the rest are its lines' sums).
+PROPERTIES = {"paid", "adjustment", "owed_by_payer", "owed_to_payer"}
+
+
+def payer_claim_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per claim (its totals, and how many of its lines moved since it was made),
+    then the payer's total row."""
+    rows = [
+        {
+            "claim": c["claim"],
+            "period_end": c["period_end"],
+            "submitted": c["submitted"],
+            "lines": len(c["lines"]),
+            **{name: c["totals"][name] for name in PAYER_CLAIM_MONEY},
+            "moved": sum(1 for line in c["lines"] if line["due_then"] != line["due_now"]),
+        }
+        for c in data["claims"]
+    ]
+    totals = data["totals"]
+    rows.append(
+        {
+            "claim": TOTAL,
+            "lines": totals["lines"],
+            **{name: totals[name] for name in PAYER_CLAIM_MONEY},
+            "moved": sum(r["moved"] for r in rows),
+        }
+    )
+    return rows
+
+
+def payer_line_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """For CSV: every line of every claim (the claim named first), then the payer's total row
+    (first column `total`), whose figures add the lines up."""
+    rows = [{"claim": c["claim"], **row} for c in data["claims"] for row in _line_rows(c)]
+    lines = [line for c in data["claims"] for line in c["lines"]]
+    return [*rows, _total_row(lines, data["totals"], "claim")]
+
+
+def render_payer_reconciliation(data: dict[str, Any], fmt: str) -> None:
+    """All of a payer's claims: JSON, CSV of every line, or a table of one row per claim."""
+    if write_for_machines(fmt, data, ["claim", *RECONCILE_COLUMNS], lambda: payer_line_rows(data)):
+        return
+    known = data["known_at"] or "everything recorded"
+    write_table(
+        f"{data['contract']}: every claim to {data['payer']} reconciled as of {data['as_of']}, "
+        f"known at {known}",
+        PAYER_CLAIM_COLUMNS,
+        [readable(r, PAYER_CLAIM_MONEY) for r in payer_claim_rows(data)],
+        right=[*PAYER_CLAIM_MONEY, "lines", "moved"],
+    )
+    totals = readable(data["totals"], PAYER_CLAIM_MONEY)
+    write_line(
+        f"{data['totals']['claims']} claims: claimed {totals['claimed']}, due now "
+        f"{totals['due_now']}, paid {totals['paid']}, still disputed {totals['disputed']}; "
+        f"net adjustment {totals['adjustment']} (positive: {data['payer']} owes it); "
+        "each claim line by line: reconcile CLAIM"
     )

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from soc_ledger.projections.views.render import (
+    context_of,
     for_people,
     write_csv,
     write_for_machines,
@@ -76,7 +77,7 @@ def render_finances(data: dict[str, Any], fmt: str) -> None:
     if fmt == "json":
         write_json(data)
     elif fmt == "csv":
-        write_csv(FINANCE_COLUMNS, finance_rows(data))
+        write_csv(FINANCE_COLUMNS, finance_rows(data), context_of(data))
     else:
         finance_tables(data)
 

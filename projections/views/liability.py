@@ -12,6 +12,7 @@ from soc_ledger.domain.outcomes.liability import Figures, Liability
 from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.domain.values import money
 from soc_ledger.projections.views.render import (
+    TOTAL,
     for_people,
     write_for_machines,
     write_line,
@@ -19,7 +20,7 @@ from soc_ledger.projections.views.render import (
 )
 
 if TYPE_CHECKING:  # named for type hints only: `explain` need not load the diff module
-    from soc_ledger.projections.diff import Diff
+    from soc_ledger.projections.diff import Diff, Moves
     from soc_ledger.projections.queries import CaseExplained
 
 
@@ -31,22 +32,31 @@ def share(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:.4f}"
 
 
-def figures(f: Figures, own_share: str = "total") -> dict[str, Any]:
-    """Weeks, money and days; `owed` is the payer's own bill for a borough, else the total."""
-    owed = f.owed_borough if own_share == "borough" else f.owed
-    provisional = f.provisional_borough if own_share == "borough" else f.provisional
-    capped = f.capped_borough if own_share == "borough" else f.capped
+def figures(f: Figures) -> dict[str, Any]:
+    """Weeks, money and days. `owed`, `provisional` and `capped` are the totals on every row
+    (contract, borough, case), as in the tables and CSVs; each share has its own name
+    (`…_by_borough`, `…_by_top_up`). A borough's own bill is `owed_by_borough`: until issue 14
+    a borough row's `owed` was that share, one name with two meanings."""
     return {
         "weeks": f.weeks.as_dict(),
-        "owed": money(owed),
-        "provisional": money(provisional),
-        "capped": money(capped),
+        "owed": money(f.owed),
+        "provisional": money(f.provisional),
+        "capped": money(f.capped),
         "owed_borough": money(f.owed_borough),
         "owed_top_up": money(f.owed_top_up),
         "owed_total": money(f.owed),
         "days_in_care": f.days_in_care,
         "days_out_of_care": f.days_out_of_care,
         "share_out_of_care": share(f.share_out_of_care),
+        # Beyond SPEC's shape (nothing renamed): one name, one meaning, on every row.
+        "owed_by_borough": money(f.owed_borough),
+        "owed_by_top_up": money(f.owed_top_up),
+        "provisional_total": money(f.provisional),
+        "provisional_by_borough": money(f.provisional_borough),
+        "provisional_by_top_up": money(f.provisional_top_up),
+        "capped_total": money(f.capped),
+        "capped_by_borough": money(f.capped_borough),
+        "capped_by_top_up": money(f.capped_top_up),
     }
 
 
@@ -62,10 +72,8 @@ def liability_json(result: Liability, known_at: date | None, week_rule: str) -> 
             **figures(t),
             "by_payer": {p.payer: money(p.owed) for p in result.payers},
         },
-        # A borough's `owed` is its own bill (the borough share of its cases); the top-up
-        # funder's share of them is `owed_top_up`, both together `owed_total`.
         "boroughs": [
-            {"borough": b.borough, "cases_tracked": b.cases_tracked, **figures(b, "borough")}
+            {"borough": b.borough, "cases_tracked": b.cases_tracked, **figures(b)}
             for b in result.boroughs
         ],
         "payers": [
@@ -118,10 +126,16 @@ def week_json(week: Week) -> dict[str, Any]:
         "days_in_care": week.days_in_care,
         "terms": week.variation,
         "because": [f"#{p}" for p in week.because],
+        # Beyond SPEC's shape: the shares flat, and their sum.
+        "owed_by_borough": money(week.borough_amount),
+        "owed_by_top_up": money(week.top_up_amount),
+        "owed_total": money(week.borough_amount + week.top_up_amount),
     }
 
 
-def diff_json(d: Diff, first: KnownAt, second: KnownAt, k1: date, k2: date | None) -> dict:
+def diff_json(
+    d: Diff, first: KnownAt, second: KnownAt, k1: date, k2: date | None, moved: Moves
+) -> dict:
     def side(w: Week | None) -> dict[str, Any] | None:
         if w is None:
             return None
@@ -143,6 +157,9 @@ def diff_json(d: Diff, first: KnownAt, second: KnownAt, k1: date, k2: date | Non
                 "after": side(c.after),
                 "owed_change": signed(c.owed_change),
                 "because": [f"#{p}" for p in c.because],
+                # Beyond SPEC's shape: whose share it changed, and the claims asking for it.
+                "payers": moved.payers.get((c.case, c.week, c.end), []),
+                "claims": moved.claims_of.get((c.case, c.week, c.end), []),
             }
             for c in d.changes
         ],
@@ -151,6 +168,18 @@ def diff_json(d: Diff, first: KnownAt, second: KnownAt, k1: date, k2: date | Non
         "by_payer": {payer: signed(v) for payer, v in d.by_payer().items()},
         "before": {"owed": money(d.before.totals.owed), "weeks": d.before.totals.weeks.as_dict()},
         "after": {"owed": money(d.after.totals.owed), "weeks": d.after.totals.weeks.as_dict()},
+        # The claims whose due the changes move (due then and due now differ by `change`).
+        "claims_moved": [
+            {
+                "claim": m.claim,
+                "payer": m.payer,
+                "period_end": m.period_end.isoformat(),
+                "change": signed(m.change),
+                "lines": [{"case": case, "change": signed(v)} for case, v in m.lines],
+            }
+            for m in moved.claims
+        ],
+        "payers_moved": sorted({p for ps in moved.payers.values() for p in ps}),
     }
 
 
@@ -200,81 +229,97 @@ def explain_json(
 
 # --- for CSV and people ------------------------------------------------------------------------
 
+WEEK_COUNTS = ["outcome", "in_care", "unverified", "pending"]
+# `owed`, `provisional` and `capped` are the totals on every row of every table and CSV; the
+# shares are named (`owed_by_borough`, `owed_by_top_up`, ...). A payer's row is what it owes.
+SHARES = ["owed_by_borough", "owed_by_top_up", "owed", "provisional", "capped"]
+# A borough's table shows its own bill too (the figures its row has always shown).
+BOROUGH_SHARES = [
+    "owed_by_borough",
+    "owed_by_top_up",
+    "owed",
+    "provisional_by_borough",
+    "provisional",
+    "capped_by_borough",
+    "capped",
+]
+# CSV: every share of every figure, for a spreadsheet to add up.
+CSV_SHARES = [
+    "owed_by_borough",
+    "owed_by_top_up",
+    "owed",
+    "provisional_by_borough",
+    "provisional_by_top_up",
+    "provisional",
+    "capped_by_borough",
+    "capped_by_top_up",
+    "capped",
+]
+CASE_COLUMNS = [
+    "case",
+    "borough",
+    "intervention",
+    "first_meeting",
+    "tracking_start",
+    "tracking_end",
+]
 LIABILITY_COLUMNS = {
-    "contract": [
-        "cases_tracked",
-        "outcome",
-        "in_care",
-        "unverified",
-        "pending",
-        "owed",
-        "provisional",
-        "capped",
-        "share_out_of_care",
-    ],
-    "borough": [
-        "borough",
-        "cases_tracked",
-        "outcome",
-        "in_care",
-        "unverified",
-        "pending",
-        "owed",
-        "owed_top_up",
-        "provisional",
-        "capped",
-        "share_out_of_care",
-    ],
-    "case": [
-        "case",
-        "borough",
-        "intervention",
-        "first_meeting",
-        "tracking_start",
-        "tracking_end",
-        "outcome",
-        "in_care",
-        "unverified",
-        "pending",
-        "owed",
-        "provisional",
-        "capped",
-    ],
+    "contract": ["cases_tracked", *WEEK_COUNTS, *SHARES, "share_out_of_care"],
+    "borough": ["borough", "cases_tracked", *WEEK_COUNTS, *BOROUGH_SHARES, "share_out_of_care"],
+    "case": [*CASE_COLUMNS, *WEEK_COUNTS, *SHARES],
     "payer": ["payer", "owed", "provisional", "capped"],
 }
+LIABILITY_CSV_COLUMNS = {
+    "contract": ["cases_tracked", *WEEK_COUNTS, *CSV_SHARES, "share_out_of_care"],
+    "borough": ["borough", "cases_tracked", *WEEK_COUNTS, *CSV_SHARES, "share_out_of_care"],
+    "case": [*CASE_COLUMNS, *WEEK_COUNTS, *CSV_SHARES],
+    "payer": LIABILITY_COLUMNS["payer"],
+}
 # Right-aligned in a table: money, counts of cases and weeks, the share out of care.
-LIABILITY_RIGHT = [
-    "owed",
-    "owed_top_up",
-    "provisional",
-    "capped",
-    "cases_tracked",
-    "outcome",
-    "in_care",
-    "unverified",
-    "pending",
-    "share_out_of_care",
-]
-LIABILITY_MONEY = {"owed", "owed_top_up", "provisional", "capped", "owed_borough", "owed_total"}
+LIABILITY_RIGHT = ["cases_tracked", *WEEK_COUNTS, *CSV_SHARES, "share_out_of_care"]
+LIABILITY_MONEY = {"owed_top_up", "owed_borough", "owed_total", *CSV_SHARES}
 EXPLAIN_COLUMNS = [
     "week",
     "start",
     "end",
     "status",
     "days_in_care",
+    "owed_by_borough",
+    "owed_by_top_up",
     "owed",
     "capped",
     "terms",
     "because",
 ]
-DIFF_COLUMNS = ["case", "borough", "week", "end", "before", "after", "owed_change", "because"]
+EXPLAIN_MONEY = ["owed_by_borough", "owed_by_top_up", "owed", "capped"]
+DIFF_COLUMNS = [
+    "case",
+    "borough",
+    "week",
+    "end",
+    "before",
+    "after",
+    "owed_change",
+    "payers",
+    "claims",
+    "because",
+]
+CLAIMS_MOVED_COLUMNS = ["claim", "payer", "period_end", "lines", "change"]
 EVENT_REF_COLUMNS = ["event", "type", "key", "effective", "recorded_on"]
 
 
 def flat(row: dict[str, Any]) -> dict[str, Any]:
-    """A row with its week counts beside its money (one column each)."""
+    """A row with its week counts beside its money (one column each), and `owed`,
+    `provisional` and `capped` the totals whatever the row (a borough's JSON row has them as
+    its own share)."""
     out = dict(row)
     out.update(row.get("weeks", {}))
+    if "owed_total" in row:
+        out.update(
+            owed=row["owed_total"],
+            provisional=row["provisional_total"],
+            capped=row["capped_total"],
+        )
     return out
 
 
@@ -283,20 +328,22 @@ def readable(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def liability_rows(data: dict[str, Any], by: str) -> list[dict[str, Any]]:
-    """The liability's rows `by` contract, borough, case or payer, flat."""
+    """The liability's rows `by` contract, borough, case or payer, flat; by borough, case or
+    payer they end with a total row (the contract's totals, first column `total`)."""
     if by == "contract":
         return [flat(data["totals"])]
+    total = {**flat(data["totals"]), LIABILITY_COLUMNS[by][0]: TOTAL}
     if by == "borough":
-        return [flat(b) for b in data["boroughs"]]
+        return [*(flat(b) for b in data["boroughs"]), total]
     if by == "case":
-        return [flat(c) for c in data["cases"]]
-    return data["payers"]
+        return [*(flat(c) for c in data["cases"]), total]
+    return [*data["payers"], total]
 
 
 def render_liability(data: dict[str, Any], by: str, fmt: str) -> None:
     """The liability as JSON, or its rows `by` contract, borough, case or payer."""
     columns = LIABILITY_COLUMNS[by]
-    if write_for_machines(fmt, data, columns, lambda: liability_rows(data, by)):
+    if write_for_machines(fmt, data, LIABILITY_CSV_COLUMNS[by], lambda: liability_rows(data, by)):
         return
     rows = [readable(r) for r in liability_rows(data, by)]
     known = data["known_at"] or "everything recorded"
@@ -309,21 +356,28 @@ def render_liability(data: dict[str, Any], by: str, fmt: str) -> None:
         write_table(
             "owed by payer",
             LIABILITY_COLUMNS["payer"],
-            [readable(p) for p in data["payers"]],
+            [readable(r) for r in liability_rows(data, "payer")],
             right=LIABILITY_RIGHT,
         )
 
 
 def explain_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """A case's weeks, one row each, the two shares of `owed` side by side."""
-    return [
+    """A case's weeks, one row each with each share of `owed` in its own column, then the
+    case's total row (first column `total`)."""
+    rows = [
         {
             **w,
-            "owed": w["owed"]["borough"] + " + " + w["owed"]["top_up"],
+            "owed_by_borough": w["owed"]["borough"],
+            "owed_by_top_up": w["owed"]["top_up"],
+            "owed": money(Decimal(w["owed"]["borough"]) + Decimal(w["owed"]["top_up"])),
             "because": " ".join(w["because"]),
         }
         for w in data["weeks"]
     ]
+    total: dict[str, Any] = {"week": TOTAL, "days_in_care": sum(r["days_in_care"] for r in rows)}
+    for name in EXPLAIN_MONEY:
+        total[name] = money(sum((Decimal(r[name]) for r in rows), Decimal("0.00")))
+    return [*rows, total]
 
 
 def render_explain(data: dict[str, Any], fmt: str) -> None:
@@ -349,15 +403,16 @@ def render_explain(data: dict[str, Any], fmt: str) -> None:
     write_table(
         f"weeks as of {data['as_of']}",
         EXPLAIN_COLUMNS,
-        rows,
-        right=["week", "days_in_care", "owed", "capped"],
+        [for_people(r, EXPLAIN_MONEY) for r in rows],
+        right=["week", "days_in_care", *EXPLAIN_MONEY],
     )
     write_table("events", EVENT_REF_COLUMNS, list(data["events"].values()))
 
 
 def diff_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per changed week: its status before and after, the change, the events."""
-    return [
+    """One row per changed week: its status before and after, the change, whose share and
+    which claims it moves, the events; then the total row (first column `total`)."""
+    rows = [
         {
             "case": c["case"],
             "borough": c["borough"],
@@ -366,14 +421,25 @@ def diff_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             "before": (c["before"] or {}).get("status", "-"),
             "after": (c["after"] or {}).get("status", "-"),
             "owed_change": c["owed_change"],
+            "payers": " ".join(c["payers"]),
+            "claims": " ".join(c["claims"]),
             "because": " ".join(c["because"]),
         }
         for c in data["changes"]
     ]
+    return [*rows, {"case": TOTAL, "owed_change": data["total_change"]}]
+
+
+def claims_moved_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {**m, "lines": " ".join(f"{x['case']} {x['change']}" for x in m["lines"])}
+        for m in data["claims_moved"]
+    ]
 
 
 def render_diff(data: dict[str, Any], fmt: str) -> None:
-    """The changes as JSON, or one row per changed week, its events and the totals."""
+    """The changes as JSON, or one row per changed week, its events, the claims moved and the
+    totals."""
     if write_for_machines(fmt, data, DIFF_COLUMNS, lambda: diff_rows(data)):
         return
     rows = diff_rows(data)
@@ -385,9 +451,18 @@ def render_diff(data: dict[str, Any], fmt: str) -> None:
         right=["week", "owed_change"],
     )
     write_table("events", EVENT_REF_COLUMNS, list(data["events"].values()))
+    if data["claims_moved"]:
+        write_table(
+            "claims moved (their due then and due now differ by the change)",
+            CLAIMS_MOVED_COLUMNS,
+            claims_moved_rows(data),
+            right=["change"],
+        )
     write_line(
         f"owed {data['before']['owed']} -> {data['after']['owed']}: total change "
         f"{data['total_change']} ("
         + ", ".join(f"{p} {v}" for p, v in data["by_payer"].items())
         + ")"
     )
+    claims = " ".join(m["claim"] for m in data["claims_moved"]) or "none"
+    write_line(f"payers moved: {' '.join(data['payers_moved']) or 'none'}; claims moved: {claims}")

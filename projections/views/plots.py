@@ -1,4 +1,4 @@
-"""Pictures for people who would rather look than read (`--plot FILE.png`).
+"""Pictures for people who would rather look than read (`--plot FILE.png`, `.svg` or `.pdf`).
 
 matplotlib with the `Agg` backend, drawn on a `Figure` of its own (no pyplot state), imported
 only when a plot is asked for. Every picture has a title saying what it shows, labelled axes
@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from soc_ledger.projections.views.render import write_line, writing
+from soc_ledger.projections.views.render import OutputError, write_line, writing
 
 if TYPE_CHECKING:
     from soc_ledger.domain.finances.finances import Finances
@@ -21,6 +21,21 @@ if TYPE_CHECKING:
     from soc_ledger.domain.forecast import Forecast
 
 WIDTH, HEIGHT, DPI = 11.0, 6.5, 110
+# The file's suffix decides matplotlib's format: a name that says PDF must hold a PDF.
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+
+def plot_format(path: str) -> str:
+    """The picture format PATH's suffix names; any other suffix is refused before any work."""
+    import os
+
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in FORMATS:
+        raise OutputError(
+            f"--plot {path}: give a file ending in .png, .svg or .pdf "
+            f"(not {suffix or 'no suffix'})"
+        )
+    return FORMATS[suffix]
 
 
 def write_plotted(path: str) -> None:
@@ -71,7 +86,7 @@ def _short(value: Decimal) -> str:
 
 def _save(fig, path: str) -> None:
     with writing("--plot", path):
-        fig.savefig(path, format="png")
+        fig.savefig(path, format=plot_format(path))
 
 
 def plot_liability(

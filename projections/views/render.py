@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 import click
@@ -81,6 +82,37 @@ def write_json(data: Any) -> None:
     sys.stdout.write("".join(pieces))
 
 
+# What every CSV and JSON report states it was read at (README, "Reports for scripts").
+CONTEXT_COLUMNS = ("contract", "as_of", "known_at", "log_position")
+TOTAL = "total"  # the first column of a CSV's or table's total row
+
+
+def with_context(
+    data: dict[str, Any],
+    contract: str | None,
+    as_of: date | None,
+    known_at: date | None,
+    log_position: int | None,
+) -> dict[str, Any]:
+    """A report's JSON with its context at the top level: the contract, as_of, known_at (null:
+    everything recorded) and the log position the read models had reached. A field the report
+    already has is kept as it is (SPEC §10: fields are added, never changed)."""
+    context = {
+        "contract": contract,
+        "as_of": as_of.isoformat() if as_of else None,
+        "known_at": known_at.isoformat() if known_at else None,
+        "log_position": log_position,
+    }
+    return {**data, **{k: v for k, v in context.items() if k not in data}}
+
+
+def context_of(data: Any) -> dict[str, Any] | None:
+    """The context `with_context` gave DATA, if it has one."""
+    if isinstance(data, dict) and "log_position" in data:
+        return {k: data.get(k) for k in CONTEXT_COLUMNS}
+    return None
+
+
 def write_for_machines(
     fmt: str,
     data: Any,
@@ -93,15 +125,26 @@ def write_for_machines(
         write_json(data)
         return True
     if fmt == "csv":
-        write_csv(columns, rows())
+        write_csv(columns, rows(), context_of(data))
         return True
     return False
 
 
-def write_csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
-    writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore")
+def write_csv(
+    columns: Sequence[str],
+    rows: Iterable[dict[str, Any]],
+    context: dict[str, Any] | None = None,
+) -> None:
+    """Rows under a header line; with CONTEXT, its four columns end every row (so that each
+    row, a total row too, says what it was read at, and the file needs no comment line)."""
+    names = list(columns)
+    if context is not None:
+        names += [c for c in CONTEXT_COLUMNS if c not in names]
+    writer = csv.DictWriter(sys.stdout, fieldnames=names, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
+        if context is not None:
+            row = {**row, **{k: v for k, v in context.items() if row.get(k) is None}}
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
 
 
@@ -111,15 +154,69 @@ def write_table(
     rows: Iterable[dict[str, Any]],
     right: Sequence[str] = (),
 ) -> None:
+    """A rich table that never cuts a figure: numbers, codes and dates are never wrapped; free
+    text (holding spaces) wraps. If even so the columns are too wide for the terminal, they are
+    folded into several tables one under the other, each starting with the first column (the
+    row's name), so that every figure is printed whole."""
     from rich.console import Console
+
+    cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=200)  # a pipe or file: do not wrap for an 80-column default
+    text = [any(" " in r[i] for r in cells) for i in range(len(columns))]
+    need = [
+        # 3: a cell's padding and its border; text needs only a few characters to wrap in.
+        3 + min(TEXT_WIDTH, w) if text[i] else 3 + w
+        for i, w in enumerate(
+            max([len(name), *(len(r[i]) for r in cells)]) for i, name in enumerate(columns)
+        )
+    ]
+    groups = _fold(need, console.width - 1)
+    for n, group in enumerate(groups):
+        heading = title if n == 0 else "(continued)"
+        console.print(_table(heading, columns, cells, group, right, text))
+
+
+TEXT_WIDTH = 12  # the least a wrapping text column is given before columns are folded
+
+
+def _fold(need: list[int], width: int) -> list[list[int]]:
+    """The columns' indexes in groups that each fit WIDTH, every group after the first led by
+    column 0 (all of them in one group when they fit)."""
+    if sum(need) <= width or len(need) < 2:
+        return [list(range(len(need)))]
+    groups: list[list[int]] = [[0]]
+    used = need[0]
+    for i in range(1, len(need)):
+        if used + need[i] > width and len(groups[-1]) > 1:
+            groups.append([0])
+            used = need[0]
+        groups[-1].append(i)
+        used += need[i]
+    return groups
+
+
+def _table(
+    title: str | None,
+    columns: Sequence[str],
+    cells: list[list[str]],
+    group: list[int],
+    right: Sequence[str],
+    text: list[bool],
+):
     from rich.table import Table
 
     table = Table(title=title, show_lines=False, header_style="bold")
-    for name in columns:
-        table.add_column(name, justify="right" if name in right else "left")
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)  # a pipe or file: do not wrap for an 80-column default
-    console.print(table)
+    for i in group:
+        name = columns[i]
+        table.add_column(
+            name,
+            justify="right" if name in right else "left",
+            no_wrap=not text[i],
+            overflow="fold",
+            min_width=None if text[i] else len(name),
+        )
+    for row in cells:
+        table.add_row(*(row[i] for i in group))
+    return table
