@@ -136,6 +136,8 @@ def record(file, db: str, check: bool) -> None:
     # A check writes nothing, so it needs a ledger already there; a record may start one.
     with open_ledger(db, create=not check) as ledger:
         outcome = ledger.record_lines(lines if file.seekable() else lines(), source, check)
+        if not check:
+            _catch_up(ledger)
     if check:
         write_checked(outcome)
         return
@@ -247,15 +249,23 @@ def _known(day: date | None) -> KnownAt:
     return KnownAt.on(day)
 
 
+def _catch_up(ledger: Ledger) -> None:
+    """Every read model brought up to the log after a write, by the writer (the next reader
+    should not pay for it); a crash before it leaves them behind, never wrong."""
+    from soc_ledger.projections import versions
+
+    ledger.follow(versions.catch_up, versions.NAME)
+
+
 @contextmanager
 def _reporting(db: str, contract: str | None) -> Iterator[tuple[Engine, str]]:
     """The ledger's engine with its read models caught up to the log, and the contract named
     (or the store's only one)."""
     from soc_ledger.ledger import index
-    from soc_ledger.projections import latest, queries, seals
+    from soc_ledger.projections import latest, queries, seals, versions
 
     with open_ledger(db) as ledger:
-        ledger.follow(latest.catch_up, latest.NAME)
+        ledger.follow(versions.catch_up, versions.NAME)
         seals.check_followed(ledger)
         # The position the read models reached: what every CSV and JSON report says it read.
         click.get_current_context().meta[POSITION] = index.tracked_position(
@@ -556,6 +566,8 @@ def import_903(
         result = import_return(
             ledger, FACTS_NOW, ret, borough, period, received_on, contract, check=check
         )
+        if not check:
+            _catch_up(ledger)
     if check:
         write_checked(result.outcome)
         return
@@ -579,6 +591,7 @@ def revert(import_name, reason, db) -> None:
     _records_from(import_name)
     with open_ledger(db) as ledger:
         reverted = revert_import(ledger, import_name, reason)
+        _catch_up(ledger)
     write_reverted(reverted)
 
 

@@ -7,7 +7,7 @@ module docstrings hold the readings (also in docs/claims.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -23,9 +23,12 @@ from soc_ledger.domain.claims.reconciliation import (
 from soc_ledger.domain.claims.statement import Statement, statement_of
 from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
-from soc_ledger.projections import readmodel
-from soc_ledger.projections.outcome_facts import Knowledge, knowledge
-from soc_ledger.projections.queries import recorded_between
+from soc_ledger.domain.outcomes.facts import ContractFacts, cases_from_facts, contract_from_facts
+from soc_ledger.domain.outcomes.terms import TermsTimeline
+from soc_ledger.projections import queries, readmodel, versions
+from soc_ledger.projections.outcome_facts import knowledge
+from soc_ledger.projections.queries import CONTRACT_TYPES, recorded_between
+from soc_ledger.projections.versions import StoredOwed
 
 CLAIM_TYPES = ("ClaimSubmitted", "ClaimLineDisputed", "DisputeResolved", "PaymentReceived")
 
@@ -36,7 +39,20 @@ def claims_at(engine: Engine, contract: str, known_at: KnownAt = EVERYTHING) -> 
     return claims_from_facts(facts, contract)
 
 
-def _owed(engine: Engine, contract: str, known_at: KnownAt, horizon: date) -> Owed:
+def _owed(
+    engine: Engine,
+    contract: str,
+    known_at: KnownAt,
+    horizon: date,
+    cases: Collection[str] | None = None,
+) -> Owed | StoredOwed:
+    """What each payer owes for each case (or only `cases`) at `known_at`: from the case
+    versions known then when they are in step with the facts and no cap can bind then (a few
+    rows per case), else every week of the contract computed from the facts (`Owed`)."""
+    if versions.in_step(engine):
+        terms = queries.terms(engine, contract, known_at)  # refuses as `knowledge` does
+        if not versions.caps_may_bind(engine, contract, known_at, TermsTimeline(terms)):
+            return StoredOwed(engine, contract, known_at, terms, cases)
     k = knowledge(engine, contract, known_at)
     return Owed(k.contract, k.cases, k.coverage, horizon)
 
@@ -78,11 +94,12 @@ def reconcile_many(
     instants = {c.claim: datetime.fromisoformat(by_position[c.position].recorded_on)
                 for c in targets}
 
-    now = _owed(engine, contract, known_at, max(c.period_end for c in targets))
-    then: dict[datetime, Owed] = {}
+    lines = {line.case for c in targets for line in c.lines}
+    now = _owed(engine, contract, known_at, max(c.period_end for c in targets), lines)
+    then: dict[datetime, Owed | StoredOwed] = {}
     for instant in sorted(set(instants.values())):
         horizon = max(c.period_end for c in targets if instants[c.claim] == instant)
-        then[instant] = _owed(engine, contract, KnownAt(instant), horizon)
+        then[instant] = _owed(engine, contract, KnownAt(instant), horizon, lines)
     windows = {payer: Windows.of(ledger, payer) for payer in {c.payer for c in targets}}
     payee = now.contract.agreed.prime_contractor if now.contract.agreed else None
 
@@ -123,19 +140,23 @@ def reconcile_payer(
     """Every claim made to PAYER on the ledger at (as_of, known_at), reconciled (in order of
     period end, then of recording); a payer the contract does not know is an error."""
     held = claims_at(engine, contract, known_at)
-    _check_payers(contract, knowledge(engine, contract, known_at), held, [payer])
+    _check_payers(contract, *_payers(engine, contract, known_at), held, [payer])
     mine = [c.claim for c in on_ledger(held.values(), as_of) if c.payer == payer]
     return reconcile_many(engine, contract, as_of, known_at, mine)
 
 
 def _check_payers(
-    contract: str, k: Knowledge, held: dict[str, Claim], payers: Sequence[str] | None
+    contract: str,
+    terms: ContractFacts,
+    boroughs: set[str],
+    held: dict[str, Claim],
+    payers: Sequence[str] | None,
 ) -> list[str]:
-    """Every payer of the contract (the boroughs, the top-up funder, anyone a claim was made
-    to); any of PAYERS not among them is an error."""
-    known = sorted({*k.contract.boroughs, *(c.borough for c in k.cases.values())})
-    if k.contract.agreed is not None:
-        known.append(k.contract.agreed.top_up_funder)
+    """Every payer of the contract (its boroughs and its cases', from `_payers`, the top-up
+    funder, anyone a claim was made to); any of PAYERS not among them is an error."""
+    known = sorted({*terms.boroughs, *boroughs})
+    if terms.agreed is not None:
+        known.append(terms.agreed.top_up_funder)
     known += sorted({c.payer for c in held.values()} - set(known))
     for payer in payers or ():
         if payer not in known:
@@ -143,6 +164,18 @@ def _check_payers(
                 f"no payer {payer!r} in contract {contract!r} (a borough or the top-up funder)"
             )
     return known
+
+
+def _payers(engine: Engine, contract: str, known_at: KnownAt) -> tuple[ContractFacts, set[str]]:
+    """The contract's terms and every case's borough as known at `known_at`, folded from the
+    terms and the referrals alone (a referral names its borough; no other fact moves it)."""
+    facts = readmodel.facts_known_at(
+        engine, contract, known_at, (*CONTRACT_TYPES, "ReferralReceived")
+    )
+    terms = contract_from_facts(contract, facts)
+    if terms.agreed is None:
+        raise QueryError(f"contract {contract!r} was not agreed as known at that time")
+    return terms, {c.borough for c in cases_from_facts(facts, contract).values()}
 
 
 def statement(
@@ -162,9 +195,8 @@ def statements(
     """Statements of account at (as_of, known_at), reading the facts once (default: every
     payer: the boroughs, the top-up funder, and anyone a claim was made to)."""
     held = claims_at(engine, contract, known_at)
-    k = knowledge(engine, contract, known_at)
-    known = _check_payers(contract, k, held, payers)
+    known = _check_payers(contract, *_payers(engine, contract, known_at), held, payers)
     ledger = on_ledger(held.values(), as_of)
     horizon = max([as_of] + [c.period_end for c in ledger])
-    owed = Owed(k.contract, k.cases, k.coverage, horizon)
+    owed = _owed(engine, contract, known_at, horizon)
     return [statement_of(contract, payer, ledger, owed, as_of) for payer in payers or known]

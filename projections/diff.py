@@ -15,7 +15,7 @@ from soc_ledger.domain.claims.moved import ClaimMoved, ShareChange, claims_moved
 from soc_ledger.domain.knowledge import KnownAt
 from soc_ledger.domain.outcomes.assessment import Assessment
 from soc_ledger.domain.outcomes.facts import cases_from_facts
-from soc_ledger.domain.outcomes.liability import Liability, liability
+from soc_ledger.domain.outcomes.liability import Liability, LiabilityStream, liability
 from soc_ledger.domain.outcomes.prices import ZERO
 from soc_ledger.domain.outcomes.tracking import LIFECYCLE
 from soc_ledger.domain.outcomes.weeks import Week
@@ -137,15 +137,18 @@ def diff(engine: Engine, contract: str, as_of: date, first: KnownAt, second: Kno
     # Both sides week by week from the facts: the weeks read model keeps no weeks list. Case
     # by case when no cap may bind on either side (a week then depends on its own case only);
     # else every week of both sides at once, as the caps take them in order across cases.
+    # With the case versions in step and no cap able to bind on either side, both sides'
+    # totals are two version reads and only the cases with a new version are assessed.
+    stored = _stored_diff(engine, contract, as_of, first, second)
+    if stored is not None:
+        return stored
     streamed = _streamed_diff(engine, contract, as_of, first, second)
     if streamed is not None:
         return streamed
     return _full_diff(engine, contract, as_of, first, second)
 
 
-def _full_diff(
-    engine: Engine, contract: str, as_of: date, first: KnownAt, second: KnownAt
-) -> Diff:
+def _full_diff(engine: Engine, contract: str, as_of: date, first: KnownAt, second: KnownAt) -> Diff:
     """`diff` from both sides' liabilities with every week."""
     before = _computed(engine, contract, as_of, first)
     after = _computed(engine, contract, as_of, second)
@@ -166,6 +169,36 @@ def _full_diff(
     return Diff(contract, as_of, before, after, changes, refs)
 
 
+def _stored_diff(
+    engine: Engine, contract: str, as_of: date, first: KnownAt, second: KnownAt
+) -> Diff | None:
+    """`diff` with both sides' totals read from the case versions (`versions.liability_at`)
+    and the weeks compared only for the cases whose version differs between the two times
+    (`versions.changed_cases`): a case with one version at both reads the same at both. None
+    when the versions are behind the facts or a cap may bind on either side."""
+    from soc_ledger.projections import versions
+
+    if not versions.in_step(engine):
+        return None
+    sides = (
+        liability_stream(engine, contract, as_of, first),
+        liability_stream(engine, contract, as_of, second),
+    )
+    results = [
+        versions.liability_at(engine, contract, as_of, k, side.timeline)
+        for k, side in zip((first, second), sides, strict=True)
+    ]
+    before, after = results
+    if before is None or after is None:
+        return None
+    changed = versions.changed_cases(engine, contract, first, second)
+    compared = _compared(engine, contract, first, second, sides, changed)
+    if compared is None:  # cannot happen when neither side's caps bind: the full way then
+        return None
+    changes, refs = compared
+    return Diff(contract, as_of, before, after, changes, refs)
+
+
 def _streamed_diff(
     engine: Engine, contract: str, as_of: date, first: KnownAt, second: KnownAt
 ) -> Diff | None:
@@ -176,6 +209,23 @@ def _streamed_diff(
         liability_stream(engine, contract, as_of, first),
         liability_stream(engine, contract, as_of, second),
     )
+    compared = _compared(engine, contract, first, second, sides, None)
+    if compared is None:
+        return None
+    changes, refs = compared
+    return Diff(contract, as_of, sides[0].result(), sides[1].result(), changes, refs)
+
+
+def _compared(
+    engine: Engine,
+    contract: str,
+    first: KnownAt,
+    second: KnownAt,
+    sides: tuple[LiabilityStream, LiabilityStream],
+    cases: set[str] | None,
+) -> tuple[list[WeekChange], dict[int, EventRef]] | None:
+    """The changes of the cases known at either time (or only `cases`), fed to both sides'
+    streams, with the events they name; None as soon as a cap may bind on either side."""
     news = recorded_between(engine, contract, *_in_order(first, second))
     # `_full_diff` resolves every position deciding a week to find the events the news
     # correct or retract among them. Only those targets are ever looked up: resolve them (a
@@ -187,7 +237,7 @@ def _streamed_diff(
     deciding: set[int] = set()
     found: list[tuple[tuple[str, int, date], Week | None, Week | None, str]] = []
     with engine.connect() as conn:
-        for _, readings in known_case_facts(conn, contract, (first, second)):
+        for _, readings in known_case_facts(conn, contract, (first, second), cases):
             assessed: list[Assessment | None] = []
             for side, facts in zip(sides, readings, strict=True):
                 a = None
@@ -218,8 +268,7 @@ def _streamed_diff(
     found.sort(key=lambda item: _change_order(item[0]))
     by_ref = {identity: ref for identity, ref in targets.items() if ref.position in deciding}
     changes = _explained(found, news, by_ref)
-    refs = event_refs(engine, (p for c in changes for p in c.because))
-    return Diff(contract, as_of, sides[0].result(), sides[1].result(), changes, refs)
+    return changes, event_refs(engine, (p for c in changes for p in c.because))
 
 
 def _change_order(key: tuple[str, int, date]) -> tuple[date, str, int]:
@@ -271,9 +320,7 @@ def _explained(
         w = b or a
         assert w is not None
         changes.append(
-            WeekChange(
-                key[0], borough, w.index, w.start, w.end, a, b, tuple(sorted(responsible))
-            )
+            WeekChange(key[0], borough, w.index, w.start, w.end, a, b, tuple(sorted(responsible)))
         )
     return changes
 

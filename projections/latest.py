@@ -30,9 +30,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Integer,
+    Table,
     case,
     delete,
     func,
@@ -323,8 +325,22 @@ def _cache(pounds: dict[int, Decimal], pence: int) -> Decimal:
 
 def liability_at(engine: Engine, contract: str, as_of: date, timeline: TermsTimeline) -> Liability:
     """`liability.liability` for the latest knowledge, read one slice per case: same figures."""
+    return liability_from(
+        engine, latest_case_weeks, latest_case_weeks.c.contract == contract, as_of, timeline
+    )
+
+
+def liability_from(
+    engine: Engine,
+    table: Table,
+    rows: ColumnElement[bool],
+    as_of: date,
+    timeline: TermsTimeline,
+) -> Liability:
+    """The liability summed from the rows of `table` (`latest_case_weeks` or a table with its
+    columns, such as the case versions) that `rows` selects, one slice per case."""
     today = as_of.toordinal()
-    t = latest_case_weeks.c
+    t = table.c
     day = literal(today, Integer)
     # Fixed blocks elapsed (`elapsed_blocks`), in SQL both databases read alike: the
     # division only ever sees a positive number, where truncation is the floor.
@@ -340,7 +356,7 @@ def liability_at(engine: Engine, contract: str, as_of: date, timeline: TermsTime
                 t.case_id, t.borough, t.intervention, t.first_meeting, t.tracking_start,
                 t.first_day, t.weeks, t.week_rule, t.care, t.counted, piece,
             )
-            .where(t.contract == contract, t.tracked_from <= as_of)
+            .where(rows, t.tracked_from <= as_of)
             .order_by(t.case_id)
         ).all()
     # Most cases share their kinds, their care intervals (none) and their sums: parse and

@@ -88,7 +88,9 @@ def liability_at(
 
     Its weeks are not kept, as the totals need none (for the weeks: `knowledge` then
     `liability.liability`). With the latest knowledge and each case's own rule the answer is
-    read from the weeks read model (`latest`); any other question is computed from the facts
+    read from the weeks read model (`latest`), and at an earlier knowledge from the case
+    versions known then (`versions`) unless a cap may bind then; any other question (a
+    `week_rule` what-if, or a binding cap at an earlier knowledge) is computed from the facts
     known then, case by case (`LiabilityStream`), or, when a cap may bind, from every week of
     the contract at once (the caps take the weeks of all cases in order).
     """
@@ -96,6 +98,13 @@ def liability_at(
         from soc_ledger.projections import latest
 
         return latest.liability_at(engine, contract, as_of, TermsTimeline(terms(engine, contract)))
+    if week_rule is None:
+        from soc_ledger.projections import versions
+
+        then = TermsTimeline(terms(engine, contract, known_at))
+        stored = versions.liability_at(engine, contract, as_of, known_at, then)
+        if stored is not None:
+            return stored
     streamed = _streamed_liability(engine, contract, as_of, known_at, week_rule)
     if streamed is not None:
         return streamed

@@ -1,7 +1,7 @@
 """`rebuild`: every read model dropped and rebuilt from the event log, which is never touched.
 
-The event index first (the other two read it), then the bitemporal facts, then the latest
-tracked cases; all under the writer lock, so no append lands half-way through.
+The event index first (the others read it), then the bitemporal facts, then the latest tracked
+cases, then the case versions; all under the writer lock, so no append lands half-way through.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 from soc_ledger.ledger import index
 from soc_ledger.ledger.locks import writer_lock
 from soc_ledger.ledger.service import Ledger
-from soc_ledger.projections import latest, readmodel
+from soc_ledger.projections import latest, readmodel, versions
 
 
 def rebuild_read_models(ledger: Ledger) -> tuple[int, float]:
@@ -21,4 +21,5 @@ def rebuild_read_models(ledger: Ledger) -> tuple[int, float]:
         events = index.rebuild(ledger.engine, ledger.log)
         readmodel.rebuild(ledger.engine, ledger.log)
         latest.rebuild(ledger.engine, ledger.log)
+        versions.rebuild(ledger.engine, ledger.log)
         return events, time.perf_counter() - started

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from soc_ledger.ledger.service import Ledger
 
 TABLE = "readmodel_seals"
-GUARDED = ("fact_versions", "latest_case_weeks")
+GUARDED = ("fact_versions", "latest_case_weeks", "case_versions")
 OPERATIONS = ("INSERT", "UPDATE", "DELETE")
 
 

@@ -1,0 +1,543 @@
+"""The tracked cases at every knowledge: one row per version of a case's answer, `case_versions`.
+
+The latest read model (`latest.py`) keeps each tracked case's answer as the latest knowledge
+reads it. This one keeps every answer a case has had over recorded time, the way
+`fact_versions` keeps every reading of a fact: a row is the case's `latest_case_weeks` row as
+the facts known between `known_from` (inclusive) and `known_until` (exclusive, NULL while
+current) give it, before caps. A liability at (as_of, known_at) then reads one row per case, the
+one whose range holds known_at, and a prefix of it, exactly as the latest does.
+
+Knowledge is by recording instant, as in `fact_versions`: a case's answer can only change at an
+instant where one of its facts' versions, or one of its contract's own facts' versions (terms,
+boroughs, care data), starts or stops being known. So a case's versions are computed from every
+version of those facts, at each such instant, and merged where consecutive answers are equal.
+An event appended later but recorded earlier is no special case: its fact versions carry its
+own recorded instants and the case's versions are computed again from them (a refresh always
+recomputes a touched case's whole history, never only its tail).
+
+Caps are not applied here: a row stores what each cap covers (`cap_gross`). At a knowledge
+where no cap can bind (every cap's covered gross, all weeks of all cases, within its smallest
+amount in force) every week is owed in full and the rows answer; where one can bind the query
+falls back to the computation from the facts (`queries.liability_at`), which is exact.
+
+Rows are refreshed by following the log, a touched case at a time (its whole history): a case
+event its case; care data every case of its borough; a terms event, or a correction of the
+contract's own stream, every case of the contract. A rebuild from position 0 gives identical
+rows.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from itertools import groupby
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    DateTime,
+    Engine,
+    Index,
+    Table,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+
+from soc_ledger.domain.claims.owed import NOTHING, Share
+from soc_ledger.domain.events import CASE_EVENTS
+from soc_ledger.domain.knowledge import Fact, KnownAt
+from soc_ledger.domain.outcomes.assessment import assess_case
+from soc_ledger.domain.outcomes.caps import CapAllocator
+from soc_ledger.domain.outcomes.facts import (
+    ContractFacts,
+    Coverage,
+    cases_from_facts,
+    contract_from_facts,
+    coverage_from_facts,
+)
+from soc_ledger.domain.outcomes.liability import Liability, liability
+from soc_ledger.domain.outcomes.prices import ZERO
+from soc_ledger.domain.outcomes.terms import TermsTimeline
+from soc_ledger.domain.outcomes.weeks import Week
+from soc_ledger.ledger import bulk, index
+from soc_ledger.ledger.encryption import open_text
+from soc_ledger.ledger.index import events_index, metadata, naive_utc, stream_name, tracking
+from soc_ledger.projections import latest, readmodel, seals
+from soc_ledger.projections.latest_row import COLUMNS, case_row, latest_case_weeks, to_pounds
+from soc_ledger.projections.outcome_facts import OUTCOME_TYPES, knowledge
+
+if TYPE_CHECKING:
+    from soc_ledger.ledger.store import EventLog
+
+NAME = "case_versions"
+
+case_versions = Table(
+    NAME,
+    metadata,
+    *(Column(c.name, c.type, nullable=c.nullable) for c in latest_case_weeks.columns),
+    Column("known_from", DateTime, nullable=False),  # naive UTC, inclusive
+    Column("known_until", DateTime),  # naive UTC, exclusive; NULL while current
+    Index("ix_case_versions_known", "contract", "known_from", "known_until"),
+    Index("ix_case_versions_case", "contract", "case_id"),
+    Index("ix_case_versions_borough", "contract", "borough"),
+)
+VERSION_COLUMNS = (*COLUMNS, "known_from", "known_until")
+
+
+# --- following the log -------------------------------------------------------------------------
+
+
+@dataclass
+class _Touched:
+    everything: bool = False
+    boroughs: set[str] = field(default_factory=set)
+    cases: set[str] = field(default_factory=set)
+
+
+def catch_up(engine: Engine, log: EventLog) -> int:
+    """Bring the case versions up to the log's head (the latest cases first, which follow the
+    facts, which follow the event index)."""
+    metadata.create_all(engine, tables=[case_versions])
+    handled = latest.catch_up(engine, log)
+    with engine.begin() as conn:
+        started = seals.begin(conn, NAME)
+        position = index.claim_position(conn, NAME)
+        touched: dict[str, _Touched] = {}
+        e = events_index.c
+        if position == 0:
+            head = conn.execute(select(func.max(e.position))).scalar()
+            for contract in conn.execute(select(e.contract).distinct()).scalars():
+                touched[contract] = _Touched(everything=True)
+            position = head or 0
+        else:
+            new = conn.execute(
+                select(
+                    e.position, e.contract, e.stream, e.type, e.case_id, e.target_version, e.payload
+                )
+                .where(e.position > position)
+                .order_by(e.position)
+            )
+            for r in new:
+                position = r.position
+                _touch(touched.setdefault(r.contract, _Touched()), r)
+        for contract, what in sorted(touched.items()):
+            _refresh(conn, contract, what)
+        conn.execute(update(tracking).where(tracking.c.name == NAME).values(position=position))
+        seals.seal(conn, NAME, started)
+    return handled
+
+
+def _touch(what: _Touched, r: Any) -> None:
+    if what.everything:
+        return
+    if r.target_version is not None:
+        stream = json.loads(r.stream)
+        if len(stream) == 2:
+            what.cases.add(stream[1])
+        else:
+            what.everything = True  # a correction of the contract's terms or coverage
+    elif r.type in CASE_EVENTS:
+        what.cases.add(r.case_id)
+    elif r.type in latest.TERMS_EVENTS:
+        what.everything = True
+    elif r.type == "CareDataReceived":
+        what.boroughs.add(index.payload_of(r)["borough"])
+
+
+def rebuild(engine: Engine, log: EventLog) -> int:
+    metadata.create_all(engine, tables=[case_versions])
+    with engine.begin() as conn:
+        conn.execute(delete(case_versions))
+        conn.execute(delete(tracking).where(tracking.c.name == NAME))
+    handled = catch_up(engine, log)
+    with engine.begin() as conn:
+        seals.reset(conn, NAME)
+    return handled
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """The contract's own facts as known from one instant: folded once for all its cases."""
+
+    terms: tuple[int, ...]  # the known fact versions the terms fold from: equal terms, equal key
+    timeline: TermsTimeline | None  # None: not agreed as known then (nothing is tracked)
+    coverage: Coverage
+    caps: CapAllocator | None
+
+
+# One version of a fact: (recorded_from, recorded_to or None, the fact).
+_Version = tuple[datetime, datetime | None, Fact]
+
+
+def _known(versions: Sequence[_Version], until: datetime) -> list[Fact]:
+    """`readmodel.facts_known_at`'s condition on stored versions, in log order."""
+    return [f for start, end, f in versions if start <= until and (end is None or end > until)]
+
+
+def _instants(versions: Iterable[_Version]) -> set[datetime]:
+    found: set[datetime] = set()
+    for start, end, _ in versions:
+        found.add(start)
+        if end is not None:
+            found.add(end)
+    return found
+
+
+def _contract_states(conn: Connection, contract: str) -> tuple[list[datetime], list[_State]]:
+    """The contract's own facts at each instant one of their versions starts or ends."""
+    fv = readmodel.fact_versions.c
+    rows = conn.execute(
+        select(fv.recorded_from, fv.recorded_to, *readmodel.FACT_COLUMNS)
+        .where(
+            fv.stream == stream_name(contract),
+            fv.case_id.is_(None),
+            fv.type.in_(OUTCOME_TYPES),
+        )
+        .order_by(fv.position, fv.recorded_from)
+    ).all()
+    facts = readmodel.facts_of_rows(row[2:] for row in rows)
+    versions = [(row[0], row[1], f) for row, f in zip(rows, facts, strict=True)]
+    ids = {id(f): i for i, (_, _, f) in enumerate(versions)}
+    instants = sorted(_instants(versions))
+    states: list[_State] = []
+    timelines: dict[tuple[int, ...], tuple[TermsTimeline | None, CapAllocator | None]] = {}
+    for moment in instants:
+        known = _known(versions, moment)
+        terms_key = tuple(ids[id(f)] for f in known if f.event.type != "CareDataReceived")
+        if terms_key not in timelines:
+            folded = contract_from_facts(contract, known)
+            if folded.agreed is None:
+                timelines[terms_key] = (None, None)
+            else:
+                timeline = TermsTimeline(folded)
+                timelines[terms_key] = (timeline, CapAllocator(timeline))
+        timeline, caps = timelines[terms_key]
+        states.append(_State(terms_key, timeline, coverage_from_facts(known, contract), caps))
+    return instants, states
+
+
+def _refresh(conn: Connection, contract: str, what: _Touched) -> None:
+    t = case_versions.c
+    instants, states = _contract_states(conn, contract)
+    if what.everything:
+        conn.execute(delete(case_versions).where(t.contract == contract))
+        wanted: set[str] | None = None
+    else:
+        wanted = set(what.cases)
+        for borough in sorted(what.boroughs):
+            wanted |= set(
+                conn.execute(
+                    select(t.case_id).distinct().where(t.contract == contract, t.borough == borough)
+                ).scalars()
+            )
+        if not wanted:
+            return
+        ids = sorted(wanted)
+        for i in range(0, len(ids), 500):
+            conn.execute(
+                delete(case_versions).where(t.contract == contract, t.case_id.in_(ids[i : i + 500]))
+            )
+    batch: list[tuple] = []
+    for case_id, versions in _case_versions_of(conn, contract, wanted):
+        for row in _versions_of_case(contract, case_id, versions, instants, states):
+            batch.append(row)
+        if len(batch) >= latest.BATCH:
+            bulk.insert_rows(conn, case_versions, VERSION_COLUMNS, batch)
+            batch = []
+    if batch:
+        bulk.insert_rows(conn, case_versions, VERSION_COLUMNS, batch)
+
+
+def _case_versions_of(
+    conn: Connection, contract: str, wanted: set[str] | None
+) -> Iterator[tuple[str, list[_Version]]]:
+    """Every version of every fact of each case (or those `wanted`), case after case, in log
+    order: one pass sorted by case, a batch of rows at a time."""
+    fv = readmodel.fact_versions.c
+    query = select(fv.case_id, fv.recorded_from, fv.recorded_to, *readmodel.FACT_COLUMNS).where(
+        fv.contract == contract, fv.type.in_(OUTCOME_TYPES), fv.case_id.is_not(None)
+    )
+    if wanted is not None and len(wanted) * latest.BY_STREAM_SHARE <= _stored_cases(conn, contract):
+        ids = sorted(wanted)
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            streams = [stream_name(contract, c) for c in chunk]
+            rows = conn.execute(
+                query.where(fv.stream.in_(streams), fv.case_id.in_(chunk)).order_by(
+                    fv.case_id, fv.position, fv.recorded_from
+                )
+            ).all()
+            yield from _grouped(rows, None)
+        return
+    rows = conn.execute(
+        query.order_by(fv.case_id, fv.position, fv.recorded_from).execution_options(yield_per=2000)
+    )
+    yield from _grouped(rows, wanted)
+
+
+def _stored_cases(conn: Connection, contract: str) -> int:
+    t = latest_case_weeks.c
+    return conn.execute(select(func.count()).where(t.contract == contract)).scalar() or 0
+
+
+def _grouped(rows: Iterable[Any], wanted: set[str] | None) -> Iterator[tuple[str, list[_Version]]]:
+    for case_id, group in groupby(rows, key=itemgetter(0)):
+        if wanted is not None and case_id not in wanted:
+            continue
+        found = list(group)
+        facts = readmodel.facts_of_rows(row[3:] for row in found)
+        yield case_id, [(row[1], row[2], f) for row, f in zip(found, facts, strict=True)]
+
+
+def _versions_of_case(
+    contract: str,
+    case_id: str,
+    versions: list[_Version],
+    instants: list[datetime],
+    states: list[_State],
+) -> Iterator[tuple]:
+    """The rows of one case: its answer at each instant where its facts or the contract's
+    change, consecutive equal answers merged."""
+    own = _instants(versions)
+    first = min(own)
+    moments = sorted(own | {m for m in instants if m > first})
+    answers: list[tuple[datetime, tuple | None]] = []
+    facts_key: tuple[int, ...] | None = None
+    folded = None
+    # What the last assessment was made from, the window it gave (None: not tracked) and the
+    # coverage it saw, clipped to that window.
+    basis: tuple | None = None
+    window: tuple[int, int] | None = None
+    seen = 0
+    for moment in moments:
+        at = bisect_right(instants, moment) - 1
+        state = states[at] if at >= 0 else None
+        known = tuple(
+            i
+            for i, (start, end, _) in enumerate(versions)
+            if start <= moment and (end is None or end > moment)
+        )
+        if known != facts_key:
+            facts_key = known
+            folded = cases_from_facts([versions[i][2] for i in known], contract).get(case_id)
+        answer: tuple | None = None
+        if state is None or state.timeline is None or folded is None:
+            basis = None
+        else:
+            covered = state.coverage.get(folded.borough)
+            day = covered.toordinal() if covered is not None else 0
+            if basis == (known, state.terms) and (window is None or _clip(day, window) == seen):
+                # Tracking reads only the facts and terms; coverage reaches a row only through
+                # its window's weeks, clipped (`latest_row.clip`): the answer stands.
+                continue
+            basis = (known, state.terms)
+            assessed = assess_case(folded, state.timeline, state.coverage, latest.FOREVER)
+            if assessed is None:
+                window = None
+            else:
+                start = assessed.tracking.start.toordinal()
+                window = (start, start + 7 * assessed.tracking.weeks - 1)
+                seen = _clip(day, window)
+                assert state.caps is not None
+                answer = case_row(contract, assessed, state.timeline, day, state.caps).values_row()
+        if answers and answers[-1][1] == answer:
+            continue
+        answers.append((moment, answer))
+    for i, (moment, answer) in enumerate(answers):
+        if answer is None:
+            continue
+        until = answers[i + 1][0] if i + 1 < len(answers) else None
+        yield (*answer, moment, until)
+
+
+def _clip(day: int, window: tuple[int, int]) -> int:
+    return min(max(day, window[0] - 1), window[1])
+
+
+# --- answering -------------------------------------------------------------------------------
+
+
+def known_condition(known_at: KnownAt) -> ColumnElement[bool]:
+    """The version of each case read at `known_at` (as `fact_versions` is read)."""
+    t = case_versions.c
+    if known_at.until is None:
+        return t.known_until.is_(None)
+    until = naive_utc(known_at.until)
+    return and_(t.known_from <= until, or_(t.known_until.is_(None), t.known_until > until))
+
+
+def in_step(engine: Engine) -> bool:
+    """Whether the versions follow the log exactly as far as the facts they are made from."""
+    with engine.connect() as conn:
+        found = dict(
+            conn.execute(
+                select(tracking.c.name, tracking.c.position).where(
+                    tracking.c.name.in_((NAME, readmodel.NAME))
+                )
+            ).all()
+        )
+    return found.get(NAME) is not None and found.get(NAME) == found.get(readmodel.NAME)
+
+
+def caps_may_bind(
+    engine: Engine, contract: str, known_at: KnownAt, timeline: TermsTimeline
+) -> bool:
+    """Whether a cap can bind at `known_at`: some cap's covered gross over every week of every
+    case's version then exceeds its smallest amount in force."""
+    caps = CapAllocator(timeline)
+    if not caps.any:
+        return False
+    t = case_versions.c
+    gross: dict[str, int] = {}
+    parsed: dict[str, dict[str, int]] = {}
+    with engine.connect() as conn:
+        texts = conn.execute(
+            select(t.cap_gross).where(t.contract == contract, known_condition(known_at))
+        ).scalars()
+        for text in texts:
+            found = parsed.get(text)
+            if found is None:
+                found = parsed[text] = json.loads(open_text(text))
+            for cap_id, pence in found.items():
+                gross[cap_id] = gross.get(cap_id, 0) + pence
+    return any(
+        limit is not None and to_pounds(gross.get(cap_id, 0)) > limit
+        for cap_id, limit in caps.least_limits().items()
+    )
+
+
+def liability_at(
+    engine: Engine, contract: str, as_of: date, known_at: KnownAt, timeline: TermsTimeline
+) -> Liability | None:
+    """`liability.liability` at (as_of, known_at) read one slice per case from the versions
+    known then; None when a cap may bind then, or when the versions do not follow the log as
+    far as the facts do (the caller computes it from the facts: never an answer from behind).
+
+    Every figure is `liability`'s; as with the latest model's read, `engagement` names only the
+    tracked cases (no report shows the others' from a liability)."""
+    if not in_step(engine) or caps_may_bind(engine, contract, known_at, timeline):
+        return None
+    return latest.liability_from(engine, case_versions, known_condition(known_at), as_of, timeline)
+
+
+def changed_cases(engine: Engine, contract: str, first: KnownAt, second: KnownAt) -> set[str]:
+    """The cases whose version at `first` is not their version at `second` (a case with a
+    version at only one of them included)."""
+    t = case_versions.c
+    with engine.connect() as conn:
+        at_first = dict(
+            conn.execute(
+                select(t.case_id, t.known_from).where(
+                    t.contract == contract, known_condition(first)
+                )
+            ).all()
+        )
+        at_second = dict(
+            conn.execute(
+                select(t.case_id, t.known_from).where(
+                    t.contract == contract, known_condition(second)
+                )
+            ).all()
+        )
+    return {c for c in at_first.keys() | at_second.keys() if at_first.get(c) != at_second.get(c)}
+
+
+class StoredOwed:
+    """`domain.claims.owed.Owed`'s answers (`share`, `due`, `weeks`) at one knowledge, read
+    from the case versions known then instead of every week of the contract computed.
+
+    A case's share at `as_of` is what `liability(as_of)` gives its payer: nothing before the
+    case is tracked (`tracked_from`), else the payer's share of its outcome weeks whose last
+    day is on or before `as_of`, every week reading as it does once elapsed (as the latest
+    model reads a prefix). Only valid where no cap can bind at that knowledge (`caps_may_bind`):
+    the caller checks. `weeks` (the few lines whose due moved) recomputes that case alone.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        contract: str,
+        known_at: KnownAt,
+        terms: ContractFacts,
+        cases: Collection[str] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.name = contract
+        self.known_at = known_at
+        self.contract = terms
+        self.timeline = TermsTimeline(terms)
+        self.funder = self.timeline.top_up_funder
+        # case -> (borough, tracked from, outcome weeks' last days, running borough and
+        # top-up pence)
+        self.table: dict[str, tuple[str, date, list[int], list[int], list[int]]] = {}
+        t = case_versions.c
+        query = select(t.case_id, t.borough, t.tracked_from, t.first_day, t.kinds, t.outline)
+        query = query.where(t.contract == contract, known_condition(known_at))
+        wanted = None if cases is None else sorted(set(cases))
+        queries = (
+            [query]
+            if wanted is None
+            else [
+                query.where(t.case_id.in_(wanted[i : i + 500])) for i in range(0, len(wanted), 500)
+            ]
+        )
+        kinds_seen: dict[str, list[list]] = {}
+        with engine.connect() as conn:
+            for q in queries:
+                for case_id, borough, tracked_from, first, kinds_text, outline_text in conn.execute(
+                    q
+                ):
+                    kinds = kinds_seen.get(kinds_text)
+                    if kinds is None:
+                        kinds = kinds_seen[kinds_text] = json.loads(kinds_text)
+                    flat = json.loads(outline_text)
+                    ends, on_borough, on_top_up = [], [0], [0]
+                    for offset, kind in zip(flat[0::2], flat[1::2], strict=True):
+                        status, borough_pence, top_up_pence = kinds[kind][:3]
+                        if status == "outcome":
+                            ends.append(first + offset)
+                            on_borough.append(on_borough[-1] + borough_pence)
+                            on_top_up.append(on_top_up[-1] + top_up_pence)
+                    self.table[case_id] = (borough, tracked_from, ends, on_borough, on_top_up)
+        self.cases = sorted(self.table)
+
+    def share(self, case: str, payer: str, as_of: date | None) -> Share:
+        """The payer's share of the case's outcome weeks at `as_of` (None: nothing yet)."""
+        if as_of is None:
+            return NOTHING
+        entry = self.table.get(case)
+        if entry is None or entry[1] > as_of:
+            return NOTHING
+        borough, _, ends, on_borough, on_top_up = entry
+        i = bisect_right(ends, as_of.toordinal())
+        pays_borough = payer == borough
+        pays_top_up = payer == self.funder
+        # As `Owed` adds them: ZERO, plus each week's amount (2 places) once one is owed.
+        owed_borough = to_pounds(on_borough[i]) if i else ZERO
+        owed_top_up = to_pounds(on_top_up[i]) if i else ZERO
+        amount = (owed_borough if pays_borough else ZERO) + (owed_top_up if pays_top_up else ZERO)
+        return Share(amount, i if pays_borough or pays_top_up else 0)
+
+    def due(self, case: str, payer: str, after: date | None, upto: date) -> Share:
+        """A claim line's due: the share at `upto` less the share at `after`."""
+        return self.share(case, payer, upto) - self.share(case, payer, after)
+
+    def weeks(self, case: str, after: date | None, upto: date) -> list[Week]:
+        """The case's weeks (any status) ending in (after, upto], as read at `upto`: that case
+        alone computed from its facts (no cap binds, so no other case changes its weeks)."""
+        k = knowledge(self.engine, self.name, self.known_at, case)
+        cases = {case: k.cases[case]} if case in k.cases else {}
+        result = liability(k.contract, cases, k.coverage, upto)
+        return [
+            w for w in result.weeks_of(case) if w.end <= upto and (after is None or w.end > after)
+        ]
