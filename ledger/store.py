@@ -286,6 +286,51 @@ class EventLog:
         for note in self.notifications(after, topics):
             yield recorded_at(self.mapper.decode_state(note), note.id, f"at #{note.id}")
 
+    def by_stream(self, stream: str | None = None) -> Iterator[tuple[int, StoredEvent]]:
+        """(log position, stored event) of every event grouped by stream, each stream in version
+        order (streams in the order of their ids, not of the log); with `stream`, that one.
+
+        Read a page at a time on the table's primary key, so a check that replays each
+        stream in turn holds one stream, never the log.
+        """
+        recorder: Any = self.recorder
+        if self.location.kind == "sqlite":
+            table, position, mark = recorder.events_table_name, "rowid", "?"
+            key: Any = None if stream is None else stream_id(stream).hex
+        else:
+            table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+            position, mark = "notification_id", "%s"
+            key = None if stream is None else stream_id(stream)
+        columns = f"SELECT {position} AS position, originator_id, originator_version, topic, state"
+        order = "ORDER BY originator_id, originator_version"
+        if key is not None:
+            where, after = f"originator_id = {mark} AND originator_version > {mark}", [key, 0]
+        else:
+            where = f"(originator_id, originator_version) > ({mark}, {mark})"
+            after = ["" if self.location.kind == "sqlite" else uuid.UUID(int=0), 0]
+        while True:
+            with recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(
+                    f"{columns} FROM {table} WHERE {where} {order} LIMIT {self.PAGE}", after
+                )
+                page = cursor.fetchall()
+            for row in page:
+                found = row["originator_id"]
+                yield (
+                    row["position"],
+                    StoredEvent(
+                        found if isinstance(found, uuid.UUID) else uuid.UUID(found),
+                        row["originator_version"],
+                        row["topic"],
+                        row["state"],
+                    ),
+                )
+            if len(page) < self.PAGE:
+                return
+            last = page[-1]
+            after = [key if key is not None else last["originator_id"], last["originator_version"]]
+
+
 class Appending:
     """An open append transaction: insert sealed events, read streams as they now stand
     (this transaction's own events included), and run the caller's statements alongside."""
