@@ -147,10 +147,7 @@ def _head_json(head: tuple[int, str]) -> dict[str, Any]:
 
 
 def check_log(
-    ledger: Ledger,
-    against: dict[str, Any] | None,
-    later: Sequence[str] = (),
-    progress: Progress | None = None,
+    ledger: Ledger, against: dict[str, Any] | None, later: Sequence[str] = ()
 ) -> tuple[Report, bool]:
     """The log's checks, with the caller holding the writer lock: the report so far and
     whether the log may be checked further. Once the chain is broken the aggregates and the
@@ -160,6 +157,7 @@ def check_log(
     position, and the hashes of the positions `against` names; corrected referrals and the
     aggregates are replayed one stream at a time, read back by stream (`EventLog.by_stream`).
     """
+    progress = ledger.progress
     total = ledger.log.recorder.max_notification_id() or 0
     walk = _walk(ledger.log, _exported_positions(against), progress, total)
     report = Report(
@@ -212,7 +210,7 @@ def _walk(
     """The chain, stream versions and privacy in one pass over the log, oldest first."""
     w = _Walk(wanted=wanted, total=total)
     versions: dict[Any, int] = {}
-    for note in noted(log.notifications(), progress, "chain", w.total):
+    for note in noted(log.notifications(), progress, "verify: chain", w.total):
         position = note.id
         try:
             state = log.mapper.decode_state(note)
@@ -465,7 +463,7 @@ def _streams(
     """Each stream's history but those in `skip`, one at a time, in the order of their ids."""
     current: Any = None
     events: list[tuple[int, StoredEvent]] = []
-    for position, stored in noted(log.by_stream(), progress, "aggregates", total):
+    for position, stored in noted(log.by_stream(), progress, "verify: aggregates", total):
         if stored.originator_id != current:
             if events:
                 yield _history(log, events)

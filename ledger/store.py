@@ -35,6 +35,7 @@ from soc_ledger.domain.events import EVENT_TYPES
 from soc_ledger.domain.knowledge import Recorded
 from soc_ledger.ledger.location import Location, StoreError, canonical
 from soc_ledger.ledger.opening import one_line
+from soc_ledger.ledger.progress import Progress
 
 GENESIS = "0" * 64
 _NAMESPACE = uuid.UUID("6f1d3c2e-7a51-4e0b-9a57-5c0c1ad9e1b3")
@@ -218,6 +219,7 @@ class EventLog:
 
     def __init__(self, location: Location) -> None:
         self.location = location
+        self.progress: Progress | None = None  # told of long reads (`Ledger.progress`)
         if location.kind == "sqlite":
             folder = os.path.dirname(os.path.abspath(location.path))
             if not os.path.isdir(folder):

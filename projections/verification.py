@@ -34,7 +34,7 @@ from soc_ledger.ledger.encryption import open_text
 from soc_ledger.ledger.integrity import AssertionProblem, Check, Report, check_log, counted
 from soc_ledger.ledger.location import StoreError
 from soc_ledger.ledger.locks import writer_lock
-from soc_ledger.ledger.progress import Progress, noted
+from soc_ledger.ledger.progress import Progress, noted, phase
 from soc_ledger.projections import latest, outcome_facts, queries, readmodel, seals
 from soc_ledger.projections.scratch import scratch_store
 
@@ -82,9 +82,7 @@ def projections() -> list[Projection]:
 # --- verify -------------------------------------------------------------------------------------
 
 
-def verify(
-    ledger: Ledger, against: dict[str, Any] | None = None, progress: Progress | None = None
-) -> Report:
+def verify(ledger: Ledger, against: dict[str, Any] | None = None) -> Report:
     """Every check, under the writer lock; later checks are skipped once the chain is broken."""
     with writer_lock(ledger.location):
         if not index.log_head(ledger.engine, ledger.location):
@@ -92,11 +90,11 @@ def verify(
             raise StoreError(
                 f"nothing to verify: the ledger at {ledger.location.shown} holds no events"
             )
-        report, further = check_log(ledger, against, LATER, progress)
+        report, further = check_log(ledger, against, LATER)
         if not further:
             return report
         with scratch_store(ledger.location) as scratch:
-            report.checks.append(_projections(ledger, scratch, progress))
+            report.checks.append(_projections(ledger, scratch))
             report.checks.append(_assertions(scratch))
         return report
 
@@ -104,17 +102,20 @@ def verify(
 # --- projections -------------------------------------------------------------------------------
 
 
-def _projections(ledger: Ledger, scratch: Engine, progress: Progress | None = None) -> Check:
+def _projections(ledger: Ledger, scratch: Engine) -> Check:
     """The stored read models against a rebuild, compared as two streams of rows in the same
     order (pages of PAGE rows from each side, in lockstep): memory holds two pages, never a
     table. Row by row, not hashed per page, so that a difference is named by its row."""
     check = Check("projections")
+    progress = ledger.progress
     models = projections()
     for model in models:  # the stored models, brought up to the log's head
-        model.catch_up(ledger.engine, ledger.log)
+        with phase(progress, f"verify: catching up {model.name}"):
+            model.catch_up(ledger.engine, ledger.log)
     index.metadata.create_all(scratch)
     for model in models:  # and the same from position 0, elsewhere
-        model.catch_up(scratch, ledger.log)
+        with phase(progress, f"verify: rebuilding {model.name}"):
+            model.catch_up(scratch, ledger.log)
     sizes = []
     tracked = [m.name for m in models]
     tables = [t for m in models for t in m.tables] + [(index.tracking, ("name",))]

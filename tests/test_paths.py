@@ -271,7 +271,7 @@ SLOW_VERIFY = """
 import sys, time
 from soc_ledger.projections import verification
 started, db = sys.argv[1:3]
-def slow(ledger, scratch, *rest):
+def slow(ledger, scratch):
     open(started, "w").close()
     time.sleep(60)
 verification._projections = slow
