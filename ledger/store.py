@@ -358,21 +358,39 @@ class Appending:
         if self.kind == "sqlite":
             positions = recorder._insert_events(self.cursor, stored)
         else:
-            rows = [
-                recorder.construct_pg_stored_event(
-                    originator_id=e.originator_id,
-                    originator_version=e.originator_version,
-                    topic=e.topic,
-                    state=e.state,
-                )
-                for e in stored
-            ]
-            self.cursor.execute(
-                recorder.sql_invoke_pg_function_insert_events, (rows,), prepare=True
-            )
-            positions = [r[recorder.pg_function_name_insert_events] for r in self.cursor]
+            positions = self._copy(stored)
         assert positions is not None and len(positions) == len(stored)
         return list(positions)
+
+    def _copy(self, stored: Sequence[StoredEvent]) -> list[int]:
+        """PostgreSQL: the rows the library's insert function would write, by binary COPY.
+
+        The function takes an array of composite values that psycopg writes as text (a
+        regular expression per byte string): half the time of an append. Here the positions
+        are drawn from the table's own sequence first, in order, and the rows copied with
+        them; the primary key refuses a version taken by another writer exactly as the
+        function's INSERT would, and its NOTIFY is sent alike.
+        """
+        from psycopg.sql import SQL, Identifier
+
+        recorder: Any = self.log.recorder
+        self.cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'notification_id')) AS position "
+            "FROM generate_series(1, %s)",
+            (self.table, len(stored)),
+        )
+        positions = [row["position"] for row in self.cursor.fetchall()]
+        columns = "notification_id, originator_id, originator_version, topic, state"
+        with self.cursor.copy(
+            f"COPY {self.table} ({columns}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "uuid", "int8", "text", "bytea"])
+            for position, e in zip(positions, stored, strict=True):
+                copy.write_row(
+                    (position, e.originator_id, e.originator_version, e.topic, e.state)
+                )
+        self.cursor.execute(SQL("NOTIFY {0}").format(Identifier(recorder.channel_name)))
+        return positions
 
     def last_before(self, position: int) -> int:
         """The last position in the log before `position` (0 if none)."""
