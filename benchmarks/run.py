@@ -701,11 +701,17 @@ def expected(args: argparse.Namespace, previous: Path) -> str:
     """How long the run should take: each store's step times of an earlier run (the results
     file about to be replaced), scaled by the events, else a rough guess per event."""
     per_event: dict[str, float] = {}
+    largest: dict[str, int] = {}
     try:
         for r in json.loads(previous.read_text())["results"]:
-            if r.get("step_seconds") and r.get("events"):
-                rate = sum(r["step_seconds"].values()) / r["events"]
-                per_event[r["store"]] = max(per_event.get(r["store"], 0.0), rate)
+            # The largest scale measured: start-up weighs less there, as it will at a larger.
+            if (
+                r.get("step_seconds")
+                and r.get("events")
+                and r["scale"] >= largest.get(r["store"], 0)
+            ):
+                largest[r["store"]] = r["scale"]
+                per_event[r["store"]] = sum(r["step_seconds"].values()) / r["events"]
     except (OSError, ValueError, KeyError):
         pass
     total = 0.0

@@ -4,6 +4,7 @@ depend on where the pages fall, and a difference is still named by its row."""
 from __future__ import annotations
 
 import json
+import uuid
 
 from soc_ledger.ledger import index
 from soc_ledger.ledger.service import Ledger
@@ -70,3 +71,44 @@ def test_the_first_differing_row_is_named_from_two_row_streams():
     assert extra[0] == 3
     assert extra[1] is not None and "{'name': 'b'} is only in the stored" in extra[1][0]
     assert verification._compare(table, ("name",), iter([("a", 1)]), iter([("a", 1)])) == (1, None)
+
+
+def test_rows_line_up_on_a_database_whose_collation_is_not_code_point_order(
+    pg_server, quickstart_lines
+):
+    """PostgreSQL under an ICU collation sorts `a` before `Z` and `_` before `A`; the scratch
+    rebuild (SQLite) sorts by code point. The comparison orders both sides by code point, so a
+    sound store verifies whatever its database's collation."""
+    import psycopg
+
+    name = f"soc_ledger_icu_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_server + "/postgres", autocommit=True) as admin:
+        admin.execute(
+            f'CREATE DATABASE "{name}" TEMPLATE template0 LOCALE_PROVIDER icu '
+            "ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        )
+    try:
+        url = f"{pg_server}/{name}"
+        referral = json.loads(quickstart_lines[3])
+        extra = []
+        for n, case in enumerate(["a1", "Z1", "_1", "b1", "B1"], start=1):
+            extra.append(
+                json.dumps(
+                    {
+                        **referral,
+                        "key": f"ref-{case}",
+                        "case": case,
+                        "child_ref": f"SUT-{900000 + n}",
+                    }
+                )
+            )
+        with Ledger(url) as ledger:
+            ledger.record_lines([*quickstart_lines, *extra], "q.jsonl")
+        with psycopg.connect(url) as conn:
+            streams = [r[0] for r in conn.execute("SELECT stream FROM ledger_events ORDER BY 1")]
+        assert streams != sorted(streams)  # the database's own order is not Python's
+        report = _verified(url)
+        assert report["ok"], report["first_break"]
+    finally:
+        with psycopg.connect(pg_server + "/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
