@@ -173,7 +173,7 @@ def check_log(
     if not walk.chain.ok:
         for name in ("aggregates", *later):
             report.checks.append(Check(name, "not checked: the chain is broken", skipped=True))
-        return report, None
+        return report, False
     report.checks.append(_aggregates(ledger.log, walk.first, progress, walk.count))
     return report, True
 
@@ -313,10 +313,13 @@ def _personal(check: Check, fields: Any, position: int, reading: str) -> None:
 
 
 def _history(log: EventLog, events: Iterable[tuple[int, StoredEvent]]) -> list[Recorded]:
-    return [
+    """A stream's events decoded, in log order (the order the walk checked its versions in)."""
+    history = [
         recorded_at(log.mapper.decode_state(stored), position, f"at #{position}")
         for position, stored in events
     ]
+    history.sort(key=lambda r: r.position)
+    return history
 
 
 def _privacy_as_read(check: Check, log: EventLog, w: _Walk) -> None:
@@ -324,7 +327,6 @@ def _privacy_as_read(check: Check, log: EventLog, w: _Walk) -> None:
     a stream at a time, up to where the walk got: the chain's first break)."""
     for stream in sorted(w.corrected, key=w.first.__getitem__):
         history = _history(log, ((p, e) for p, e in log.by_stream(stream) if p <= w.last_position))
-        history.sort(key=lambda r: r.position)
         try:
             facts = known_facts(history)
         except ValidationError:
