@@ -333,9 +333,12 @@ def demo(db, emit, scale, fmt) -> None:
     """Build the reference contract (SPEC §12) into the store and print its statement."""
     from soc_ledger.ledger.demo import cohort as reference
     from soc_ledger.ledger.demo import history
+    from soc_ledger.ledger.progress import phase
     from soc_ledger.projections.views.imports import write_demo_recorded, write_history
+    from soc_ledger.projections.views.progress import progress_bars
 
-    lines = list(history.emit(scale))
+    with progress_bars() as bars, phase(bars, f"building the demo history (scale {scale})"):
+        lines = list(history.emit(scale))
     if emit:
         write_history(emit, lines, scale)
         return
