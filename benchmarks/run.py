@@ -45,9 +45,13 @@ class StepTimeout(RuntimeError):
 TIMEOUT = [1800.0]
 
 
-def run_measured(args: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak resident KiB (the child's own, from wait4) and stdout of a command
-    run as its own process, killed after TIMEOUT seconds."""
+def run_measured(args: list[str], output: bool = False) -> tuple[float, int, str]:
+    """Wall seconds, peak resident KiB (the child's own, from wait4) and, with `output`, the
+    stdout of a command run as its own process, killed after TIMEOUT seconds.
+
+    Stdout is read back only when asked: a wide `diff` prints hundreds of megabytes, and a
+    parent grown by reading it would lend its size to every later child's peak (Linux counts
+    a child's peak from the parent's size at fork)."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(args, stdout=out, stderr=err, env=ENV)
@@ -65,7 +69,7 @@ def run_measured(args: list[str]) -> tuple[float, int, str]:
             if elapsed >= TIMEOUT[0]:
                 raise StepTimeout(f"killed after {TIMEOUT[0]:.0f} s: {' '.join(args[2:5])}")
             raise RuntimeError(f"{' '.join(args)} failed: {err.read().decode()[-2000:]}")
-        return elapsed, usage.ru_maxrss, out.read().decode()
+        return elapsed, usage.ru_maxrss, out.read().decode() if output else ""
 
 
 def cli(*args: str) -> list[str]:
@@ -637,7 +641,7 @@ def inner(what: str, *args: str) -> str:
     that had itself replayed a large log would inflate every later command's figure. So the
     parent stays small, and the measures that need a whole process get one each.
     """
-    _, _, out = run_measured([sys.executable, __file__, "--inner", what, *args])
+    _, _, out = run_measured([sys.executable, __file__, "--inner", what, *args], output=True)
     return out
 
 
