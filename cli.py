@@ -91,11 +91,16 @@ db_option = click.option(
 )
 
 
-def open_ledger(db: str, create: bool = False) -> Ledger:
-    """The ledger at DB, which must exist unless the command can start one (`create`)."""
+@contextmanager
+def open_ledger(db: str, create: bool = False) -> Iterator[Ledger]:
+    """The ledger at DB, which must exist unless the command can start one (`create`), with
+    progress bars on stderr for its long work while it is open (only on a terminal)."""
     from soc_ledger.ledger.service import Ledger
+    from soc_ledger.projections.views.progress import progress_bars
 
-    return Ledger(db, create=create)
+    with Ledger(db, create=create) as ledger, progress_bars() as bars:
+        ledger.progress = bars
+        yield ledger
 
 
 @click.group(cls=LedgerGroup)
@@ -475,11 +480,14 @@ def demo(db, emit, scale, which, fmt) -> None:
     """Build the reference contract (SPEC §12) into the store and print its statement."""
     from soc_ledger.ledger.demo import cohort as reference
     from soc_ledger.ledger.demo import history
+    from soc_ledger.ledger.progress import phase
     from soc_ledger.projections.views.imports import write_demo_recorded, write_history
+    from soc_ledger.projections.views.progress import progress_bars
 
     if which != "plcip":
         return _mechanism_demo(db, emit, scale, which, fmt)
-    lines = list(history.emit(scale))
+    with progress_bars() as bars, phase(bars, f"building the demo history (scale {scale})"):
+        lines = list(history.emit(scale))
     if emit:
         write_history(emit, lines, scale)
         return
@@ -550,19 +558,15 @@ def import_903(
     from soc_ledger.ledger.ssda903.period import Period
     from soc_ledger.ledger.ssda903.reading import read_return
     from soc_ledger.projections.facts_now import FACTS_NOW
-    from soc_ledger.projections.views.imports import (
-        reading_progress,
-        render_import,
-        write_checked,
-    )
+    from soc_ledger.projections.views.imports import render_import, write_checked
+    from soc_ledger.projections.views.progress import rows_read
 
     name = episodes or header
     _records_from(name)
     period = Period.of(period_end, year, period_start)
     # The store first: a wrong --db is told before a long return is read.
     with open_ledger(db) as ledger:
-        with reading_progress(name) as progress:
-            ret = read_return(header, episodes, progress)
+        ret = read_return(header, episodes, rows_read(ledger.progress, f"reading {name}"))
         result = import_return(
             ledger, FACTS_NOW, ret, borough, period, received_on, contract, check=check
         )

@@ -56,6 +56,11 @@ class ContractState:
     boroughs: dict[str, Membership] = field(default_factory=dict)
     claims: dict[str, ClaimRecord] = field(default_factory=dict)
     investors: set[str] = field(default_factory=set)
+    # The terms built for each set of changes in force (keyed by their identities; the value
+    # holds the changes too, so no identity is reused): a bulk record asks thousands of times.
+    _terms: dict[tuple[int, ...], tuple[list[TermsChange], Terms]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def in_force(self, day: date) -> list[TermsChange]:
         """The agreed terms and every variation effective by `day`, in effective order."""
@@ -65,10 +70,17 @@ class ContractState:
 
     def terms_on(self, day: date) -> Terms:
         """The terms in force on `day`: the agreed terms with every variation effective by then."""
+        changes = self.in_force(day)
+        key = tuple(map(id, changes))
+        found = self._terms.get(key)
+        if found is not None:
+            return found[1]
         merged: dict = {}
-        for change in self.in_force(day):
+        for change in changes:
             merged.update(change.changes)
-        return Terms.model_validate(merged)
+        terms = Terms.model_validate(merged)
+        self._terms[key] = (changes, terms)
+        return terms
 
     def variation_on(self, day: date) -> str:
         return self.in_force(day)[-1].variation

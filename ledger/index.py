@@ -37,6 +37,7 @@ from soc_ledger.ledger.bulk import dialect, insert_raw, insert_rows
 from soc_ledger.ledger.encryption import open_text, seal_text
 from soc_ledger.ledger.location import Location, StoreError, canonical
 from soc_ledger.ledger.meta import metadata
+from soc_ledger.ledger.progress import noted
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.store import Appending, EventLog
@@ -243,7 +244,11 @@ def catch_up(engine: Engine, log: EventLog, batch: int = 5000) -> int:
     with engine.begin() as conn:
         position = started = claim_position(conn, INDEX)
         rows: list[tuple] = []
-        for note in log.notifications(after=position):
+        # Told only when there is something to index: a follower checks often and finds none.
+        total = 0 if log.progress is None else (log.recorder.max_notification_id() or 0) - position
+        told = log.progress if total > 0 else None
+        notes = noted(log.notifications(after=position), told, "indexing the log", total)
+        for note in notes:
             state = log.mapper.decode_state(note)
             try:
                 row = row_of(

@@ -23,7 +23,7 @@ an auditor's sign-off (`assert_balance`) of a figure the read side computed.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -32,13 +32,23 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from soc_ledger.domain import case as case_rules
-from soc_ledger.domain.contract import DomainError
+from soc_ledger.domain.contract import ContractState, DomainError
 from soc_ledger.domain.errors import LedgerError
 from soc_ledger.domain.knowledge import Recorded, known_facts
 from soc_ledger.ledger.privacy import is_pseudonym
-from soc_ledger.ledger.store import GENESIS, DamagedEvent, seal, stream_id, to_recorded
+from soc_ledger.ledger.progress import Progress, noted
+from soc_ledger.ledger.store import (
+    GENESIS,
+    DamagedEvent,
+    recorded_at,
+    seal,
+    stream_id,
+    to_recorded,
+)
 
 if TYPE_CHECKING:
+    from eventsourcing.persistence import StoredEvent
+
     from soc_ledger.ledger.service import Ledger
     from soc_ledger.ledger.store import EventLog
 
@@ -138,11 +148,18 @@ def _head_json(head: tuple[int, str]) -> dict[str, Any]:
 
 def check_log(
     ledger: Ledger, against: dict[str, Any] | None, later: Sequence[str] = ()
-) -> tuple[Report, list[Recorded] | None]:
-    """The log's checks, with the caller holding the writer lock: the report so far and every
-    record replayed. Once the chain is broken the aggregates and the `later` checks are
-    reported skipped and there are no records to check further."""
-    walk = _walk(ledger.log)
+) -> tuple[Report, bool]:
+    """The log's checks, with the caller holding the writer lock: the report so far and
+    whether the log may be checked further. Once the chain is broken the aggregates and the
+    `later` checks are reported skipped.
+
+    Memory stays flat with the log: the walk keeps per stream only its last version and first
+    position, and the hashes of the positions `against` names; corrected referrals and the
+    aggregates are replayed one stream at a time, read back by stream (`EventLog.by_stream`).
+    """
+    progress = ledger.progress
+    total = ledger.log.recorder.max_notification_id() or 0
+    walk = _walk(ledger.log, _exported_positions(against), progress, total)
     report = Report(
         [walk.chain],
         walk.count,
@@ -156,9 +173,9 @@ def check_log(
     if not walk.chain.ok:
         for name in ("aggregates", *later):
             report.checks.append(Check(name, "not checked: the chain is broken", skipped=True))
-        return report, None
-    report.checks.append(_aggregates(walk.records))
-    return report, walk.records
+        return report, False
+    report.checks.append(_aggregates(ledger.log, walk.first, progress, walk.count))
+    return report, True
 
 
 @dataclass(slots=True)
@@ -166,7 +183,9 @@ class _Walk:
     chain: Check = field(default_factory=lambda: Check("chain"))
     streams: Check = field(default_factory=lambda: Check("streams"))
     privacy: Check = field(default_factory=lambda: Check("privacy"))
-    records: list[Recorded] = field(default_factory=list)
+    first: dict[str, int] = field(default_factory=dict)  # stream -> its first position
+    corrected: set[str] = field(default_factory=set)  # streams holding a correction
+    wanted: set[int] = field(default_factory=set)  # positions whose hash `against` names
     hashes: dict[int, str] = field(default_factory=dict)
     checkpoints: list[tuple[int, str]] = field(default_factory=list)
     contract_heads: dict[str, tuple[int, str]] = field(default_factory=dict)
@@ -174,13 +193,24 @@ class _Walk:
     last_position: int = 0
     prev: str = GENESIS
     gaps: int = 0
+    total: int | None = None  # the last position, for progress
 
 
-def _walk(log: EventLog) -> _Walk:
+def _exported_positions(exported: dict[str, Any] | None) -> set[int]:
+    if exported is None or exported.get("format") != EXPORT_FORMAT:
+        return set()
+    heads = [exported["head"], *exported.get("contracts", {}).values()]
+    heads += exported.get("checkpoints", [])
+    return {int(h["position"]) for h in heads}
+
+
+def _walk(
+    log: EventLog, wanted: set[int], progress: Progress | None = None, total: int | None = None
+) -> _Walk:
     """The chain, stream versions and privacy in one pass over the log, oldest first."""
-    w = _Walk()
+    w = _Walk(wanted=wanted, total=total)
     versions: dict[Any, int] = {}
-    for note in log.notifications():
+    for note in noted(log.notifications(), progress, "verify: chain", w.total):
         position = note.id
         try:
             state = log.mapper.decode_state(note)
@@ -228,7 +258,8 @@ def _walk(log: EventLog) -> _Walk:
         if w.last_position and position != w.last_position + 1:
             w.gaps += 1
         w.last_position, w.prev = position, sealed_hash
-        w.hashes[position] = sealed_hash
+        if position in w.wanted:
+            w.hashes[position] = sealed_hash
         if w.count % CHECKPOINT_EVERY == 0:
             w.checkpoints.append((position, sealed_hash))
         w.contract_heads[record.event.contract] = (position, sealed_hash)
@@ -241,8 +272,10 @@ def _walk(log: EventLog) -> _Walk:
             )
         versions[note.originator_id] = version
         _privacy(w.privacy, record)
-        w.records.append(record)
-    _privacy_as_read(w.privacy, w.records)
+        w.first.setdefault(record.stream, position)
+        if record.event.type == "EventCorrected":
+            w.corrected.add(record.stream)
+    _privacy_as_read(w.privacy, log, w)
     if w.count and (not w.checkpoints or w.checkpoints[-1][0] != w.last_position):
         w.checkpoints.append((w.last_position, w.prev))
     gaps = f" ({w.gaps} gaps in positions, from rolled-back appends)" if w.gaps else ""
@@ -279,14 +312,21 @@ def _personal(check: Check, fields: Any, position: int, reading: str) -> None:
         _personal(check, value, position, reading)
 
 
-def _privacy_as_read(check: Check, records: list[Recorded]) -> None:
-    """Each corrected referral as it reads now, corrections of corrections applied."""
-    corrected = {r.stream for r in records if r.event.type == "EventCorrected"}
-    streams: dict[str, list[Recorded]] = {}
-    for r in records:
-        if r.stream in corrected:
-            streams.setdefault(r.stream, []).append(r)
-    for history in streams.values():
+def _history(log: EventLog, events: Iterable[tuple[int, StoredEvent]]) -> list[Recorded]:
+    """A stream's events decoded, in log order (the order the walk checked its versions in)."""
+    history = [
+        recorded_at(log.mapper.decode_state(stored), position, f"at #{position}")
+        for position, stored in events
+    ]
+    history.sort(key=lambda r: r.position)
+    return history
+
+
+def _privacy_as_read(check: Check, log: EventLog, w: _Walk) -> None:
+    """Each corrected referral as it reads now, corrections of corrections applied (read back
+    a stream at a time, up to where the walk got: the chain's first break)."""
+    for stream in sorted(w.corrected, key=w.first.__getitem__):
+        history = _history(log, ((p, e) for p, e in log.by_stream(stream) if p <= w.last_position))
         try:
             facts = known_facts(history)
         except ValidationError:
@@ -332,49 +372,108 @@ def _against(walk: _Walk, exported: dict[str, Any]) -> Check:
     return check
 
 
-def _aggregates(records: list[Recorded]) -> Check:
+def _aggregates(
+    log: EventLog,
+    first: dict[str, int],
+    progress: Progress | None = None,
+    total: int | None = None,
+) -> Check:
+    """Every aggregate replayed from its own stream, read back alone (`replay_aggregates`)."""
+    skip = {stream_id(s) for s in first if len(json.loads(s)) == 1}
+    return replay_aggregates(
+        first,
+        lambda stream: _history(log, log.by_stream(stream)),
+        _streams(log, skip, progress, total),
+    )
+
+
+def replay_aggregates(
+    first: dict[str, int],
+    contract_stream: Callable[[str], list[Recorded]],
+    case_streams: Iterable[list[Recorded]],
+) -> Check:
+    """Every contract (its stream from `contract_stream`), then every case of `case_streams`
+    (each one stream's whole history; other streams are passed over) on its contract's state.
+    `first` maps every stream to its first position: findings come in the order of a
+    contract's name, then of a case's first event in the log."""
     from soc_ledger.ledger.recording import fold_case, fold_contract
 
     check = Check("aggregates")
-    streams: dict[str, list[Recorded]] = {}
-    for r in records:
-        streams.setdefault(r.stream, []).append(r)
-    contracts = sorted({json.loads(s)[0] for s in streams})
-    cases = 0
+    contracts = sorted({json.loads(s)[0] for s in first})
+    rank = {c: i for i, c in enumerate(contracts)}
+    found: list[tuple[tuple[int, int], str, int | None]] = []
+    states: dict[str, ContractState] = {}
     for contract in contracts:
         own = json.dumps([contract])
-        history = streams.get(own, [])
+        history = contract_stream(own) if own in first else []
+        where = history[-1].position if history else None
         try:
-            state = fold_contract(contract, history)
+            states[contract] = fold_contract(contract, history)
         except DomainError as exc:
-            where = history[-1].position if history else None
-            check.fail(f"contract {contract!r} does not replay: {exc.message}", where)
-            continue
+            found.append(
+                (
+                    (rank[contract], 0),
+                    f"contract {contract!r} does not replay: {exc.message}",
+                    where,
+                )
+            )
         except ValueError as exc:  # pydantic's ValidationError: a stored reading no event has
-            where = history[-1].position if history else None
-            check.fail(f"contract {contract!r} does not replay: {_unreadable(exc)}", where)
+            found.append(
+                (
+                    (rank[contract], 0),
+                    f"contract {contract!r} does not replay: {_unreadable(exc)}",
+                    where,
+                )
+            )
+    cases = 0
+    for events in case_streams:
+        parts = json.loads(events[0].stream)
+        state = states.get(parts[0])
+        if state is None or len(parts) != 2:
             continue
-        for stream, events in streams.items():
-            parts = json.loads(stream)
-            if parts[0] != contract or len(parts) != 2:
-                continue
-            cases += 1
-            try:
-                case_rules.check_episodes(fold_case(parts[1], events, state))
-            except DomainError as exc:
-                check.fail(
-                    f"case {parts[1]!r} of contract {contract!r} does not replay: "
+        cases += 1
+        order = (rank[parts[0]], first[events[0].stream])
+        try:
+            case_rules.check_episodes(fold_case(parts[1], events, state))
+        except DomainError as exc:
+            found.append(
+                (
+                    order,
+                    f"case {parts[1]!r} of contract {parts[0]!r} does not replay: "
                     f"{exc.field}: {exc.message}",
                     events[-1].position,
                 )
-            except ValueError as exc:
-                check.fail(
-                    f"case {parts[1]!r} of contract {contract!r} does not replay: "
+            )
+        except ValueError as exc:
+            found.append(
+                (
+                    order,
+                    f"case {parts[1]!r} of contract {parts[0]!r} does not replay: "
                     f"{_unreadable(exc)}",
                     events[-1].position,
                 )
+            )
+    for _, message, where in sorted(found, key=lambda f: f[0]):
+        check.fail(message, where)
     check.summary = f"{counted(len(contracts), 'contract')} and {counted(cases, 'case')} replayed"
     return check
+
+
+def _streams(
+    log: EventLog, skip: set[Any], progress: Progress | None = None, total: int | None = None
+) -> Iterator[list[Recorded]]:
+    """Each stream's history but those in `skip`, one at a time, in the order of their ids."""
+    current: Any = None
+    events: list[tuple[int, StoredEvent]] = []
+    for position, stored in noted(log.by_stream(), progress, "verify: aggregates", total):
+        if stored.originator_id != current:
+            if events:
+                yield _history(log, events)
+            current, events = stored.originator_id, []
+        if current not in skip:
+            events.append((position, stored))
+    if events:
+        yield _history(log, events)
 
 
 def _unreadable(exc: ValueError) -> str:

@@ -66,9 +66,29 @@ def parse_json_line(text: str) -> Any:
     )
 
 
+def _fits(data: Any) -> bool:
+    """Whether `data` is nested at most MAX_DEPTH deep with every integer storable: the quick
+    pass every line takes (no paths built); only a line that fails it is walked again by
+    `shape_problem` to name the place."""
+    todo: list[tuple[Any, int]] = [(data, 0)]
+    while todo:
+        value, depth = todo.pop()
+        for item in value.values() if type(value) is dict else value:
+            kind = type(item)
+            if kind is dict or kind is list:
+                if depth + 1 >= MAX_DEPTH:
+                    return False
+                todo.append((item, depth + 1))
+            elif kind is int and not -MAX_INTEGER <= item <= MAX_INTEGER:
+                return False
+    return True
+
+
 def shape_problem(data: Any) -> tuple[str, str] | None:
     """The first place where `data` is nested too deeply or holds an integer no store keeps
     exactly: (field, what is wrong)."""
+    if isinstance(data, dict | list) and _fits(data):
+        return None
     todo: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
     while todo:
         value, path = todo.pop()

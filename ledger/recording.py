@@ -97,6 +97,8 @@ class Batch:
         self.unflushed: dict[str, list[Recorded]] = {}  # this chunk's events of unloaded streams
         self.versions: dict[str, int] = {}  # stream -> its last version, this batch's included
         self.stored_streams: dict[str, set[str]] = {}  # contract -> streams with events
+        self.begun: set[str] = set()  # streams whose first event is this batch's
+        self.fresh: set[str] = set()  # contracts with no event stored before this batch
         self.contracts: dict[str, ContractState] = {}
         self.cases: dict[str, case_rules.CaseState] = {}
         self.pending: list[tuple[Recorded, str, dict[str, Any]]] = []  # (record, digest, payload)
@@ -115,6 +117,8 @@ class Batch:
         contract = stream_parts(name)[0]
         if contract not in self.stored_streams:
             self.stored_streams[contract] = index.streams_of(self.engine, contract)
+            if not self.stored_streams[contract]:
+                self.fresh.add(contract)
         return self.stored_streams[contract]
 
     def _stream(self, name: str) -> list[Recorded]:
@@ -129,6 +133,9 @@ class Batch:
     def _stream_keys(self, name: str) -> frozenset[str]:
         """The keys of a stream's stored events, read from the log (this batch's own keys are
         found in `keys` first, so they need not be added)."""
+        if name in self.begun:
+            # Every key it holds is this batch's, already in `keys`: nothing to read back.
+            return frozenset()
         found = self.stream_keys.get(name)
         if found is None:
             found = self.stream_keys[name] = frozenset(
@@ -149,7 +156,10 @@ class Batch:
         histories, keep the states."""
         for name, version in self.versions.items():
             if version:
-                self._stored(name).add(name)
+                stored = self._stored(name)
+                if name not in stored:
+                    self.begun.add(name)
+                stored.add(name)
         self.streams.clear()
         self.stream_keys.clear()
         self.unflushed.clear()
@@ -206,12 +216,19 @@ class Batch:
                 keys.setdefault(event.contract, []).append(event.key)
             else:
                 digests.setdefault(event.contract, []).append(digest)
+        # A contract with nothing stored before this batch has no stored keys or contents to
+        # look up (the batch's own are in `keys` and `keyless`): a first bulk record skips it.
         for contract, names in keys.items():
-            self.stored_keys[contract] = index.keys_of(self.engine, contract, sorted(set(names)))
+            self._stored(stream_name(contract))
+            if contract not in self.fresh:
+                found = index.keys_of(self.engine, contract, sorted(set(names)))
+                self.stored_keys[contract] = found
         for contract, values in digests.items():
-            self.stored_keyless[contract] = index.keyless_counts(
-                self.engine, contract, sorted(set(values))
-            )
+            self._stored(stream_name(contract))
+            if contract not in self.fresh:
+                self.stored_keyless[contract] = index.keyless_counts(
+                    self.engine, contract, sorted(set(values))
+                )
 
     def _add(self, item: Incoming, event: Event, digest: str, data: dict[str, Any]) -> None:
         if self._already_present(item, event, digest):

@@ -15,6 +15,7 @@ from soc_ledger.ledger.location import Location, StoreError
 from soc_ledger.ledger.locks import writer_lock
 from soc_ledger.ledger.opening import open_store
 from soc_ledger.ledger.privacy import Pseudonymiser
+from soc_ledger.ledger.progress import Progress, phase
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.problems import Problem
@@ -74,6 +75,9 @@ class Ledger:
             self.location, self.engine, lambda: self.log.first_of("ReferralReceived")
         )
         self._log: EventLog | None = None
+        # Told of long work (appends, catch-ups, verify) by whoever shows it: the command line
+        # draws bars on a terminal. None: nothing is told.
+        self.progress: Progress | None = None
 
     @property
     def log(self) -> EventLog:
@@ -83,6 +87,7 @@ class Ledger:
             from soc_ledger.ledger.store import EventLog
 
             self._log = EventLog(self.location)
+        self._log.progress = self.progress
         return self._log
 
     def close(self) -> None:
@@ -222,7 +227,11 @@ class Ledger:
         indexed = True
         outcome = Outcome()
         batch = Batch(self.engine, self.pseudonymiser, now, txn.stream)
+        if self.progress is not None:
+            self.progress.start("recording")
         for incoming, problems in chunks:
+            if self.progress is not None:
+                self.progress.advance("recording", len(incoming))
             not_events.extend(problems)
             if not_events:
                 continue
@@ -238,6 +247,8 @@ class Ledger:
             outcome.positions.extend(positions)
             indexed = indexed and index.appended_in(txn, batch.index_rows(positions))
             batch.flush()
+        if self.progress is not None:
+            self.progress.finish("recording")
         if not_events:
             raise Rejected(not_events)
         batch.check_cases()
@@ -274,7 +285,7 @@ class Ledger:
         head = index.log_head(self.engine, self.location)
         if head is not None and index.tracked_position(self.engine, name) >= head:
             return 0
-        with writer_lock(self.location):
+        with writer_lock(self.location), phase(self.progress, f"catching up {name}"):
             return project(self.engine, self.log)
 
     def trail(
@@ -306,5 +317,3 @@ class Ledger:
             if contract is not None and entry.event["contract"] != contract:
                 continue
             yield entry
-
-

@@ -10,6 +10,7 @@ import time
 
 from soc_ledger.ledger import index
 from soc_ledger.ledger.locks import writer_lock
+from soc_ledger.ledger.progress import phase
 from soc_ledger.ledger.service import Ledger
 from soc_ledger.projections import latest, readmodel, versions
 
@@ -19,7 +20,10 @@ def rebuild_read_models(ledger: Ledger) -> tuple[int, float]:
     with writer_lock(ledger.location):
         started = time.perf_counter()
         events = index.rebuild(ledger.engine, ledger.log)
-        readmodel.rebuild(ledger.engine, ledger.log)
-        latest.rebuild(ledger.engine, ledger.log)
-        versions.rebuild(ledger.engine, ledger.log)
+        with phase(ledger.progress, f"rebuilding {readmodel.NAME}"):
+            readmodel.rebuild(ledger.engine, ledger.log)
+        with phase(ledger.progress, f"rebuilding {latest.NAME}"):
+            latest.rebuild(ledger.engine, ledger.log)
+        with phase(ledger.progress, f"rebuilding {versions.NAME}"):
+            versions.rebuild(ledger.engine, ledger.log)
         return events, time.perf_counter() - started

@@ -16,16 +16,17 @@ computes the figure an auditor signs off; the ledger records the sign-off
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from itertools import zip_longest
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, String, Table, select
 
 from soc_ledger.domain.errors import QueryError
-from soc_ledger.domain.knowledge import EVERYTHING, KnownAt, Recorded
+from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
 from soc_ledger.domain.outcomes.liability import liability
 from soc_ledger.domain.values import PENNY
 from soc_ledger.ledger import index
@@ -33,7 +34,8 @@ from soc_ledger.ledger.encryption import open_text
 from soc_ledger.ledger.integrity import AssertionProblem, Check, Report, check_log, counted
 from soc_ledger.ledger.location import StoreError
 from soc_ledger.ledger.locks import writer_lock
-from soc_ledger.projections import latest, outcome_facts, queries, readmodel, seals
+from soc_ledger.ledger.progress import Progress, noted, phase
+from soc_ledger.projections import latest, outcome_facts, queries, readmodel, seals, versions
 from soc_ledger.projections.scratch import scratch_store
 
 if TYPE_CHECKING:
@@ -74,6 +76,11 @@ def projections() -> list[Projection]:
             latest.catch_up,
             ((latest.latest_case_weeks, ("contract", "case_id")),),
         ),
+        Projection(
+            versions.NAME,
+            versions.catch_up,
+            ((versions.case_versions, ("contract", "case_id", "known_from")),),
+        ),
     ]
 
 
@@ -88,12 +95,12 @@ def verify(ledger: Ledger, against: dict[str, Any] | None = None) -> Report:
             raise StoreError(
                 f"nothing to verify: the ledger at {ledger.location.shown} holds no events"
             )
-        report, records = check_log(ledger, against, LATER)
-        if records is None:
+        report, further = check_log(ledger, against, LATER)
+        if not further:
             return report
         with scratch_store(ledger.location) as scratch:
             report.checks.append(_projections(ledger, scratch))
-            report.checks.append(_assertions(scratch, records))
+            report.checks.append(_assertions(scratch))
         return report
 
 
@@ -101,21 +108,27 @@ def verify(ledger: Ledger, against: dict[str, Any] | None = None) -> Report:
 
 
 def _projections(ledger: Ledger, scratch: Engine) -> Check:
+    """The stored read models against a rebuild, compared as two streams of rows in the same
+    order (pages of PAGE rows from each side, in lockstep): memory holds two pages, never a
+    table. Row by row, not hashed per page, so that a difference is named by its row."""
     check = Check("projections")
+    progress = ledger.progress
     models = projections()
     for model in models:  # the stored models, brought up to the log's head
-        model.catch_up(ledger.engine, ledger.log)
+        with phase(progress, f"verify: catching up {model.name}"):
+            model.catch_up(ledger.engine, ledger.log)
     index.metadata.create_all(scratch)
     for model in models:  # and the same from position 0, elsewhere
-        model.catch_up(scratch, ledger.log)
+        with phase(progress, f"verify: rebuilding {model.name}"):
+            model.catch_up(scratch, ledger.log)
     sizes = []
     tracked = [m.name for m in models]
     tables = [t for m in models for t in m.tables] + [(index.tracking, ("name",))]
     for table, key in tables:
         stored = _rows(ledger.engine, table, key, tracked)
         rebuilt = _rows(scratch, table, key, tracked)
-        sizes.append(f"{table.name} {len(stored)}")
-        difference = _first_difference(table, key, stored, rebuilt)
+        count, difference = _compare(table, key, stored, rebuilt, progress)
+        sizes.append(f"{table.name} {count}")
         if difference is not None:
             message, position = difference
             check.fail(message, position)
@@ -123,64 +136,84 @@ def _projections(ledger: Ledger, scratch: Engine) -> Check:
     return check
 
 
-def _rows(engine: Engine, table: Table, key: tuple[str, ...], tracked: list[str]) -> list[tuple]:
+PAGE = 2000
+
+
+def _rows(
+    engine: Engine, table: Table, key: tuple[str, ...], tracked: list[str]
+) -> Iterator[tuple]:
+    """A table's rows (key columns first, sealed ones opened) in the order of their keys, then
+    of the other columns: text in code-point order on either database (PostgreSQL's collation
+    "C"), which is Python's, so that two stores' rows line up."""
     columns = [c for c in table.columns if c.name != "id"]
-    query = select(*columns)
+    names = [c.name for c in columns]
+    ordered = [names.index(k) for k in key] + [i for i, n in enumerate(names) if n not in key]
+    picked = [columns[i] for i in ordered]
+    order = [_bytewise(engine, c) for c in picked if c.name not in SEALED]
+    query = select(*picked).order_by(*order)
     if table is index.tracking:
         query = query.where(index.tracking.c.name.in_(tracked))
-    names = [c.name for c in columns]
-    order = [names.index(k) for k in key] + [i for i, n in enumerate(names) if n not in key]
-    rows = []
+    sealed = [i for i, c in enumerate(picked) if c.name in SEALED]
     with engine.connect() as conn:
-        for row in conn.execute(query):
-            values = [
-                open_text(v) if n in SEALED else v for n, v in zip(names, row, strict=True)
-            ]
-            rows.append(tuple(values[i] for i in order))
-    width = len(key)
-    rows.sort(key=lambda r: r[:width])  # keys are unique; ties (if ever) by the whole row
-    i = 0
-    while i < len(rows):
-        j = i + 1
-        while j < len(rows) and rows[j][:width] == rows[i][:width]:
-            j += 1
-        if j - i > 1:
-            rows[i:j] = sorted(rows[i:j], key=_sort_key)
-        i = j
-    return rows
+        result = conn.execution_options(stream_results=True, yield_per=PAGE).execute(query)
+        for row in result:
+            if not sealed:
+                yield tuple(row)
+                continue
+            values = list(row)
+            for i in sealed:
+                values[i] = open_text(values[i])
+            yield tuple(values)
+
+
+def _bytewise(engine: Engine, column: Any) -> Any:
+    if engine.dialect.name == "postgresql" and isinstance(column.type, String):
+        return column.collate("C")
+    return column
+
+
+def _compare(
+    table: Table,
+    key: tuple[str, ...],
+    stored: Iterator[tuple],
+    rebuilt: Iterator[tuple],
+    progress: Progress | None = None,
+) -> tuple[int, tuple[str, int | None] | None]:
+    """(stored rows, the first difference), the i-th stored row against the i-th rebuilt one."""
+    count = 0
+    difference = None
+    step = f"compare {table.name}"
+    for a, b in noted(zip_longest(stored, rebuilt), progress, step):
+        count += a is not None
+        if difference is None and a != b:
+            difference = _difference(table, key, a, b)
+    return count, difference
 
 
 def _sort_key(row: tuple) -> tuple:
     return tuple((v is None, v if v is not None else 0) for v in row)
 
 
-def _first_difference(
-    table: Table, key: tuple[str, ...], stored: list[tuple], rebuilt: list[tuple]
-) -> tuple[str, int | None] | None:
-    if stored == rebuilt:
-        return None
+def _difference(
+    table: Table, key: tuple[str, ...], a: tuple | None, b: tuple | None
+) -> tuple[str, int | None]:
+    """The first rows that differ (a stored, b rebuilt; None past a side's end), named."""
     columns = [c.name for c in table.columns if c.name != "id"]
     names = list(key) + [n for n in columns if n not in key]
     width = len(key)
-    for i in range(max(len(stored), len(rebuilt))):
-        a = stored[i] if i < len(stored) else None
-        b = rebuilt[i] if i < len(rebuilt) else None
-        if a == b:
-            continue
-        row = a if b is None or (a is not None and _sort_key(a) < _sort_key(b)) else b
-        ident = dict(zip(key, row[:width], strict=True))
-        position = _position_of(names, row)
-        if a is not None and b is not None and a[:width] == b[:width]:
-            changed = [n for n, x, y in zip(names, a, b, strict=True) if x != y]
-            shown = ", ".join(
-                f"{n} stored {x!r}, rebuilt {y!r}" if n not in SEALED else f"{n} differs"
-                for n, x, y in zip(names, a, b, strict=True)
-                if n in changed
-            )
-            return f"{table.name} row {ident}: {shown}", position
-        side = "only in the stored read model" if row is a else "missing from the stored read model"
-        return f"{table.name} row {ident} is {side} (a rebuild from the log differs)", position
-    return f"{table.name}: the stored rows differ from a rebuild", None
+    row: tuple = a if b is None or (a is not None and _sort_key(a) < _sort_key(b)) else b  # type: ignore[assignment]
+    ident = dict(zip(key, row[:width], strict=True))
+    position = _position_of(names, row)
+    if a is not None and b is not None and a[:width] == b[:width]:
+        changed = [n for n, x, y in zip(names, a, b, strict=True) if x != y]
+        shown = ", ".join(
+            f"{n} stored {x!r}, rebuilt {y!r}" if n not in SEALED else f"{n} differs"
+            for n, x, y in zip(names, a, b, strict=True)
+            if n in changed
+        )
+        return f"{table.name} row {ident}: {shown}", position
+    side = "only in the stored read model" if row is a else "missing from the stored read model"
+    return f"{table.name} row {ident} is {side} (a rebuild from the log differs)", position
 
 
 def _position_of(names: list[str], row: tuple) -> int | None:
@@ -230,7 +263,7 @@ def figure_at(
     return (owed if figure == "owed" else provisional).quantize(PENNY)
 
 
-def _assertions(engine: Engine, records: list[Recorded]) -> Check:
+def _assertions(engine: Engine) -> Check:
     check = Check("assertions")
     checked = 0
     for contract in readmodel.contracts(engine):
@@ -249,11 +282,7 @@ def _assertions(engine: Engine, records: list[Recorded]) -> Check:
                 continue
             if now == e.value:
                 continue
-            since = [
-                r.position
-                for r in records
-                if r.position > fact.recorded.position and known.knows(r.recorded_on)
-            ]
+            since = _appended_since(engine, fact.recorded.position, known)
             shown = " ".join(f"#{p}" for p in since[:8]) + (" ..." if len(since) > 8 else "")
             check.fail(
                 f"BalanceAsserted by {e.by}: {e.figure} of {e.scope} as of {e.as_of}, known at "
@@ -263,6 +292,17 @@ def _assertions(engine: Engine, records: list[Recorded]) -> Check:
             )
     check.summary = f"{counted(checked, 'balance assertion')} re-checked"
     return check
+
+
+def _appended_since(engine: Engine, position: int, known: KnownAt) -> list[int]:
+    """The first nine events after `position` known at `known` (read from the rebuilt index:
+    the finding shows eight and says whether there are more)."""
+    ix = index.events_index.c
+    query = select(ix.position).where(ix.position > position).order_by(ix.position).limit(9)
+    if known.until is not None:
+        query = query.where(ix.recorded_on <= index.naive_utc(known.until))
+    with engine.connect() as conn:
+        return list(conn.scalars(query))
 
 
 def figure_to_assert(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from soc_ledger.domain import events as ev
-from soc_ledger.ledger.integrity import _aggregates
+from soc_ledger.ledger.integrity import replay_aggregates
 from soc_ledger.ledger.service import Ledger
 from tests.conftest import EXAMPLES
 
@@ -27,7 +27,11 @@ def test_a_stored_correction_with_an_unreadable_reading_is_a_finding(sqlite_url:
         referral, position=records[-1].position + 1, version=99, event=bad,
         target_version=referral.version,
     )
-    check = _aggregates([*records, edited])
+    streams: dict[str, list] = {}
+    for r in [*records, edited]:
+        streams.setdefault(r.stream, []).append(r)
+    first = {s: h[0].position for s, h in streams.items()}
+    check = replay_aggregates(first, streams.__getitem__, streams.values())
     assert not check.ok
     (finding,) = check.findings
     assert finding.position == edited.position

@@ -1,12 +1,9 @@
 """What a command that writes prints: the events `record` and `demo` appended (or, with
-`--check`, would append), the summary of an SSDA903 import (and its progress while the return
-is read), an import reverted, the read models rebuilt."""
+`--check`, would append), the summary of an SSDA903 import, an import reverted, the read
+models rebuilt."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -77,25 +74,6 @@ def write_history(path: str, lines: list[str], scale: int) -> None:
 
 def write_rebuilt(events: int, seconds: float) -> None:
     write_line(f"rebuilt the read models from {events} events in {seconds:.2f} s")
-
-
-@contextmanager
-def reading_progress(name: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar on stderr while NAME is read, only when stderr is a terminal: the
-    callback to report rows read against the total (None when there is no bar)."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(f"reading {name}", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield progress
 
 
 def render_import(
