@@ -305,14 +305,7 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
 
 
 def rebuild(engine: Engine, log: EventLog) -> int:
-    metadata.create_all(engine, tables=[latest_case_weeks])
-    with engine.begin() as conn:
-        conn.execute(delete(latest_case_weeks))
-        conn.execute(delete(tracking).where(tracking.c.name == NAME))
-    handled = catch_up(engine, log)
-    with engine.begin() as conn:
-        seals.reset(conn, NAME)
-    return handled
+    return seals.refollow(engine, log, latest_case_weeks, catch_up)
 
 
 # --- answering -------------------------------------------------------------------------------

@@ -219,13 +219,7 @@ def catch_up(engine: Engine, log: EventLog) -> int:
 
 def rebuild(engine: Engine, log: EventLog) -> int:
     """Drop every row and follow the log again from the start."""
-    with engine.begin() as conn:
-        conn.execute(delete(fact_versions))
-        conn.execute(delete(tracking).where(tracking.c.name == NAME))
-    handled = catch_up(engine, log)
-    with engine.begin() as conn:
-        seals.reset(conn, NAME)
-    return handled
+    return seals.refollow(engine, log, fact_versions, catch_up)
 
 
 def facts_known_at(

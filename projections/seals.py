@@ -20,15 +20,17 @@ rebuild), one per statement on PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, inspect, select, text
+from sqlalchemy import Connection, Engine, Table, delete, inspect, select, text
 
 from soc_ledger.domain.errors import LedgerError
 from soc_ledger.ledger import index
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.service import Ledger
+    from soc_ledger.ledger.store import EventLog
 
 TABLE = "readmodel_seals"
 GUARDED = ("fact_versions", "latest_case_weeks", "case_versions")
@@ -92,6 +94,21 @@ def reset(conn: Connection, table: str) -> None:
     """After a rebuild from the log: every row of `table` is the ledger's."""
     _install(conn, table)
     conn.execute(text(f"UPDATE {TABLE} SET sealed = edits WHERE name = :n"), {"n": table})
+
+
+def refollow(
+    engine: Engine, log: EventLog, table: Table, catch_up: Callable[[Engine, EventLog], int]
+) -> int:
+    """A read model dropped and followed again from the log's first event, then sealed as the
+    ledger's: every model's `rebuild` (the table's name is its tracking name)."""
+    table.metadata.create_all(engine, tables=[table])
+    with engine.begin() as conn:
+        conn.execute(delete(table))
+        conn.execute(delete(index.tracking).where(index.tracking.c.name == table.name))
+    handled = catch_up(engine, log)
+    with engine.begin() as conn:
+        reset(conn, table.name)
+    return handled
 
 
 def check(engine: Engine, head: int | None, models: tuple[str, ...] = GUARDED) -> None:

@@ -155,14 +155,7 @@ def _touch(what: _Touched, r: Any) -> None:
 
 
 def rebuild(engine: Engine, log: EventLog) -> int:
-    metadata.create_all(engine, tables=[case_versions])
-    with engine.begin() as conn:
-        conn.execute(delete(case_versions))
-        conn.execute(delete(tracking).where(tracking.c.name == NAME))
-    handled = catch_up(engine, log)
-    with engine.begin() as conn:
-        seals.reset(conn, NAME)
-    return handled
+    return seals.refollow(engine, log, case_versions, catch_up)
 
 
 @dataclass(frozen=True, slots=True)
