@@ -170,6 +170,53 @@ def test_the_essex_demo_respects_its_cap_and_reports_the_care_share(sqlite_url):
     assert data["totals"]["owed"] == "7100000.00"
 
 
+def test_the_essex_demo_returns_its_investors_1_45_times_their_capital(sqlite_url):
+    demo(sqlite_url, "essex")
+
+    def returns(as_of: str) -> dict:
+        result = run("returns", "--db", sqlite_url, "--as-of", as_of, "--format", "json")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    data = returns("2019-06-30")
+    total = data["total"]
+    # By hand: drawn 600,000 + 600,000 + 600,000 + 360,000 + 240,000 = 2,400,000.00;
+    # distributed 360,000 + 900,000 + 1,020,000 + 1,200,000 = 3,480,000.00;
+    # 3,480,000 / 2,400,000 = 1.45 (issue 16: "investors received 1.45x their capital").
+    assert (total["committed"], total["drawn"], total["distributed"]) == (
+        "3000000.00",
+        "2400000.00",
+        "3480000.00",
+    )
+    assert total["net"] == "1080000.00" and total["money_multiple"] == "1.4500"
+    # Commitments 1,500,000 / 1,000,000 / 500,000 (3:2:1) share every amount in whole pounds,
+    # so each investor's multiple is the contract's: BLACKWATER drawn 2,400,000 x 3/6.
+    by = {i["investor"]: i for i in data["investors"]}
+    assert [(by[i]["drawn"], by[i]["distributed"]) for i in ("BLACKWATER", "COLNE", "DENGIE")] == [
+        ("1200000.00", "1740000.00"), ("800000.00", "1160000.00"), ("400000.00", "580000.00")
+    ]  # fmt: skip
+    assert {i["money_multiple"] for i in data["investors"]} == {"1.4500"}
+    # Every flow within the contract's life (agreed 2013-02-01, the demo's as_of 2019-06-30).
+    assert all("2013-02-01" <= f["date"] <= "2019-06-30" for f in data["flows"])
+    # Midway, after the 2016 and before the 2017 distribution: all capital drawn, 360,000 +
+    # 900,000 = 1,260,000.00 back, 1,260,000 / 2,400,000 = 0.5250.
+    mid = returns("2017-06-30")["total"]
+    assert (mid["drawn"], mid["distributed"], mid["money_multiple"]) == (
+        "2400000.00",
+        "1260000.00",
+        "0.5250",
+    )
+    # Never distributed more than the outcome payments received by then.
+    events = [e["event"] for e in trail(sqlite_url)]
+    for paid_out in (e for e in events if e["type"] == "DistributionPaid"):
+        day = paid_out["effective"]
+        out = sum(D(e["amount"]) for e in events
+                  if e["type"] == "DistributionPaid" and e["effective"] <= day)  # fmt: skip
+        received = sum(D(e["amount"]) for e in events
+                       if e["type"] == "PaymentReceived" and e["effective"] <= day)  # fmt: skip
+        assert out <= received, day
+
+
 def test_the_ttt_demo_pays_weeks_wellbeing_and_returns_home_by_payer(sqlite_url):
     data = demo(sqlite_url, "ttt")
     assert data["mechanisms"] == ["weeks_out_of_care", "wellbeing_improvement", "reunification"]

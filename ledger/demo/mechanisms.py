@@ -7,7 +7,9 @@ named after. No real person's data: every case, date of birth and care episode i
   its 5 + 3 years spread evenly (3,125,000.00 a year).
 - `essex`: an edge-of-care MST contract paying `care_days_saved` against a comparison group
   that spent 55% of its days in care (target 27%), each young person tracked 30 months, outcome
-  payments capped at £7.1m; 130 synthetic young people whose care share comes out near 11%.
+  payments capped at £7.1m; 130 synthetic young people whose care share comes out near 11%;
+  three invented social investors whose distributions come to 1.45x the capital drawn (the
+  published multiple), with the same investor events as the PLCIP demo (SPEC §8).
 - `ttt`: a contract paying `weeks_out_of_care`, `wellbeing_improvement` (an Outcomes Star
   read at the start and again 26 weeks on) and `reunification`, 48 synthetic young people on
   the edge of care and 12 referred in care.
@@ -210,6 +212,54 @@ def _in_order(rows: list[tuple[date, Event]]) -> list[Event]:
 
 ESSEX_CAP = "7100000.00"
 
+# Investor code, name (in `source`), commitment in pounds: 3:2:1, so that every drawdown and
+# distribution below (each a multiple of 6,000) is shared pro rata in whole pounds and each
+# investor's multiple is the contract's.
+ESSEX_INVESTORS = [
+    ("BLACKWATER", "Blackwater Social Outcomes Fund", 1_500_000),
+    ("COLNE", "Colne Valley Social Investment Trust", 1_000_000),
+    ("DENGIE", "Dengie Community Capital", 500_000),
+]
+# Capital drawn before the outcome payments came in (2,400,000.00, 80% of the commitments) ...
+ESSEX_DRAWDOWNS = [
+    (date(2013, 3, 1), 600_000, "working capital: mobilisation and the first MST team"),
+    (date(2013, 9, 2), 600_000, "working capital: service delivery"),
+    (date(2014, 3, 3), 600_000, "working capital: service delivery"),
+    (date(2014, 9, 1), 360_000, "working capital: service delivery"),
+    (date(2015, 3, 2), 240_000, "working capital: the last referrals"),
+]
+# ... and distributed each autumn after the June outcome payments, never more than received
+# by then: 3,480,000.00 = 1.45 x 2,400,000.00.
+ESSEX_DISTRIBUTIONS = [
+    (date(2015, 9, 30), 360_000),
+    (date(2016, 9, 30), 900_000),
+    (date(2017, 9, 29), 1_020_000),
+    (date(2018, 9, 28), 1_200_000),
+]
+
+
+def _essex_investors() -> Iterator[tuple[date, Event]]:
+    """Commitments on the contract's day, then drawdowns and distributions pro rata."""
+    base = {"contract": "essex"}
+    agreed = date(2013, 2, 1)
+    for code, name, amount in ESSEX_INVESTORS:
+        yield agreed, {
+            "type": "InvestmentCommitted", **base, "effective": _d(agreed),
+            "recorded_on": _d(agreed), "key": f"commit-{code}",
+            "source": f"investment agreement: {name}", "investor": code, "amount": f"{amount}.00",
+        }  # fmt: skip
+    for n, (day, amount, purpose) in enumerate(ESSEX_DRAWDOWNS, start=1):
+        yield day, {
+            "type": "CapitalDrawn", **base, "effective": _d(day), "recorded_on": _d(day),
+            "key": f"draw-{n}", "source": "drawdown notice", "amount": f"{amount}.00",
+            "purpose": purpose,
+        }  # fmt: skip
+    for n, (day, amount) in enumerate(ESSEX_DISTRIBUTIONS, start=1):
+        yield day, {
+            "type": "DistributionPaid", **base, "effective": _d(day), "recorded_on": _d(day),
+            "key": f"distribution-{n}", "source": "distribution notice", "amount": f"{amount}.00",
+        }  # fmt: skip
+
 
 def essex() -> list[Event]:
     base = {"contract": "essex"}
@@ -236,6 +286,7 @@ def essex() -> list[Event]:
     ]  # fmt: skip
     rows += _cohort("essex", "ESX", 20130201, 130, date(2013, 4, 1), 3 * 365, 0.3, (100, 560), 913)
     rows += _coverage("essex", "ESX", date(2013, 4, 1), date(2019, 3, 31))
+    rows += _essex_investors()
     return _in_order(rows)
 
 
