@@ -244,8 +244,10 @@ class EventLog:
         """One transaction of the library's recorder for a streamed append: chunks go in as
         they are checked, and commit together at the end or roll back together on any error.
 
-        Uses the recorders' transaction-level API (`_insert_events` for SQLite, the insert
-        function for PostgreSQL) so that a batch of any size need not be held whole.
+        Uses the recorders' transaction-level API (`_insert_events` for SQLite; for PostgreSQL
+        the library's table, its sequence and its NOTIFY, with the rows sent by binary COPY, see
+        `Appending._copy`) so that a batch of any size need not be held whole. Appends are
+        serialised by the caller's writer lock, so positions commit in the order drawn.
         """
         if self.location.kind == "sqlite":
             with self.recorder.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
