@@ -287,21 +287,6 @@ def render_statement(data: dict[str, Any], fmt: str) -> None:
 
 # --- all of a payer's claims (`reconcile --payer P`) ----------------------------------------------
 
-PAYER_CLAIM_COLUMNS = [
-    "claim",
-    "period_end",
-    "submitted",
-    "lines",
-    "claimed",
-    "due_then",
-    "due_now",
-    "paid",
-    "disputed",
-    "adjustment",
-    "owed_by_payer",
-    "owed_to_payer",
-    "moved",
-]
 PAYER_CLAIM_MONEY = [
     "claimed",
     "due_then",
@@ -312,6 +297,7 @@ PAYER_CLAIM_MONEY = [
     "owed_by_payer",
     "owed_to_payer",
 ]
+PAYER_CLAIM_COLUMNS = ["claim", "period_end", "submitted", "lines", *PAYER_CLAIM_MONEY, "moved"]
 
 
 def payer_reconciliation_json(
