@@ -183,12 +183,7 @@ def explain_case(
             for w in (assessed.weeks if assessed else ())
         ]
         return CaseExplained(facts, engagement(facts, timeline, as_of), assessed, weeks)
-    k = knowledge(engine, contract, known_at)
-    facts = _the_case(k, case)
-    result = liability(k.contract, k.cases, k.coverage, as_of, week_rule)
-    timeline = TermsTimeline(k.contract)
-    assessed = assess_case(facts, timeline, k.coverage, as_of, week_rule)
-    return CaseExplained(facts, result.engagement[case], assessed, result.weeks_of(case))
+    return explain_cases(engine, contract, [case], as_of, known_at, week_rule)[case]
 
 
 def explain_cases(
@@ -197,6 +192,7 @@ def explain_cases(
     cases: Iterable[str],
     as_of: date,
     known_at: KnownAt = EVERYTHING,
+    week_rule: str | None = None,
 ) -> dict[str, CaseExplained]:
     """`explain_case` for several cases (the auditor's pack: every tracked case), from the
     facts known then and the liability after caps computed once for all of them. With the latest
@@ -204,12 +200,15 @@ def explain_cases(
     ones computed here (the read model rebuilt and compared), and tests/test_audit_pack.py
     compares a pack's cases with `explain`."""
     k = knowledge(engine, contract, known_at)
-    result = liability(k.contract, k.cases, k.coverage, as_of, None)
+    cases = list(cases)
+    for case in cases:  # an unknown case is told before the whole liability is computed
+        _the_case(k, case)
+    result = liability(k.contract, k.cases, k.coverage, as_of, week_rule)
     timeline = TermsTimeline(k.contract)
     found = {}
     for case in cases:
-        facts = _the_case(k, case)
-        assessed = assess_case(facts, timeline, k.coverage, as_of, None)
+        facts = k.cases[case]
+        assessed = assess_case(facts, timeline, k.coverage, as_of, week_rule)
         found[case] = CaseExplained(facts, result.engagement[case], assessed, result.weeks_of(case))
     return found
 
