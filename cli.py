@@ -353,6 +353,16 @@ def _mechanisms(engine: Engine, contract: str, as_of: date, known: KnownAt) -> t
     return mechanisms.mechanisms_at(engine, contract, as_of, known)
 
 
+def _weeks_needed(
+    command: str, engine: Engine, contract: str, as_of: date, known: KnownAt
+) -> tuple[str, ...]:
+    """The mechanisms in force, for a report that reads weeks out of care alone (refused for a
+    contract paying otherwise: it would only print noughts)."""
+    from soc_ledger.projections import mechanisms
+
+    return mechanisms.weeks_only(engine, contract, as_of, known, command)
+
+
 def _weeks_part(named: tuple[str, ...], fmt: str) -> None:
     """Under a table that reads the weeks of a contract paying by more than weeks, say so."""
     if fmt == "table" and len(named) > 1:
@@ -391,21 +401,6 @@ def _explain_mechanisms(
             "(not tracked, or not a case of this contract)"
         )
     render_case(_stamped(data, contract, as_of, known_at), fmt)
-
-
-def _needs_weeks(
-    command: str, as_of: date, known: KnownAt, query: Callable[..., T] | None = None
-) -> Callable[..., T | None]:
-    """QUERY(engine, contract, *args), refused for a contract that does not pay by weeks out
-    of care on AS_OF (the report would only print noughts)."""
-
-    def checked(engine: Engine, contract: str, *args: Any) -> T | None:
-        from soc_ledger.projections import mechanisms
-
-        mechanisms.weeks_only(engine, contract, as_of, known, command)
-        return query(engine, contract, *args) if query is not None else None
-
-    return checked
 
 
 @main.command()
@@ -478,55 +473,38 @@ def diff(db, k1, k2, as_of, contract, fmt) -> None:
 @format_option
 def demo(db, emit, scale, which, fmt) -> None:
     """Build the reference contract (SPEC §12) into the store and print its statement."""
+    import json
+
     from soc_ledger.ledger.demo import cohort as reference
-    from soc_ledger.ledger.demo import history
+    from soc_ledger.ledger.demo import history, mechanisms
     from soc_ledger.ledger.progress import phase
     from soc_ledger.projections.views.imports import write_demo_recorded, write_history
     from soc_ledger.projections.views.progress import progress_bars
 
-    if which != "plcip":
-        return _mechanism_demo(db, emit, scale, which, fmt)
-    with progress_bars() as bars, phase(bars, f"building the demo history (scale {scale})"):
-        lines = list(history.emit(scale))
+    if which == "plcip":
+        with progress_bars() as bars, phase(bars, f"building the demo history (scale {scale})"):
+            lines = list(history.emit(scale))
+        source, as_of = f"demo(scale={scale})", reference.AS_OF
+        # The statement: the liability by borough and then in total as a table, else in total.
+        by = ["borough", "contract"] if fmt == "table" else ["contract"]
+    else:  # essex, ttt, bucks: a contract paying by another mechanism, printed in total
+        if scale != 1:
+            raise click.BadParameter("only the plcip demo can be scaled", param_hint="--scale")
+        lines = [json.dumps(e, separators=(", ", ": ")) for e in mechanisms.HISTORIES[which]()]
+        source, as_of, by = f"demo(contract={which})", mechanisms.AS_OF[which], ["contract"]
     if emit:
         write_history(emit, lines, scale)
         return
     _records_from("demo", shown=20)
     with open_ledger(db, create=True) as ledger:
-        outcome = ledger.record_lines(lines, f"demo(scale={scale})")
+        outcome = ledger.record_lines(lines, source)
     if fmt == "table":
         write_demo_recorded(outcome)
-    # The statement: the liability by borough and then in total as a table, else in total.
-    by = ["borough", "contract"] if fmt == "table" else ["contract"]
     for rows in by:
         click.get_current_context().invoke(
-            liability, db=db, as_of=reference.AS_OF, known_at=None, contract=reference.CONTRACT,
+            liability, db=db, as_of=as_of, known_at=None, contract=which,
             by=rows, week_rule=None, fmt=fmt,
         )
-
-
-def _mechanism_demo(db: str, emit: str | None, scale: int, which: str, fmt: str) -> None:
-    """`demo --contract essex|ttt|bucks`: record that reference contract, print its liability."""
-    import json
-
-    from soc_ledger.ledger.demo import mechanisms
-    from soc_ledger.projections.views.imports import write_demo_recorded, write_history
-
-    if scale != 1:
-        raise click.BadParameter("only the plcip demo can be scaled", param_hint="--scale")
-    lines = [json.dumps(e, separators=(", ", ": ")) for e in mechanisms.HISTORIES[which]()]
-    if emit:
-        write_history(emit, lines, scale)
-        return
-    _records_from("demo", shown=20)
-    with open_ledger(db, create=True) as ledger:
-        outcome = ledger.record_lines(lines, f"demo(contract={which})")
-    if fmt == "table":
-        write_demo_recorded(outcome)
-    click.get_current_context().invoke(
-        liability, db=db, as_of=mechanisms.AS_OF[which], known_at=None, contract=which,
-        by="contract", week_rule=None, fmt=fmt,
-    )
 
 
 @main.command("import-903")
@@ -626,8 +604,7 @@ def finances_command(db, as_of, known_at, contract, fmt, plot) -> None:
 
     known = _known(known_at)
     with _reporting(db, contract) as (engine, contract):
-        _needs_weeks("finances", as_of, known)(engine, contract)
-        named = _mechanisms(engine, contract, as_of, known)
+        named = _weeks_needed("finances", engine, contract, as_of, known)
         result = money_rules.finances_at(engine, contract, as_of, known)
         if plot:
             from soc_ledger.projections.views.plots import plot_finances, write_plotted
@@ -649,8 +626,9 @@ def baseline_command(variation, db, as_of, known_at, contract, fmt) -> None:
     from soc_ledger.projections.views import finance, finance_tables
 
     known = _known(known_at)
-    query = _needs_weeks("baseline", as_of, known, baselines.baseline_at)
-    result = _report(db, contract, query, variation, as_of, known)
+    with _reporting(db, contract) as (engine, contract):
+        _weeks_needed("baseline", engine, contract, as_of, known)
+        result = baselines.baseline_at(engine, contract, variation, as_of, known)
     data = _stamped(finance.baseline_json(result, known_at), result.contract, as_of, known_at)
     finance_tables.render_baseline(data, fmt)
 

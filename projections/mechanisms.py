@@ -52,14 +52,18 @@ def payments_at(
     return payments(folded, facts, as_of, weeks)
 
 
-def weeks_only(engine: Engine, contract: str, as_of: date, known_at: KnownAt, command: str) -> None:
-    """Refuse a report that reads weeks out of care alone, for a contract paying otherwise."""
+def weeks_only(
+    engine: Engine, contract: str, as_of: date, known_at: KnownAt, command: str
+) -> tuple[str, ...]:
+    """The mechanisms in force, once a report that reads weeks out of care alone is known to
+    apply: refused for a contract paying otherwise."""
     named = mechanisms_at(engine, contract, as_of, known_at)
     if "weeks_out_of_care" not in named:
         raise QueryError(
             f"{command} reads weeks out of care; contract {contract!r} pays by "
             f"{', '.join(named)} (not applicable: see `liability` and `diff`)"
         )
+    return named
 
 
 def account_at(
