@@ -86,6 +86,10 @@ def count_digits(weeks: int) -> int:
     return len(str(2 * weeks + 1))
 
 
+# Care data covering every day there is: every week that would pay is verified.
+EVERY_DAY = date.max.toordinal()
+
+
 def clip(day: int, first: int, weeks: int) -> int:
     """Coverage as far as the window's weeks can tell: clipped to [first - 1, its last day]."""
     return min(max(day, first - 1), first + 7 * weeks - 1)
@@ -105,8 +109,9 @@ class CaseRow:
     outline: list[tuple[int, int]]  # (last day - first_day, kind) per week, by last day
     capped: dict[int, tuple[int, int, list[int]]] = field(default_factory=dict)
 
-    def columns(self) -> dict[str, Any]:
-        """Every column, with the weeks counted after the caps in `capped`."""
+    def columns(self, sealed: bool = True) -> dict[str, Any]:
+        """Every column, with the weeks counted after the caps in `capped` (and `cap_gross`
+        in clear unless `sealed`)."""
         weeks = self.values["weeks"]
         runs = self.values["week_rule"] == "consecutive_runs"
         outline = json_text([x for pair in self.outline for x in pair])
@@ -147,7 +152,7 @@ class CaseRow:
                 capped = json_text(
                     {str(i): [b, t, refs] for i, (b, t, refs) in self.capped.items()}
                 )
-        return {
+        columns = {
             **self.values,
             "kinds": json_text(kinds),
             "outline": outline,
@@ -156,10 +161,15 @@ class CaseRow:
             "width": len(tally) // (weeks + 1),
             "tally": tally,
         }
+        if sealed and "cap_gross" in columns:
+            # Cap names are the contract's words: encrypted at rest like every payload column.
+            columns["cap_gross"] = seal_text(columns["cap_gross"])
+        return columns
 
-    def values_row(self) -> tuple:
-        """Every column, in `COLUMNS` order (what `bulk.insert_rows` writes)."""
-        columns = self.columns()
+    def values_row(self, sealed: bool = True) -> tuple:
+        """Every column, in `COLUMNS` order (what `bulk.insert_rows` writes); `cap_gross` in
+        clear unless `sealed` (encryption draws a fresh nonce: rows compare in clear)."""
+        columns = self.columns(sealed)
         return tuple(columns[name] for name in COLUMNS)
 
 
@@ -232,27 +242,7 @@ def case_row(
     per_week = [kinds.setdefault(key, len(kinds)) for key in map(_KIND, a.weeks)]
     outline = list(zip([w.end.toordinal() - first for w in a.weeks], per_week, strict=True))
     pence = [(k[0], *(to_pence(m) for m in k[1:])) for k in kinds]
-    cap_gross: dict[str, int] = {}
-    outcome = [kind for key, kind in kinds.items() if key[0] == "outcome"]
-    if caps.any and outcome:
-        # The weeks come by last day, so each terms segment's are a slice of the outline,
-        # cut where the segment starts; any last day in it stands for the segment, since the
-        # caps covering a share depend on the segment only.
-        cuts = [bisect_left(outline, (start - first,)) for start in timeline.starts]
-        for segment, (lo, hi) in enumerate(zip([0, *cuts], [*cuts, len(outline)], strict=True)):
-            if lo == hi:
-                continue
-            found = Counter(map(itemgetter(1), outline[lo:hi]))
-            day = timeline.starts[segment - 1] if segment else 0
-            on_borough, on_top_up = caps.plan(day, case.borough)
-            for kind in outcome:
-                n = found.get(kind)
-                if not n:  # a cap this case has no week under is not named in its row
-                    continue
-                for use in on_borough:
-                    cap_gross[use.cap] = cap_gross.get(use.cap, 0) + n * pence[kind][1]
-                for use in on_top_up:
-                    cap_gross[use.cap] = cap_gross.get(use.cap, 0) + n * pence[kind][2]
+    cap_gross = _cap_gross(pence, outline, first, case.borough, timeline, caps)
     values = {
         "contract": contract,
         "case_id": case.case,
@@ -267,6 +257,77 @@ def case_row(
         "care": json_text(care),
         "verified": clip(verified_to, first, weeks),
         # Cap names are the contract's words: encrypted at rest like every payload column.
-        "cap_gross": seal_text(json_text(cap_gross)),
+        "cap_gross": json_text(cap_gross),  # sealed as a column (`CaseRow.columns`)
+    }
+    return CaseRow(values, pence, outline)
+
+
+def _cap_gross(
+    pence: list[tuple],
+    outline: list[tuple[int, int]],
+    first: int,
+    borough: str,
+    timeline: TermsTimeline,
+    caps: CapAllocator,
+) -> dict[str, int]:
+    """The gross pence of the outcome weeks each cap covers in one case's row."""
+    cap_gross: dict[str, int] = {}
+    outcome = [kind for kind, key in enumerate(pence) if key[0] == "outcome"]
+    if caps.any and outcome:
+        # The weeks come by last day, so each terms segment's are a slice of the outline,
+        # cut where the segment starts; any last day in it stands for the segment, since the
+        # caps covering a share depend on the segment only.
+        cuts = [bisect_left(outline, (start - first,)) for start in timeline.starts]
+        for segment, (lo, hi) in enumerate(zip([0, *cuts], [*cuts, len(outline)], strict=True)):
+            if lo == hi:
+                continue
+            found = Counter(map(itemgetter(1), outline[lo:hi]))
+            day = timeline.starts[segment - 1] if segment else 0
+            on_borough, on_top_up = caps.plan(day, borough)
+            for kind in outcome:
+                n = found.get(kind)
+                if not n:  # a cap this case has no week under is not named in its row
+                    continue
+                for use in on_borough:
+                    cap_gross[use.cap] = cap_gross.get(use.cap, 0) + n * pence[kind][1]
+                for use in on_top_up:
+                    cap_gross[use.cap] = cap_gross.get(use.cap, 0) + n * pence[kind][2]
+    return cap_gross
+
+
+def covered_row(
+    verified: CaseRow, verified_to: int, timeline: TermsTimeline, caps: CapAllocator
+) -> CaseRow:
+    """The row `case_row` gives for the same case, facts and terms when its borough's care
+    data covers `verified_to`, from its row with every week verified (`EVERY_DAY`).
+
+    Coverage decides only whether a week that would pay is `outcome` (its last day covered) or
+    `unverified` (priced the same, provisionally): a week's days in care, its price and the
+    window do not read it (`weeks.py`). So the weeks of `verified` ending after `verified_to`
+    trade their outcome kind for the unverified kind of the same prices, the kinds are
+    numbered again in order of first week (as `case_row` numbers them), and what the caps
+    cover is summed again over the outcome weeks left.
+
+        weeks by last day - T:  6 outcome(16900, 4500) .. 13 in_care .. 20 outcome(16900, 4500)
+        covered to T + 10   ->  6 outcome(16900, 4500) .. 13 in_care .. 20 unverified(0, 0,
+                                16900, 4500)
+    """
+    first = verified.values["first_day"]
+    weeks = verified.values["weeks"]
+    day = clip(verified_to, first, weeks)
+    last = day - first  # weeks whose last day - T is beyond this are not covered
+    kinds: dict[tuple, int] = {}
+    outline = []
+    for offset, kind in verified.outline:
+        key = verified.kinds[kind]
+        if offset > last and key[0] == "outcome":
+            key = ("unverified", 0, 0, key[1], key[2])
+        outline.append((offset, kinds.setdefault(key, len(kinds))))
+    pence = list(kinds)
+    cap_gross = _cap_gross(pence, outline, first, verified.values["borough"], timeline, caps)
+    values = {
+        **verified.values,
+        "verified": day,
+        "cap_gross": json_text(cap_gross),  # sealed as a column (`CaseRow.columns`)
     }
     return CaseRow(values, pence, outline)

@@ -70,10 +70,19 @@ from soc_ledger.domain.outcomes.prices import ZERO
 from soc_ledger.domain.outcomes.terms import TermsTimeline
 from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.ledger import bulk, index
-from soc_ledger.ledger.encryption import open_text
+from soc_ledger.ledger.encryption import open_text, seal_text
 from soc_ledger.ledger.index import events_index, metadata, naive_utc, stream_name, tracking
 from soc_ledger.projections import latest, readmodel, seals
-from soc_ledger.projections.latest_row import COLUMNS, case_row, latest_case_weeks, to_pounds
+from soc_ledger.projections.latest_row import (
+    COLUMNS,
+    EVERY_DAY,
+    CaseRow,
+    case_row,
+    clip,
+    covered_row,
+    latest_case_weeks,
+    to_pounds,
+)
 from soc_ledger.projections.outcome_facts import OUTCOME_TYPES, knowledge
 
 if TYPE_CHECKING:
@@ -300,49 +309,62 @@ def _versions_of_case(
     states: list[_State],
 ) -> Iterator[tuple]:
     """The rows of one case: its answer at each instant where its facts or the contract's
-    change, consecutive equal answers merged."""
+    change, consecutive equal answers merged.
+
+    A case is assessed once per basis (the facts and terms known), with every week verified;
+    its answer under each coverage of its borough is derived from that (`covered_row`), since
+    coverage moves a week only between `outcome` and `unverified`. Care data arrives far more
+    often than facts or terms change, so most versions cost a derivation, not an assessment.
+    """
     own = _instants(versions)
     first = min(own)
     moments = sorted(own | {m for m in instants if m > first})
     answers: list[tuple[datetime, tuple | None]] = []
-    facts_key: tuple[int, ...] | None = None
+    known: tuple[int, ...] | None = None
     folded = None
-    # What the last assessment was made from, the window it gave (None: not tracked) and the
-    # coverage it saw, clipped to that window.
+    # basis (facts known, terms) -> the case's row with every week verified (None: untracked)
+    assessed: dict[tuple, CaseRow | None] = {}
     basis: tuple | None = None
-    window: tuple[int, int] | None = None
-    seen = 0
+    seen: int | None = None  # the coverage, clipped to the window, the last answer read
     for moment in moments:
         at = bisect_right(instants, moment) - 1
         state = states[at] if at >= 0 else None
-        known = tuple(
-            i
-            for i, (start, end, _) in enumerate(versions)
-            if start <= moment and (end is None or end > moment)
-        )
-        if known != facts_key:
-            facts_key = known
-            folded = cases_from_facts([versions[i][2] for i in known], contract).get(case_id)
+        if known is None or moment in own:
+            # The case's facts known change only where one of its versions starts or ends.
+            now = tuple(
+                i
+                for i, (start, end, _) in enumerate(versions)
+                if start <= moment and (end is None or end > moment)
+            )
+            if now != known:
+                known = now
+                folded = cases_from_facts([versions[i][2] for i in known], contract).get(case_id)
         answer: tuple | None = None
-        if state is None or state.timeline is None or folded is None:
-            basis = None
-        else:
-            covered = state.coverage.get(folded.borough)
-            day = covered.toordinal() if covered is not None else 0
-            if basis == (known, state.terms) and (window is None or _clip(day, window) == seen):
-                # Tracking reads only the facts and terms; coverage reaches a row only through
-                # its window's weeks, clipped (`latest_row.clip`): the answer stands.
-                continue
-            basis = (known, state.terms)
-            assessed = assess_case(folded, state.timeline, state.coverage, latest.FOREVER)
-            if assessed is None:
-                window = None
+        if state is not None and state.timeline is not None and folded is not None:
+            assert state.caps is not None
+            key = (known, state.terms)
+            if key not in assessed:
+                everywhere = {folded.borough: date.max}
+                every = assess_case(folded, state.timeline, everywhere, latest.FOREVER)
+                assessed[key] = (
+                    None
+                    if every is None
+                    else case_row(contract, every, state.timeline, EVERY_DAY, state.caps)
+                )
+            verified = assessed[key]
+            if verified is not None:
+                covered = state.coverage.get(folded.borough)
+                day = covered.toordinal() if covered is not None else 0
+                clipped = clip(day, verified.values["first_day"], verified.values["weeks"])
+                if key == basis and clipped == seen:
+                    continue  # coverage moved outside the window: the answer stands
+                basis, seen = key, clipped
+                row = covered_row(verified, day, state.timeline, state.caps)
+                answer = row.values_row(sealed=False)
             else:
-                start = assessed.tracking.start.toordinal()
-                window = (start, start + 7 * assessed.tracking.weeks - 1)
-                seen = _clip(day, window)
-                assert state.caps is not None
-                answer = case_row(contract, assessed, state.timeline, day, state.caps).values_row()
+                basis, seen = key, None
+        else:
+            basis, seen = None, None
         if answers and answers[-1][1] == answer:
             continue
         answers.append((moment, answer))
@@ -350,11 +372,14 @@ def _versions_of_case(
         if answer is None:
             continue
         until = answers[i + 1][0] if i + 1 < len(answers) else None
-        yield (*answer, moment, until)
+        yield (*_sealed(answer), moment, until)
 
 
-def _clip(day: int, window: tuple[int, int]) -> int:
-    return min(max(day, window[0] - 1), window[1])
+_CAP_GROSS = COLUMNS.index("cap_gross")
+
+
+def _sealed(answer: tuple) -> tuple:
+    return (*answer[:_CAP_GROSS], seal_text(answer[_CAP_GROSS]), *answer[_CAP_GROSS + 1 :])
 
 
 # --- answering -------------------------------------------------------------------------------
