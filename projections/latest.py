@@ -45,7 +45,7 @@ from sqlalchemy import (
 
 from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.events import CASE_EVENTS
-from soc_ledger.domain.outcomes.assessment import Assessment, assess_case
+from soc_ledger.domain.outcomes.assessment import Assessment, assess_case, week_statuses
 from soc_ledger.domain.outcomes.caps import CapAllocator
 from soc_ledger.domain.outcomes.facts import (
     CaseFacts,
@@ -239,7 +239,7 @@ def _refresh(conn: Connection, contract: str, what: _Touched) -> None:
     # Rows go in batches: memory stays flat however many cases the contract has.
     batch: list[tuple] = []
     for facts in cases:
-        assessed = assess_case(facts, timeline, coverage, FOREVER)
+        assessed = week_statuses(facts, timeline, coverage, FOREVER)
         if assessed is None:
             continue
         covered = coverage.get(assessed.case.borough)

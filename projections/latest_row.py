@@ -27,16 +27,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any
 
 import orjson
 from sqlalchemy import Column, Date, Index, Integer, String, Table, Text
 
-from soc_ledger.domain.outcomes.assessment import Assessment
+from soc_ledger.domain.outcomes.assessment import Statuses
 from soc_ledger.domain.outcomes.caps import CapAllocator
-from soc_ledger.domain.outcomes.care_days import Span, care_intervals
+from soc_ledger.domain.outcomes.care_days import care_intervals
 from soc_ledger.domain.outcomes.terms import TermsTimeline
+from soc_ledger.domain.outcomes.weeks import week_amounts
 from soc_ledger.ledger.encryption import seal_text
 from soc_ledger.ledger.index import metadata
 
@@ -221,27 +222,30 @@ def json_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-# A week's kind: (status, borough, top-up, provisional borough, provisional top-up).
-_KIND = attrgetter(
-    "status", "borough_amount", "top_up_amount", "provisional_borough", "provisional_top_up"
-)
-
-
 def case_row(
-    contract: str, a: Assessment, timeline: TermsTimeline, verified_to: int, caps: CapAllocator
+    contract: str, a: Statuses, timeline: TermsTimeline, verified_to: int, caps: CapAllocator
 ) -> CaseRow:
+    """The row of one tracked case from its dated statuses (assessed with every week elapsed),
+    its weeks priced by kind: (status, segment) gives the kind, without a `Week` per week."""
     case = a.case
     assert case.first_meeting is not None and case.intervention is not None
     first = a.tracking.start.toordinal()
     weeks = a.tracking.weeks
-    spans = [Span.of(s) for s in case.spells]
-    care = care_intervals(spans, timeline, first, weeks, first + 7 * weeks - 1)
+    care = care_intervals(a.spells, timeline, first, weeks, first + 7 * weeks - 1)
     engaged = timeline.at(case.first_meeting.toordinal()).terms.min_engagement_days
-    # A hundred weeks a case, every case: comprehensions and C-level maps, not a loop body.
-    kinds: dict[tuple, int] = {}  # (status, 4 x Decimal) -> kind: weeks share their prices
-    per_week = [kinds.setdefault(key, len(kinds)) for key in map(_KIND, a.weeks)]
-    outline = list(zip([w.end.toordinal() - first for w in a.weeks], per_week, strict=True))
-    pence = [(k[0], *(to_pence(m) for m in k[1:])) for k in kinds]
+    # A hundred weeks a case, every case: a lookup per week, the pricing once per kind.
+    priced: dict[tuple[str, int], tuple] = {}  # (status, segment) -> kind in pence
+    kinds: dict[tuple, int] = {}  # (status, 4 x pence) -> kind: weeks share their prices
+    index, segments = timeline.index, timeline.segments
+    outline = []
+    for _, _, end, status, _, _, _ in a.dated:
+        at = (status, index(end))
+        key = priced.get(at)
+        if key is None:
+            amounts = week_amounts(segments[at[1]], status)
+            key = priced[at] = (status, *(to_pence(m) for m in amounts))
+        outline.append((end - first, kinds.setdefault(key, len(kinds))))
+    pence = list(kinds)
     cap_gross = _cap_gross(pence, outline, first, case.borough, timeline, caps)
     values = {
         "contract": contract,
@@ -256,7 +260,6 @@ def case_row(
         "week_rule": a.week_rule,
         "care": json_text(care),
         "verified": clip(verified_to, first, weeks),
-        # Cap names are the contract's words: encrypted at rest like every payload column.
         "cap_gross": json_text(cap_gross),  # sealed as a column (`CaseRow.columns`)
     }
     return CaseRow(values, pence, outline)

@@ -56,7 +56,7 @@ from sqlalchemy import (
 from soc_ledger.domain.claims.owed import NOTHING, Share
 from soc_ledger.domain.events import CASE_EVENTS
 from soc_ledger.domain.knowledge import Fact, KnownAt
-from soc_ledger.domain.outcomes.assessment import assess_case
+from soc_ledger.domain.outcomes.assessment import week_statuses
 from soc_ledger.domain.outcomes.caps import CapAllocator
 from soc_ledger.domain.outcomes.facts import (
     ContractFacts,
@@ -345,7 +345,7 @@ def _versions_of_case(
             key = (known, state.terms)
             if key not in assessed:
                 everywhere = {folded.borough: date.max}
-                every = assess_case(folded, state.timeline, everywhere, latest.FOREVER)
+                every = week_statuses(folded, state.timeline, everywhere, latest.FOREVER)
                 assessed[key] = (
                     None
                     if every is None

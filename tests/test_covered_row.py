@@ -15,7 +15,7 @@ from datetime import date
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from soc_ledger.domain.outcomes.assessment import assess_case
+from soc_ledger.domain.outcomes.assessment import week_statuses
 from soc_ledger.domain.outcomes.caps import CapAllocator
 from soc_ledger.domain.outcomes.facts import cases_from_facts, contract_from_facts
 from soc_ledger.domain.outcomes.terms import TermsTimeline
@@ -33,21 +33,20 @@ def test_a_row_re_covered_is_the_row_assessed_at_that_coverage(scenario, offsets
     caps = CapAllocator(timeline)
     compared = 0
     for case in cases_from_facts(facts, h.contract).values():
-        every = assess_case(case, timeline, {case.borough: date.max}, FOREVER)
+        every = week_statuses(case, timeline, {case.borough: date.max}, FOREVER)
         if every is None:
             continue
         verified = case_row(h.contract, every, timeline, EVERY_DAY, caps)
         for offset in offsets:
             day = BASE.toordinal() + offset
-            at = assess_case(case, timeline, {case.borough: date.fromordinal(day)}, FOREVER)
+            at = week_statuses(case, timeline, {case.borough: date.fromordinal(day)}, FOREVER)
             assert at is not None
             expected = case_row(h.contract, at, timeline, day, caps).values_row(sealed=False)
             got = covered_row(verified, day, timeline, caps).values_row(sealed=False)
             assert got == expected, (case.case, day)
             compared += 1
-    assert compared or not any(
-        assess_case(c, timeline, {}, FOREVER) for c in cases_from_facts(facts, h.contract).values()
-    )
+    cases = cases_from_facts(facts, h.contract).values()
+    assert compared or not any(week_statuses(c, timeline, {}, FOREVER) for c in cases)
 
 
 def test_weeks_past_the_coverage_trade_their_outcome_kind_for_the_unverified_one():
@@ -70,7 +69,7 @@ def test_weeks_past_the_coverage_trade_their_outcome_kind_for_the_unverified_one
     timeline = TermsTimeline(contract_from_facts(h.contract, facts))
     caps = CapAllocator(timeline)
     case = cases_from_facts(facts, h.contract)["C0"]
-    every = assess_case(case, timeline, {"A": date.max}, FOREVER)
+    every = week_statuses(case, timeline, {"A": date.max}, FOREVER)
     assert every is not None
     verified = case_row(h.contract, every, timeline, EVERY_DAY, caps)
     first = verified.values["first_day"]

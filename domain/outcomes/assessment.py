@@ -2,8 +2,10 @@
 
 Pure functions of (case facts, contract terms, care-data coverage, `as_of`), before caps (the
 caps take every case's weeks at once: `caps.py`). The pieces: `tracking.tracking` (the window),
-`care_days.care_intervals` (the days in care), `fixed_blocks.block_weeks` and
-`consecutive_runs.run_units` (the week rules), `weeks.WeekMaker` (status to priced `Week`).
+`care_days.care_intervals` (the days in care), `fixed_blocks.block_statuses` and
+`consecutive_runs.run_statuses` (the week rules, as dated statuses), `weeks.WeekMaker` (a
+status to a priced `Week`). `week_statuses` stops before pricing: the read models price a
+case's weeks by kind, without a `Week` per week.
 
 Before/after, the reference terms, a case of SUT with F = 2019-01-07 (MST), all verified, one
 stay 2019-05-15 .. 2019-05-20:
@@ -22,13 +24,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from soc_ledger.domain.contract import ContractState
-from soc_ledger.domain.outcomes.care_days import Span, care_intervals
-from soc_ledger.domain.outcomes.consecutive_runs import run_units
+from soc_ledger.domain.outcomes.care_days import Span, care_intervals, touching
+from soc_ledger.domain.outcomes.consecutive_runs import run_statuses, unit_refs
 from soc_ledger.domain.outcomes.facts import CaseFacts, merge_refs
-from soc_ledger.domain.outcomes.fixed_blocks import block_weeks
+from soc_ledger.domain.outcomes.fixed_blocks import block_statuses
 from soc_ledger.domain.outcomes.terms import TermsTimeline
 from soc_ledger.domain.outcomes.tracking import Tracking, tracking
-from soc_ledger.domain.outcomes.weeks import WEEK_RULES, Week, WeekMaker
+from soc_ledger.domain.outcomes.weeks import WEEK_RULES, Dated, Week, WeekMaker
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +61,29 @@ def case_weeks(
     return list(assessed.weeks) if assessed is not None else []
 
 
-def assess_case(
+@dataclass(frozen=True, slots=True)
+class Statuses:
+    """§5 for one tracked case at `as_of` before pricing: its window, its rule, each week's
+    dated status (`weeks.Dated`) ordered by last day, and its days in care as intervals."""
+
+    case: CaseFacts
+    tracking: Tracking
+    week_rule: str
+    dated: list[Dated]
+    care: list[tuple[int, int]]
+    spells: list[Span]
+    upto: int  # the last elapsed day of the window (ordinal)
+
+
+def week_statuses(
     case: CaseFacts,
     contract: ContractState | TermsTimeline,
     coverage: Mapping[str, date],
     as_of: date,
     week_rule: str | None = None,
-) -> Assessment | None:
-    """`case_weeks` with the tracking window and the day totals; None if not tracked."""
+) -> Statuses | None:
+    """The dated statuses of one case's weeks (what `assess_case` prices); None if not
+    tracked. The read models store these, priced by kind, without a `Week` per week."""
     if week_rule is not None and week_rule not in WEEK_RULES:
         raise ValueError(f"week_rule must be one of {', '.join(WEEK_RULES)}, got {week_rule!r}")
     timeline = TermsTimeline.of(contract)
@@ -80,21 +97,51 @@ def assess_case(
     upto = min(first + 7 * count - 1, today)  # the last elapsed day of the window
     covered = coverage.get(case.borough)
     verified_to = covered.toordinal() if covered is not None else 0
+    spells = [Span.of(s) for s in case.spells]
+    care = care_intervals(spells, timeline, first, count, upto)
+
+    runs = rule == "consecutive_runs"
+    dated = block_statuses(care, first, count, today, verified_to, not runs)
+    if runs:
+        dated.extend(run_statuses(care, first, upto, verified_to))
+        dated.sort(key=lambda d: (d[2], d[1]))
+    return Statuses(case, window, rule, dated, care, spells, upto)
+
+
+def assess_case(
+    case: CaseFacts,
+    contract: ContractState | TermsTimeline,
+    coverage: Mapping[str, date],
+    as_of: date,
+    week_rule: str | None = None,
+) -> Assessment | None:
+    """`case_weeks` with the tracking window and the day totals; None if not tracked."""
+    timeline = TermsTimeline.of(contract)
+    found = week_statuses(case, timeline, coverage, as_of, week_rule)
+    if found is None:
+        return None
+    window, spells = found.tracking, found.spells
     maker = WeekMaker(
         case.case,
         timeline,
         merge_refs(case.refs, window.refs),
         getattr(coverage, "refs", {}).get(case.borough, ()),
     )
-    spells = [Span.of(s) for s in case.spells]
-    care = care_intervals(spells, timeline, first, count, upto)
-
-    runs = rule == "consecutive_runs"
-    weeks = block_weeks(maker, spells, care, first, count, today, verified_to, not runs)
-    if runs:
-        weeks.extend(run_units(maker, spells, care, first, upto, verified_to))
-        weeks.sort(key=lambda w: (w.end, w.start))
-
-    days_in_care = sum(b - a for a, b in care)
-    elapsed = max(0, upto - first + 1)
-    return Assessment(case, window, rule, tuple(weeks), days_in_care, elapsed - days_in_care)
+    weeks = [
+        maker.week(
+            k,
+            start,
+            end,
+            status,
+            days_in,
+            days_out,
+            touching(spells, start, end) if run is None else unit_refs(spells, run, start, end),
+        )
+        for k, start, end, status, days_in, days_out, run in found.dated
+    ]
+    first = window.start.toordinal()
+    days_in_care = sum(b - a for a, b in found.care)
+    elapsed = max(0, found.upto - first + 1)
+    return Assessment(
+        case, window, found.week_rule, tuple(weeks), days_in_care, elapsed - days_in_care
+    )

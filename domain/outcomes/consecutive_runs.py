@@ -24,32 +24,32 @@ Before/after, the reference terms, T = 2019-05-06, all verified, `as_of` 2019-07
 from __future__ import annotations
 
 from soc_ledger.domain.outcomes.care_days import Span, touching
-from soc_ledger.domain.outcomes.weeks import Week, WeekMaker
+from soc_ledger.domain.outcomes.weeks import Dated
 
 
-def run_units(
-    maker: WeekMaker,
-    spells: list[Span],
-    care: list[tuple[int, int]],
-    first: int,
-    upto: int,
-    verified_to: int,
-) -> list[Week]:
+def run_statuses(
+    care: list[tuple[int, int]], first: int, upto: int, verified_to: int
+) -> list[Dated]:
     """`consecutive_runs`: each maximal run of elapsed out-of-care days in the window pays
     floor(length / 7) weeks, each dated by its 7th day; a unit whose 7th day is not verified
-    is `unverified`. A unit's `because` names the spells around its run (the stay that ended
-    where the run starts and the one that cuts it) and any it touches."""
-    units: list[Week] = []
+    is `unverified`. Each unit is (k of its last day, first day, last day, status, 0, 7,
+    (the run's first day, the first day after it))."""
+    units: list[Dated] = []
     cursor = first
     for a, b in [*care, (upto + 1, upto + 1)]:
         if a > cursor:
-            bounds = tuple(p for s in spells if s.end == cursor or s.start == a for p in s.refs)
+            run = (cursor, a)
             for start in range(cursor, a - 6, 7):
                 end = start + 6
                 status = "outcome" if end <= verified_to else "unverified"
-                units.append(
-                    maker.week((end - first) // 7, start, end, status, 0, 7,
-                               bounds + touching(spells, start, end))
-                )
+                units.append(((end - first) // 7, start, end, status, 0, 7, run))
         cursor = max(cursor, b)
     return units
+
+
+def unit_refs(spells: list[Span], run: tuple[int, int], start: int, end: int) -> tuple[int, ...]:
+    """A unit's `because`: the spells around its run (the stay that ended where the run
+    starts and the one that cuts it) and any it touches."""
+    bounds = tuple(p for s in spells if s.end == run[0] or s.start == run[1] for p in s.refs)
+    return bounds + touching(spells, start, end)
+

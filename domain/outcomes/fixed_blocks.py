@@ -21,24 +21,23 @@ Before/after, the reference terms (price 214.00, top-up 45.00), T = 2019-05-06, 
 
 from __future__ import annotations
 
-from soc_ledger.domain.outcomes.care_days import Span, days_in_care, touching
-from soc_ledger.domain.outcomes.weeks import Week, WeekMaker
+from soc_ledger.domain.outcomes.care_days import days_in_care
+from soc_ledger.domain.outcomes.weeks import Dated
 
 
-def block_weeks(
-    maker: WeekMaker,
-    spells: list[Span],
+def block_statuses(
     care: list[tuple[int, int]],
     first: int,
     count: int,
     today: int,
     verified_to: int,
     paid: bool = True,
-) -> list[Week]:
+) -> list[Dated]:
     """The `count` fixed blocks of a window starting on day `first` (ordinals), by `today`
-    (`as_of`) and `verified_to` (the borough's coverage); without the blocks that pay or would
-    pay once verified unless `paid`."""
-    weeks: list[Week] = []
+    (`as_of`) and `verified_to` (the borough's coverage), each as (k, first day, last day,
+    status, days in care, days out of care, None); without the blocks that pay or would pay
+    once verified unless `paid`."""
+    blocks: list[Dated] = []
     for k in range(count):
         start = first + 7 * k
         end = start + 6
@@ -55,7 +54,6 @@ def block_weeks(
             status = "unverified"
         if not paid and status in ("outcome", "unverified"):
             continue
-        weeks.append(
-            maker.week(k, start, end, status, days_in, days_out, touching(spells, start, end))
-        )
-    return weeks
+        blocks.append((k, start, end, status, days_in, days_out, None))
+    return blocks
+

@@ -30,10 +30,26 @@ from decimal import Decimal
 
 from soc_ledger.domain.outcomes.facts import merge_refs
 from soc_ledger.domain.outcomes.prices import ZERO
-from soc_ledger.domain.outcomes.terms import TermsTimeline
+from soc_ledger.domain.outcomes.terms import TermsSegment, TermsTimeline
 
 STATUSES = ("outcome", "in_care", "unverified", "pending")
 WEEK_RULES = ("fixed_blocks", "consecutive_runs")
+
+# A dated status, before pricing: (fixed block k of its last day, first day, last day (both
+# ordinals), status, days in care, days out of care, and under `consecutive_runs` its run's
+# (first day, first day after), else None).
+Dated = tuple[int, int, int, str, int, int, tuple[int, int] | None]
+
+
+def week_amounts(seg: TermsSegment, status: str) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """(borough, top-up, provisional borough, provisional top-up) of a week with this status
+    whose last day falls in `seg`, before caps: outcome weeks owe, unverified weeks are
+    provisional, priced the same way, the others cost nothing."""
+    if status == "outcome":
+        return seg.borough_price, seg.top_up_price, ZERO, ZERO
+    if status == "unverified":
+        return ZERO, ZERO, seg.borough_price, seg.top_up_price
+    return ZERO, ZERO, ZERO, ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +126,7 @@ class WeekMaker:
                 seg.price_refs,
                 self.coverage_refs if outcome or unverified else (),
             )
+        borough, top_up, provisional_borough, provisional_top_up = week_amounts(seg, status)
         return Week(
             self.case,
             index,
@@ -117,12 +134,12 @@ class WeekMaker:
             date.fromordinal(end),
             status,
             seg.variation,
-            seg.borough_price if outcome else ZERO,
-            seg.top_up_price if outcome else ZERO,
+            borough,
+            top_up,
             ZERO,
             ZERO,
-            seg.borough_price if unverified else ZERO,
-            seg.top_up_price if unverified else ZERO,
+            provisional_borough,
+            provisional_top_up,
             days_in,
             days_out,
             because,
