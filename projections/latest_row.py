@@ -22,7 +22,7 @@ The row (money in pence, as integers: exact in any database, never a binary floa
 from __future__ import annotations
 
 import json
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -236,14 +236,17 @@ def case_row(
     # A hundred weeks a case, every case: a lookup per week, the pricing once per kind.
     priced: dict[tuple[str, int], tuple] = {}  # (status, segment) -> kind in pence
     kinds: dict[tuple, int] = {}  # (status, 4 x pence) -> kind: weeks share their prices
-    index, segments = timeline.index, timeline.segments
+    starts, segments = timeline.starts, timeline.segments
+    segment, following = 0, starts[0] if starts else EVERY_DAY + 1
     outline = []
     for _, _, end, status, _, _, _ in a.dated:
-        at = (status, index(end))
-        key = priced.get(at)
+        while end >= following:  # the weeks come by last day: the segments in turn
+            segment += 1
+            following = starts[segment] if segment < len(starts) else EVERY_DAY + 1
+        key = priced.get((status, segment))
         if key is None:
-            amounts = week_amounts(segments[at[1]], status)
-            key = priced[at] = (status, *(to_pence(m) for m in amounts))
+            amounts = week_amounts(segments[segment], status)
+            key = priced[status, segment] = (status, *(to_pence(m) for m in amounts))
         outline.append((end - first, kinds.setdefault(key, len(kinds))))
     pence = list(kinds)
     cap_gross = _cap_gross(pence, outline, first, case.borough, timeline, caps)
@@ -318,16 +321,22 @@ def covered_row(
     first = verified.values["first_day"]
     weeks = verified.values["weeks"]
     day = clip(verified_to, first, weeks)
-    last = day - first  # weeks whose last day - T is beyond this are not covered
-    kinds: dict[tuple, int] = {}
-    outline = []
-    for offset, kind in verified.outline:
+    # The weeks come by last day: those not covered are a tail; the head keeps its kinds,
+    # numbered as before (their first weeks come first).
+    cut = bisect_right(verified.outline, (day - first, len(verified.kinds)))
+    if cut == len(verified.outline):
+        values = {**verified.values, "verified": day}
+        return CaseRow(values, verified.kinds, verified.outline)
+    outline = verified.outline[:cut]
+    head = len({kind for _, kind in outline})  # the head's kinds are the first `head`
+    kinds = {key: kind for kind, key in enumerate(verified.kinds[:head])}
+    for offset, kind in verified.outline[cut:]:
         key = verified.kinds[kind]
-        if offset > last and key[0] == "outcome":
+        if key[0] == "outcome":
             key = ("unverified", 0, 0, key[1], key[2])
         outline.append((offset, kinds.setdefault(key, len(kinds))))
     pence = list(kinds)
-    cap_gross = _cap_gross(pence, outline, first, verified.values["borough"], timeline, caps)
+    cap_gross = _cap_gross(pence, outline[:cut], first, verified.values["borough"], timeline, caps)
     values = {
         **verified.values,
         "verified": day,

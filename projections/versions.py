@@ -59,6 +59,7 @@ from soc_ledger.domain.knowledge import Fact, KnownAt
 from soc_ledger.domain.outcomes.assessment import week_statuses
 from soc_ledger.domain.outcomes.caps import CapAllocator
 from soc_ledger.domain.outcomes.facts import (
+    CaseFacts,
     ContractFacts,
     Coverage,
     cases_from_facts,
@@ -186,6 +187,15 @@ def _known(versions: Sequence[_Version], until: datetime) -> list[Fact]:
     return [f for start, end, f in versions if start <= until and (end is None or end > until)]
 
 
+def _known_ids(versions: Sequence[_Version], moment: datetime) -> tuple[int, ...]:
+    """Which of a stream's versions are known at `moment` (as `_known`)."""
+    return tuple(
+        i
+        for i, (start, end, _) in enumerate(versions)
+        if start <= moment and (end is None or end > moment)
+    )
+
+
 def _instants(versions: Iterable[_Version]) -> set[datetime]:
     found: set[datetime] = set()
     for start, end, _ in versions:
@@ -195,7 +205,43 @@ def _instants(versions: Iterable[_Version]) -> set[datetime]:
     return found
 
 
-def _contract_states(conn: Connection, contract: str) -> tuple[list[datetime], list[_State]]:
+@dataclass(frozen=True, slots=True)
+class _States:
+    """The contract's own facts at each instant one of their versions starts or ends, and the
+    instants where what a case reads of them moves: the terms, or its borough's coverage."""
+
+    instants: list[datetime]
+    states: list[_State]
+    terms_moved: list[datetime] = field(init=False)
+    coverage_moved: dict[str, list[datetime]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        terms: list[datetime] = []
+        coverage: dict[str, list[datetime]] = {}
+        before: _State | None = None
+        for moment, state in zip(self.instants, self.states, strict=True):
+            if before is None or state.terms != before.terms:
+                terms.append(moment)
+            for borough in state.coverage.keys() | (before.coverage.keys() if before else set()):
+                if before is None or state.coverage.get(borough) != before.coverage.get(borough):
+                    coverage.setdefault(borough, []).append(moment)
+            before = state
+        object.__setattr__(self, "terms_moved", terms)
+        object.__setattr__(self, "coverage_moved", coverage)
+
+    def at(self, moment: datetime) -> _State | None:
+        at = bisect_right(self.instants, moment) - 1
+        return self.states[at] if at >= 0 else None
+
+    def moved(self, after: datetime, boroughs: Iterable[str]) -> set[datetime]:
+        """The instants after `after` where the terms or a borough's coverage move."""
+        found = {m for m in self.terms_moved if m > after}
+        for borough in boroughs:
+            found.update(m for m in self.coverage_moved.get(borough, ()) if m > after)
+        return found
+
+
+def _contract_states(conn: Connection, contract: str) -> _States:
     """The contract's own facts at each instant one of their versions starts or ends."""
     fv = readmodel.fact_versions.c
     rows = conn.execute(
@@ -225,12 +271,12 @@ def _contract_states(conn: Connection, contract: str) -> tuple[list[datetime], l
                 timelines[terms_key] = (timeline, CapAllocator(timeline))
         timeline, caps = timelines[terms_key]
         states.append(_State(terms_key, timeline, coverage_from_facts(known, contract), caps))
-    return instants, states
+    return _States(instants, states)
 
 
 def _refresh(conn: Connection, contract: str, what: _Touched) -> None:
     t = case_versions.c
-    instants, states = _contract_states(conn, contract)
+    states = _contract_states(conn, contract)
     if what.everything:
         conn.execute(delete(case_versions).where(t.contract == contract))
         wanted: set[str] | None = None
@@ -251,7 +297,7 @@ def _refresh(conn: Connection, contract: str, what: _Touched) -> None:
             )
     batch: list[tuple] = []
     for case_id, versions in _case_versions_of(conn, contract, wanted):
-        for row in _versions_of_case(contract, case_id, versions, instants, states):
+        for row in _versions_of_case(contract, case_id, versions, states):
             batch.append(row)
         if len(batch) >= latest.BATCH:
             bulk.insert_rows(conn, case_versions, VERSION_COLUMNS, batch)
@@ -302,43 +348,40 @@ def _grouped(rows: Iterable[Any], wanted: set[str] | None) -> Iterator[tuple[str
 
 
 def _versions_of_case(
-    contract: str,
-    case_id: str,
-    versions: list[_Version],
-    instants: list[datetime],
-    states: list[_State],
+    contract: str, case_id: str, versions: list[_Version], states: _States
 ) -> Iterator[tuple]:
-    """The rows of one case: its answer at each instant where its facts or the contract's
-    change, consecutive equal answers merged.
+    """The rows of one case: its answer at each instant where its facts, the terms or its
+    borough's coverage change, consecutive equal answers merged.
 
     A case is assessed once per basis (the facts and terms known), with every week verified;
     its answer under each coverage of its borough is derived from that (`covered_row`), since
     coverage moves a week only between `outcome` and `unverified`. Care data arrives far more
     often than facts or terms change, so most versions cost a derivation, not an assessment.
     """
-    own = _instants(versions)
-    first = min(own)
-    moments = sorted(own | {m for m in instants if m > first})
+    own = sorted(_instants(versions))
+    # The case folded from each set of its facts known (they change only at its own instants).
+    folds: dict[tuple[int, ...], CaseFacts | None] = {}
+    boroughs: set[str] = set()
+    for moment in own:
+        known = _known_ids(versions, moment)
+        if known not in folds:
+            facts = [versions[i][2] for i in known]
+            folds[known] = folded = cases_from_facts(facts, contract).get(case_id)
+            if folded is not None:
+                boroughs.add(folded.borough)
+    moments = sorted(set(own) | states.moved(own[0], boroughs))
+    mine = set(own)
     answers: list[tuple[datetime, tuple | None]] = []
-    known: tuple[int, ...] | None = None
-    folded = None
+    known = ()
     # basis (facts known, terms) -> the case's row with every week verified (None: untracked)
     assessed: dict[tuple, CaseRow | None] = {}
     basis: tuple | None = None
     seen: int | None = None  # the coverage, clipped to the window, the last answer read
     for moment in moments:
-        at = bisect_right(instants, moment) - 1
-        state = states[at] if at >= 0 else None
-        if known is None or moment in own:
-            # The case's facts known change only where one of its versions starts or ends.
-            now = tuple(
-                i
-                for i, (start, end, _) in enumerate(versions)
-                if start <= moment and (end is None or end > moment)
-            )
-            if now != known:
-                known = now
-                folded = cases_from_facts([versions[i][2] for i in known], contract).get(case_id)
+        state = states.at(moment)
+        if moment in mine:
+            known = _known_ids(versions, moment)
+        folded = folds.get(known)
         answer: tuple | None = None
         if state is not None and state.timeline is not None and folded is not None:
             assert state.caps is not None

@@ -113,8 +113,10 @@ def test_care_days():
     spans = [Span.of(s) for s in cases["C1"].spells]
     care = care_intervals(spans, TermsTimeline(contract), first, 104, AS_OF.toordinal())
     assert care == [(date(2019, 5, 15).toordinal(), date(2019, 5, 20).toordinal())]
-    assert days_in_care(care, date(2019, 5, 13).toordinal(), date(2019, 5, 19).toordinal()) == 5
-    assert days_in_care(care, date(2019, 5, 20).toordinal(), date(2019, 5, 26).toordinal()) == 0
+    may_13 = date(2019, 5, 13).toordinal()
+    assert days_in_care(care, may_13, 2, AS_OF.toordinal()) == [5, 0]
+    # Only elapsed days count: as of May 16, two of the stay's days (15th, 16th).
+    assert days_in_care(care, may_13, 2, date(2019, 5, 16).toordinal()) == [2, 0]
 
 
 def test_weeks():

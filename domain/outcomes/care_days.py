@@ -18,7 +18,7 @@ Before/after, the reference terms (V3 and V4 excluded), a window from T = 2019-0
 
     spells: E1 C2 2019-05-15 .. 2019-05-20 (ended), E2 V3 2019-06-03 (open: a short break)
     care_intervals(...) -> [(2019-05-15, 2019-05-20)] as ordinals: 5 days, E2 excluded
-    days_in_care(care, May 13, May 19) -> 5; the week May 20-26 -> 0 (May 20 is out of care)
+    days_in_care(care, first=May 13, count=2, today=Jul 31) -> [5, 0] (May 20 is out of care)
 """
 
 from __future__ import annotations
@@ -88,14 +88,17 @@ def care_intervals(
     return merged
 
 
-def days_in_care(care: list[tuple[int, int]], first: int, last: int) -> int:
-    """Days in care among the days first..last (inclusive)."""
-    days = 0
-    for a, b in care:  # a handful of intervals per case
-        if a > last:
-            break
-        if b > first:
-            days += min(b, last + 1) - max(a, first)
+def days_in_care(care: list[tuple[int, int]], first: int, count: int, today: int) -> list[int]:
+    """Days in care of each of `count` fixed blocks of 7 days from `first`, counting only the
+    days on or before `today` (the elapsed ones): one sweep of the intervals, a handful."""
+    days = [0] * count
+    stop = min(first + 7 * count, today + 1)
+    for a, b in care:
+        a, b = max(a, first), min(b, stop)
+        while a < b:
+            cut = min(b, first + 7 * ((a - first) // 7 + 1))
+            days[(a - first) // 7] += cut - a
+            a = cut
     return days
 
 

@@ -37,13 +37,13 @@ def block_statuses(
     (`as_of`) and `verified_to` (the borough's coverage), each as (k, first day, last day,
     status, days in care, days out of care, None); without the blocks that pay or would pay
     once verified unless `paid`."""
+    in_care = days_in_care(care, first, count, today)
     blocks: list[Dated] = []
     for k in range(count):
         start = first + 7 * k
         end = start + 6
-        last = min(end, today)
-        days_in = days_in_care(care, start, last) if last >= start else 0
-        days_out = max(0, last - start + 1) - days_in
+        days_in = in_care[k]
+        days_out = max(0, min(end, today) - start + 1) - days_in
         if end > today:
             status = "pending"
         elif days_in:
@@ -56,4 +56,3 @@ def block_statuses(
             continue
         blocks.append((k, start, end, status, days_in, days_out, None))
     return blocks
-
