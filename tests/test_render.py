@@ -16,3 +16,31 @@ def test_json_written_in_pieces_is_one_dumps(capsys) -> None:
     }
     write_json(data)
     assert capsys.readouterr().out == json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_a_table_too_long_for_rich_is_printed_whole_as_aligned_columns(capsys) -> None:
+    # 2,001 rows, one past LARGE: every row printed, each figure whole and right-aligned under
+    # its column, the free text never wrapped, and nothing of rich's frame.
+    from soc_ledger.projections.views.render import LARGE, write_table
+
+    rows = [
+        {"case": f"C{n}", "owed": f"{n * 214}.00", "note": "a note with spaces " * (n % 3)}
+        for n in range(LARGE + 1)
+    ]
+    write_table("weeks", ["case", "owed", "note"], rows, right=["owed"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "weeks"
+    assert lines[1].split() == ["case", "owed", "note"]
+    assert set(lines[2].replace(" ", "")) == {"-"}
+    body = lines[3:]
+    assert len(body) == LARGE + 1
+    owed_end = len(lines[1].split("owed")[0]) + len("owed")
+    widest = len(f"{LARGE * 214}.00")
+    for n, line in enumerate(body):
+        assert line.startswith(f"C{n} ")
+        figure = f"{n * 214}.00"
+        # right-aligned: the figure ends where the widest figure (and the header) ends
+        end = len("C2000") + 2 + widest
+        assert line[end - len(figure) : end] == figure, line
+        assert line[end:].strip() == rows[n]["note"].strip()
+    assert owed_end == len("C2000") + 2 + widest  # the header aligned as its figures

@@ -172,6 +172,11 @@ def write_table(
             max([len(name), *(len(r[i]) for r in cells)]) for i, name in enumerate(columns)
         )
     ]
+    if len(cells) > LARGE:
+        widths = [max([len(name), *(len(r[i]) for r in cells)]) for i, name in enumerate(columns)]
+        for n, group in enumerate(_fold([2 + w for w in widths], console.width - 1)):
+            _plain(title if n == 0 else "(continued)", columns, cells, group, right, widths)
+        return
     groups = _fold(need, console.width - 1)
     for n, group in enumerate(groups):
         heading = title if n == 0 else "(continued)"
@@ -179,6 +184,33 @@ def write_table(
 
 
 TEXT_WIDTH = 12  # the least a wrapping text column is given before columns are folded
+# Rows past which a table is printed as plain aligned columns: rich lays out about 3,000 rows
+# a second and holds them all, and a wide `diff` has hundreds of thousands.
+LARGE = 2000
+
+
+def _plain(
+    title: str | None,
+    columns: Sequence[str],
+    cells: list[list[str]],
+    group: list[int],
+    right: Sequence[str],
+    widths: list[int],
+) -> None:
+    """The columns of `group` as plain text, aligned, under their names and a rule; nothing
+    wraps and nothing is cut."""
+    aligned = [(i, str.rjust if columns[i] in right else str.ljust, widths[i]) for i in group]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(pad(values[i], width) for i, pad, width in aligned).rstrip() + "\n"
+
+    out = sys.stdout
+    if title:
+        out.write(title + "\n")
+    out.write(line(columns))
+    out.write("  ".join("-" * widths[i] for i in group) + "\n")
+    for start in range(0, len(cells), 5000):
+        out.write("".join(line(row) for row in cells[start : start + 5000]))
 
 
 def _fold(need: list[int], width: int) -> list[list[int]]:
