@@ -234,20 +234,20 @@ def case_row(
     care = care_intervals(a.spells, timeline, first, weeks, first + 7 * weeks - 1)
     engaged = timeline.at(case.first_meeting.toordinal()).terms.min_engagement_days
     # A hundred weeks a case, every case: a lookup per week, the pricing once per kind.
-    priced: dict[tuple[str, int], tuple] = {}  # (status, segment) -> kind in pence
+    # Each week's (status, terms segment of its last day), then a kind per distinct pair in
+    # order of first week, priced once: a few kinds, a hundred weeks.
+    starts = timeline.starts
+    pairs = [(d[3], bisect_right(starts, d[2])) for d in a.dated]
     kinds: dict[tuple, int] = {}  # (status, 4 x pence) -> kind: weeks share their prices
-    starts, segments = timeline.starts, timeline.segments
-    segment, following = 0, starts[0] if starts else EVERY_DAY + 1
-    outline = []
-    for _, _, end, status, _, _, _ in a.dated:
-        while end >= following:  # the weeks come by last day: the segments in turn
-            segment += 1
-            following = starts[segment] if segment < len(starts) else EVERY_DAY + 1
-        key = priced.get((status, segment))
-        if key is None:
-            amounts = week_amounts(segments[segment], status)
-            key = priced[status, segment] = (status, *(to_pence(m) for m in amounts))
-        outline.append((end - first, kinds.setdefault(key, len(kinds))))
+    kind_of = {
+        (status, segment): kinds.setdefault(
+            (status, *map(to_pence, week_amounts(timeline.segments[segment], status))),
+            len(kinds),
+        )
+        for status, segment in dict.fromkeys(pairs)
+    }
+    offsets = [d[2] - first for d in a.dated]
+    outline = list(zip(offsets, map(kind_of.__getitem__, pairs), strict=True))
     pence = list(kinds)
     cap_gross = _cap_gross(pence, outline, first, case.borough, timeline, caps)
     values = {
@@ -330,11 +330,14 @@ def covered_row(
     outline = verified.outline[:cut]
     head = len({kind for _, kind in outline})  # the head's kinds are the first `head`
     kinds = {key: kind for kind, key in enumerate(verified.kinds[:head])}
-    for offset, kind in verified.outline[cut:]:
+    tail = verified.outline[cut:]
+    renamed = {}  # the tail's kinds, in order of first week, to their kinds here
+    for kind in dict.fromkeys(kind for _, kind in tail):
         key = verified.kinds[kind]
         if key[0] == "outcome":
             key = ("unverified", 0, 0, key[1], key[2])
-        outline.append((offset, kinds.setdefault(key, len(kinds))))
+        renamed[kind] = kinds.setdefault(key, len(kinds))
+    outline += [(offset, renamed[kind]) for offset, kind in tail]
     pence = list(kinds)
     cap_gross = _cap_gross(pence, outline[:cut], first, verified.values["borough"], timeline, caps)
     values = {

@@ -38,7 +38,25 @@ def block_statuses(
     status, days in care, days out of care, None); without the blocks that pay or would pay
     once verified unless `paid`."""
     in_care = days_in_care(care, first, count, today)
-    blocks: list[Dated] = []
+    if first + 7 * count - 1 <= today:
+        # Every block over (the read models assess with every week elapsed): one pass in C.
+        blocks = [
+            (
+                k,
+                first + 7 * k,
+                first + 7 * k + 6,
+                "in_care" if days else "outcome" if first + 7 * k + 6 <= verified_to
+                else "unverified",
+                days,
+                7 - days,
+                None,
+            )
+            for k, days in enumerate(in_care)
+        ]
+        if paid:
+            return blocks
+        return [b for b in blocks if b[3] == "in_care"]
+    blocks = []
     for k in range(count):
         start = first + 7 * k
         end = start + 6
