@@ -25,9 +25,10 @@ from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
 from soc_ledger.domain.outcomes.facts import ContractFacts, cases_from_facts, contract_from_facts
 from soc_ledger.domain.outcomes.terms import TermsTimeline
+from soc_ledger.ledger.index import stream_name
 from soc_ledger.projections import queries, readmodel, versions
 from soc_ledger.projections.outcome_facts import knowledge
-from soc_ledger.projections.queries import CONTRACT_TYPES, recorded_between
+from soc_ledger.projections.queries import CONTRACT_TYPES
 from soc_ledger.projections.versions import StoredOwed
 
 CLAIM_TYPES = ("ClaimSubmitted", "ClaimLineDisputed", "DisputeResolved", "PaymentReceived")
@@ -86,10 +87,10 @@ def reconcile_many(
             )
     if not wanted:
         return []
-    events = recorded_between(engine, contract, EVERYTHING, known_at)
-    by_position = {e.position: e for e in events}
-    by_ref = {(e.stream, e.version): e for e in events}
-    recorded = [(datetime.fromisoformat(e.recorded_on), e) for e in events]
+    # The claims are the contract's own events; the events that can explain a moved line are
+    # the contract's and its case's (`correcting_events`): read by stream, never the whole log.
+    own = queries.stream_events(engine, [stream_name(contract)], known_at)
+    by_position = {e.position: e for e in own}
     targets = [held[name] for name in wanted]
     instants = {c.claim: datetime.fromisoformat(by_position[c.position].recorded_on)
                 for c in targets}
@@ -111,7 +112,14 @@ def reconcile_many(
         )
         moved = [line for line in result.lines if line.due_then != line.due_now]
         if moved:
-            news = [e for moment, e in recorded if moment > instant]
+            streams = [stream_name(contract, line.case) for line in moved]
+            events = sorted(
+                [*own, *queries.stream_events(engine, streams, known_at)],
+                key=lambda e: e.position,
+            )
+            by_position = {e.position: e for e in events}
+            by_ref = {(e.stream, e.version): e for e in events}
+            news = [e for e in events if datetime.fromisoformat(e.recorded_on) > instant]
             because = {
                 line.case: correcting_events(
                     line.case,
