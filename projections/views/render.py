@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 import click
+import orjson
 
 from soc_ledger.domain.errors import LedgerError
 
@@ -70,16 +71,54 @@ def write_line(text: str, err: bool = False) -> None:
 
 
 def write_json(data: Any) -> None:
-    """The same bytes as `json.dumps(data, indent=2)`, written a few thousand pieces at a
-    time: a report of a national programme's weeks is never one string in memory."""
+    """The same text as `json.dumps(data, indent=2, ensure_ascii=False)`, written a few
+    thousand pieces at a time: a report of a national programme's weeks is never one string
+    in memory. Each piece is orjson's (several times faster than the standard library's
+    encoder, with the same layout); a float would be spelled as orjson spells it (`1e16`,
+    not `1e+16`), the same number."""
     pieces: list[str] = []
-    for piece in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(data):
+    for piece in _json_pieces(data, ""):
         pieces.append(piece)
         if len(pieces) >= 4096:
             sys.stdout.write("".join(pieces))
             pieces.clear()
     pieces.append("\n")
     sys.stdout.write("".join(pieces))
+
+
+_JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+_WHOLE = 64  # a list or object of at most this many items is one piece
+
+
+def _json_pieces(value: Any, pad: str) -> Iterator[str]:
+    """`value` as indented JSON whose lines after the first start with `pad`: lists and
+    objects of many items an item at a time, the rest whole."""
+    many = isinstance(value, dict | list | tuple) and len(value) > _WHOLE
+    if not many:
+        text = orjson.dumps(value, option=_JSON_OPTIONS).decode()
+        yield text.replace("\n", "\n" + pad) if pad else text
+        return
+    inner = pad + "  "
+    if isinstance(value, dict):
+        yield "{"
+        for n, (key, item) in enumerate(value.items()):
+            yield ("\n" if n == 0 else ",\n") + inner + _json_key(key) + ": "
+            yield from _json_pieces(item, inner)
+        yield "\n" + pad + "}"
+        return
+    yield "["
+    for n, item in enumerate(value):
+        yield ("\n" if n == 0 else ",\n") + inner
+        yield from _json_pieces(item, inner)
+    yield "\n" + pad + "]"
+
+
+def _json_key(key: Any) -> str:
+    """An object's key as `json.dumps` writes it: strings as they are, other keys first
+    turned to text the standard library's way."""
+    if not isinstance(key, str):
+        key = json.dumps(key) if key is None or isinstance(key, bool | float) else str(key)
+    return orjson.dumps(key).decode()
 
 
 # What every CSV and JSON report states it was read at (README, "Reports for scripts").
