@@ -9,7 +9,7 @@ from soc_ledger.projections.views.render import write_json
 
 def test_json_written_in_pieces_is_one_dumps(capsys) -> None:
     data = {
-        "borough": "Merton — £ \u0007 \\ \"quoted\" \u2028",
+        "borough": 'Merton — £ \u0007 \\ "quoted" \u2028',
         "weeks": [{"week": n, "owed": f"{n * 214}.00", "because": [n, n + 1]} for n in range(9000)],
         "by_week": {str(n): {"rows": list(range(n % 70)), "ok": n % 2 == 0} for n in range(300)},
         "numbered": {n: [None, True, "x"] for n in range(100)},

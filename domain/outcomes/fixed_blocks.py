@@ -45,7 +45,10 @@ def block_statuses(
                 k,
                 first + 7 * k,
                 first + 7 * k + 6,
-                "in_care" if days else "outcome" if first + 7 * k + 6 <= verified_to
+                "in_care"
+                if days
+                else "outcome"
+                if first + 7 * k + 6 <= verified_to
                 else "unverified",
                 days,
                 7 - days,
