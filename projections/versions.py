@@ -29,11 +29,13 @@ rows.
 from __future__ import annotations
 
 import json
+import os
 from bisect import bisect_right
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import groupby
+from itertools import chain, groupby, islice
+from multiprocessing import get_all_start_methods, get_context
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -296,9 +298,8 @@ def _refresh(conn: Connection, contract: str, what: _Touched) -> None:
                 delete(case_versions).where(t.contract == contract, t.case_id.in_(ids[i : i + 500]))
             )
     batch: list[tuple] = []
-    for case_id, versions in _case_versions_of(conn, contract, wanted):
-        for row in _versions_of_case(contract, case_id, versions, states):
-            batch.append(row)
+    for rows in _computed(contract, states, _case_versions_of(conn, contract, wanted)):
+        batch.extend(rows)
         if len(batch) >= latest.BATCH:
             bulk.insert_rows(conn, case_versions, VERSION_COLUMNS, batch)
             batch = []
@@ -306,11 +307,70 @@ def _refresh(conn: Connection, contract: str, what: _Touched) -> None:
         bulk.insert_rows(conn, case_versions, VERSION_COLUMNS, batch)
 
 
+# Cases handed to a worker at a time, and the fewest cases to refresh that are worth workers.
+PER_TASK = 100
+PARALLEL_CASES = 2000
+# The contract being refreshed, set before the workers fork so that they inherit it.
+_WORK: tuple[str, _States] | None = None
+
+
+def _computed(
+    contract: str, states: _States, cases: Iterator[tuple[str, list[tuple]]]
+) -> Iterator[list[tuple]]:
+    """The version rows of each group of cases (raw fact rows, by case), in their order.
+
+    A case's versions are a pure function of its facts and the contract's states, and cost
+    most of a rebuild: with more than one core and enough cases they are computed by forked
+    workers (which inherit the states and touch no connection), a hundred cases a task,
+    while this process reads the facts and writes the rows."""
+    global _WORK
+    first = list(islice(cases, PARALLEL_CASES))
+    tasks = _tasks(chain(first, cases))
+    workers = min(os.cpu_count() or 1, 4)
+    if len(first) < PARALLEL_CASES or workers < 2 or "fork" not in get_all_start_methods():
+        _WORK = (contract, states)
+        try:
+            yield from map(_versions_of_cases, tasks)
+        finally:
+            _WORK = None
+        return
+    _WORK = (contract, states)
+    try:
+        with get_context("fork").Pool(workers) as pool:
+            yield from pool.imap(_versions_of_cases, tasks)
+    finally:
+        _WORK = None
+
+
+def _tasks(cases: Iterable[tuple[str, list[tuple]]]) -> Iterator[list[tuple[str, list[tuple]]]]:
+    task: list[tuple[str, list[tuple]]] = []
+    for case in cases:
+        task.append(case)
+        if len(task) == PER_TASK:
+            yield task
+            task = []
+    if task:
+        yield task
+
+
+def _versions_of_cases(task: list[tuple[str, list[tuple]]]) -> list[tuple]:
+    """The version rows of a few cases from their raw fact rows (`_WORK`'s contract)."""
+    assert _WORK is not None
+    contract, states = _WORK
+    rows: list[tuple] = []
+    for case_id, found in task:
+        facts = readmodel.facts_of_rows(row[3:] for row in found)
+        versions = [(row[1], row[2], f) for row, f in zip(found, facts, strict=True)]
+        rows.extend(_versions_of_case(contract, case_id, versions, states))
+    return rows
+
+
 def _case_versions_of(
     conn: Connection, contract: str, wanted: set[str] | None
-) -> Iterator[tuple[str, list[_Version]]]:
+) -> Iterator[tuple[str, list[tuple]]]:
     """Every version of every fact of each case (or those `wanted`), case after case, in log
-    order: one pass sorted by case, a batch of rows at a time."""
+    order, as stored rows (case, recorded from, recorded to, the fact's columns): one pass
+    sorted by case, a batch of rows at a time."""
     fv = readmodel.fact_versions.c
     query = select(fv.case_id, fv.recorded_from, fv.recorded_to, *readmodel.FACT_COLUMNS).where(
         fv.contract == contract, fv.type.in_(OUTCOME_TYPES), fv.case_id.is_not(None)
@@ -338,13 +398,11 @@ def _stored_cases(conn: Connection, contract: str) -> int:
     return conn.execute(select(func.count()).where(t.contract == contract)).scalar() or 0
 
 
-def _grouped(rows: Iterable[Any], wanted: set[str] | None) -> Iterator[tuple[str, list[_Version]]]:
+def _grouped(rows: Iterable[Any], wanted: set[str] | None) -> Iterator[tuple[str, list[tuple]]]:
     for case_id, group in groupby(rows, key=itemgetter(0)):
         if wanted is not None and case_id not in wanted:
             continue
-        found = list(group)
-        facts = readmodel.facts_of_rows(row[3:] for row in found)
-        yield case_id, [(row[1], row[2], f) for row, f in zip(found, facts, strict=True)]
+        yield case_id, [tuple(row) for row in group]
 
 
 def _versions_of_case(
