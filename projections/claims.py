@@ -46,6 +46,7 @@ def _owed(
     known_at: KnownAt,
     horizon: date,
     cases: Collection[str] | None = None,
+    boroughs: Collection[str] | None = None,
 ) -> Owed | StoredOwed:
     """What each payer owes for each case (or only `cases`) at `known_at`: from the case
     versions known then when they are in step with the facts and no cap can bind then (a few
@@ -53,7 +54,7 @@ def _owed(
     if versions.in_step(engine):
         terms = queries.terms(engine, contract, known_at)  # refuses as `knowledge` does
         if not versions.caps_may_bind(engine, contract, known_at, TermsTimeline(terms)):
-            return StoredOwed(engine, contract, known_at, terms, cases)
+            return StoredOwed(engine, contract, known_at, terms, cases, boroughs)
     k = knowledge(engine, contract, known_at)
     return Owed(k.contract, k.cases, k.coverage, horizon)
 
@@ -203,8 +204,12 @@ def statements(
     """Statements of account at (as_of, known_at), reading the facts once (default: every
     payer: the boroughs, the top-up funder, and anyone a claim was made to)."""
     held = claims_at(engine, contract, known_at)
-    known = _check_payers(contract, *_payers(engine, contract, known_at), held, payers)
+    terms, boroughs = _payers(engine, contract, known_at)
+    known = _check_payers(contract, terms, boroughs, held, payers)
     ledger = on_ledger(held.values(), as_of)
     horizon = max([as_of] + [c.period_end for c in ledger])
-    owed = _owed(engine, contract, known_at, horizon)
+    # Boroughs' statements need only their own cases; the top-up funder shares in every case.
+    funder = terms.agreed.top_up_funder if terms.agreed else None
+    only = set(payers) if payers and funder not in payers else None
+    owed = _owed(engine, contract, known_at, horizon, None, only)
     return [statement_of(contract, payer, ledger, owed, as_of) for payer in payers or known]

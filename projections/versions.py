@@ -580,6 +580,8 @@ class StoredOwed:
     day is on or before `as_of`, every week reading as it does once elapsed (as the latest
     model reads a prefix). Only valid where no cap can bind at that knowledge (`caps_may_bind`):
     the caller checks. `weeks` (the few lines whose due moved) recomputes that case alone.
+    With `boroughs`, only the cases of those boroughs are read: a case of any other borough
+    owes those boroughs nothing, so their answers are the same.
     """
 
     def __init__(
@@ -589,6 +591,7 @@ class StoredOwed:
         known_at: KnownAt,
         terms: ContractFacts,
         cases: Collection[str] | None = None,
+        boroughs: Collection[str] | None = None,
     ) -> None:
         self.engine = engine
         self.name = contract
@@ -602,6 +605,9 @@ class StoredOwed:
         t = case_versions.c
         query = select(t.case_id, t.borough, t.tracked_from, t.first_day, t.kinds, t.outline)
         query = query.where(t.contract == contract, known_condition(known_at))
+        if boroughs is not None:
+            # Only these boroughs' cases: any other case owes them nothing (`share`).
+            query = query.where(t.borough.in_(sorted(set(boroughs))))
         wanted = None if cases is None else sorted(set(cases))
         queries = (
             [query]

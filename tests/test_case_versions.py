@@ -256,6 +256,13 @@ def test_claims_from_the_versions_are_the_claims_from_every_week(
             for as_of, known in cases
         ]
     assert stored_answers == computed
+    # One borough's statement reads only its own cases' versions: the same statement.
+    monkeypatch.undo()
+    with Ledger(url) as ledger:
+        for (as_of, known), (_, every) in zip(cases, computed, strict=True):
+            for whole in every:
+                alone = claims.statement(ledger.engine, demo.CONTRACT, whole.payer, as_of, known)
+                assert alone == whole, whole.payer
     moved = [x for r in stored_answers[0][0] for x in r.lines if x.because]
     assert len(moved) > 100  # lines whose due moved, their events named from the one case
 
