@@ -23,7 +23,9 @@ falls back to the computation from the facts (`queries.liability_at`), which is 
 Rows are refreshed by following the log, a touched case at a time (its whole history): a case
 event its case; care data every case of its borough; a terms event, or a correction of the
 contract's own stream, every case of the contract. A rebuild from position 0 gives identical
-rows.
+rows. A case is assessed once per basis (its facts and the terms known) with every week
+verified, each coverage of its borough derived from that (`latest_row.covered_row`); a refresh
+of thousands of cases hands them to forked workers, a hundred at a time (`_computed`).
 """
 
 from __future__ import annotations
@@ -413,8 +415,9 @@ def _versions_of_case(
 
     A case is assessed once per basis (the facts and terms known), with every week verified;
     its answer under each coverage of its borough is derived from that (`covered_row`), since
-    coverage moves a week only between `outcome` and `unverified`. Care data arrives far more
-    often than facts or terms change, so most versions cost a derivation, not an assessment.
+    coverage moves a week only between `outcome` and `unverified`: a version that only new
+    care data makes costs a derivation, not an assessment. (On the demo a case has about 9
+    bases, one per event of its own, and 12 versions.)
     """
     own = sorted(_instants(versions))
     # The case folded from each set of its facts known (they change only at its own instants).
