@@ -21,8 +21,12 @@ from soc_ledger.domain.values import MAX_INTEGER
 from soc_ledger.ledger.problems import Problem
 from soc_ledger.ledger.recording import Incoming
 
-# A claim with thousands of lines is well under this; a line past it is not an event.
-MAX_LINE = 1_000_000
+# A claim lists a line per case: the top-up funder's quarterly claim on 41,000 cases (the demo
+# at scale 100) is about 2.5 MB. A line past this is not an event.
+MAX_LINE = 16_000_000
+# Characters parsed at most per chunk (with one line more): lines are bounded, chunks too, so
+# memory is whatever the lines' lengths (`parsed_chunks`).
+CHUNK_CHARACTERS = 32_000_000
 # The deepest valid event nests 5 levels (a correction of a contract's fee list); each
 # correction of a correction adds one.
 MAX_DEPTH = 20
@@ -170,14 +174,18 @@ def parse_lines(
 def parsed_chunks(
     lines: Iterable[str], source: str, size: int
 ) -> Iterator[tuple[list[Incoming], list[Problem]]]:
-    """The lines parsed `size` at a time (a file of any length is never held whole)."""
+    """The lines parsed `size` at a time, or fewer once they hold `CHUNK_CHARACTERS` (a file
+    of any length, or of very long lines, is never held whole)."""
     chunk: list[str] = []
     first = 1
+    characters = 0
     for text in lines:
         chunk.append(text)
-        if len(chunk) >= size:
+        characters += len(text)
+        if len(chunk) >= size or characters >= CHUNK_CHARACTERS:
             yield parse_lines(chunk, source, first)
             first += len(chunk)
             chunk = []
+            characters = 0
     if chunk:
         yield parse_lines(chunk, source, first)

@@ -106,3 +106,22 @@ def test_a_rule_broken_in_a_late_chunk_leaves_nothing(
             ledger.record_lines([*quickstart_lines, json.dumps(correction)], "late.jsonl")
         assert rejected.value.problems[0].field == "changes.contract"
         assert index.log_head(ledger.engine, ledger.location) == 0
+
+
+def test_long_lines_are_parsed_in_chunks_bounded_by_characters(
+    quickstart_lines: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk ends once its lines hold CHUNK_CHARACTERS (a claim lists a line per case, so
+    a file of long lines is not held whole), and every line keeps its own number."""
+    from soc_ledger.ledger import parsing
+
+    bound = 2 * max(len(line) for line in quickstart_lines)
+    monkeypatch.setattr(parsing, "CHUNK_CHARACTERS", bound)
+    chunks = list(parsing.parsed_chunks(quickstart_lines, "q.jsonl", 10_000))
+    assert len(chunks) > 1
+    numbers = [item.line for incoming, _ in chunks for item in incoming]
+    assert numbers == list(range(1, len(quickstart_lines) + 1))
+    for incoming, problems in chunks:
+        assert not problems
+        held = sum(len(quickstart_lines[item.line - 1]) for item in incoming[:-1])
+        assert held < bound  # the chunk was cut at the first line that reached the bound
