@@ -24,6 +24,7 @@ _YEAR_MONTH = re.compile(r"^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$")
 # A number written as a string: ASCII digits, an optional fraction and exponent (how `str`
 # writes a Decimal, so a stored number reads back); no `_`, no sign but minus, no spaces.
 _DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$")
+_PENNIES = re.compile(r"[0-9]{1,18}\.[0-9]{2}")  # money as stored: at most 18 digits of pounds
 # Characters that reorder text as displayed (Trojan Source): an id or a report line could show
 # something other than what is stored.
 BIDI_CONTROLS = frozenset(
@@ -70,6 +71,10 @@ def parse_instant(value: Any) -> datetime:
 
 def parse_money(value: Any) -> Decimal:
     """Pounds and pence, exact: a JSON string or number, never negative, at most 2 places."""
+    if type(value) is str and _PENNIES.fullmatch(value):
+        # The form every stored amount takes ("169.00"): already within every check below,
+        # and read as they would leave it (a claim lists one per case: tens of thousands).
+        return Decimal(value)
     amount = _parse_decimal(value, "an amount of money")
     if amount < 0:
         raise ValueError(f"money cannot be negative, got {value!r}")
