@@ -23,12 +23,11 @@ from soc_ledger.domain.claims.reconciliation import (
 from soc_ledger.domain.claims.statement import Statement, statement_of
 from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
-from soc_ledger.domain.outcomes.facts import ContractFacts, cases_from_facts, contract_from_facts
+from soc_ledger.domain.outcomes.facts import ContractFacts, cases_from_facts
 from soc_ledger.domain.outcomes.terms import TermsTimeline
 from soc_ledger.ledger.index import stream_name
 from soc_ledger.projections import queries, readmodel, versions
 from soc_ledger.projections.outcome_facts import knowledge
-from soc_ledger.projections.queries import CONTRACT_TYPES
 from soc_ledger.projections.versions import StoredOwed
 
 CLAIM_TYPES = ("ClaimSubmitted", "ClaimLineDisputed", "DisputeResolved", "PaymentReceived")
@@ -149,7 +148,7 @@ def reconcile_payer(
     """Every claim made to PAYER on the ledger at (as_of, known_at), reconciled (in order of
     period end, then of recording); a payer the contract does not know is an error."""
     held = claims_at(engine, contract, known_at)
-    _check_payers(contract, *_payers(engine, contract, known_at), held, [payer])
+    _payers(engine, contract, known_at, held, [payer])
     mine = [c.claim for c in on_ledger(held.values(), as_of) if c.payer == payer]
     return reconcile_many(engine, contract, as_of, known_at, mine)
 
@@ -175,16 +174,27 @@ def _check_payers(
     return known
 
 
-def _payers(engine: Engine, contract: str, known_at: KnownAt) -> tuple[ContractFacts, set[str]]:
-    """The contract's terms and every case's borough as known at `known_at`, folded from the
-    terms and the referrals alone (a referral names its borough; no other fact moves it)."""
-    facts = readmodel.facts_known_at(
-        engine, contract, known_at, (*CONTRACT_TYPES, "ReferralReceived")
-    )
-    terms = contract_from_facts(contract, facts)
-    if terms.agreed is None:
-        raise QueryError(f"contract {contract!r} was not agreed as known at that time")
-    return terms, {c.borough for c in cases_from_facts(facts, contract).values()}
+def _payers(
+    engine: Engine,
+    contract: str,
+    known_at: KnownAt,
+    held: dict[str, Claim],
+    payers: Sequence[str] | None,
+) -> tuple[ContractFacts, list[str]]:
+    """The contract's terms and its payers as known at `known_at` (`_check_payers`: any of
+    PAYERS not among them is an error). The boroughs its cases name are read from the
+    referrals (a referral names its borough; no other fact moves it) only when every payer is
+    wanted or one of PAYERS is none of the boroughs, the top-up funder and the claims' payers:
+    a national contract's referrals are tens of thousands of facts."""
+    terms = queries.terms(engine, contract, known_at)  # refuses a contract not agreed then
+    assert terms.agreed is not None
+    named = {*terms.boroughs, terms.agreed.top_up_funder, *(c.payer for c in held.values())}
+    boroughs: set[str] = set()
+    if payers is None or any(payer not in named for payer in payers):
+        wanted = (*queries.CONTRACT_TYPES, "ReferralReceived")
+        facts = readmodel.facts_known_at(engine, contract, known_at, wanted)
+        boroughs = {c.borough for c in cases_from_facts(facts, contract).values()}
+    return terms, _check_payers(contract, terms, boroughs, held, payers)
 
 
 def statement(
@@ -204,8 +214,7 @@ def statements(
     """Statements of account at (as_of, known_at), reading the facts once (default: every
     payer: the boroughs, the top-up funder, and anyone a claim was made to)."""
     held = claims_at(engine, contract, known_at)
-    terms, boroughs = _payers(engine, contract, known_at)
-    known = _check_payers(contract, terms, boroughs, held, payers)
+    terms, known = _payers(engine, contract, known_at, held, payers)
     ledger = on_ledger(held.values(), as_of)
     horizon = max([as_of] + [c.period_end for c in ledger])
     # Boroughs' statements need only their own cases; the top-up funder shares in every case.
