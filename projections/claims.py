@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import date, datetime
+from typing import Any
 
+import orjson
 from sqlalchemy import Engine
 
 from soc_ledger.domain.claims.claims import Claim, Windows, claims_from_facts, on_ledger
@@ -25,6 +27,7 @@ from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
 from soc_ledger.domain.outcomes.facts import ContractFacts, cases_from_facts
 from soc_ledger.domain.outcomes.terms import TermsTimeline
+from soc_ledger.ledger.encryption import open_text
 from soc_ledger.ledger.index import stream_name
 from soc_ledger.projections import queries, readmodel, versions
 from soc_ledger.projections.outcome_facts import knowledge
@@ -33,10 +36,43 @@ from soc_ledger.projections.versions import StoredOwed
 CLAIM_TYPES = ("ClaimSubmitted", "ClaimLineDisputed", "DisputeResolved", "PaymentReceived")
 
 
-def claims_at(engine: Engine, contract: str, known_at: KnownAt = EVERYTHING) -> dict[str, Claim]:
-    """The contract's claims with what is recorded about them by `known_at`."""
-    facts = readmodel.facts_known_at(engine, contract, known_at, ("ContractAgreed", *CLAIM_TYPES))
-    return claims_from_facts(facts, contract)
+def claims_at(
+    engine: Engine,
+    contract: str,
+    known_at: KnownAt = EVERYTHING,
+    payers: Collection[str] | None = None,
+    named: Collection[str] = (),
+) -> dict[str, Claim]:
+    """The contract's claims with what is recorded about them by `known_at`.
+
+    With `payers` (and the payers of the claims `named`), only the claims made to them, and
+    any other claim of the same id (the rules refuse a second submission of an id) are
+    decoded: a claim lists a line per case, and a statement or a reconciliation reads one
+    payer's. The rest of a claim's facts are few and all decoded; the rules leave out those
+    of a claim not read."""
+    types = ("ContractAgreed", *CLAIM_TYPES)
+    rows = readmodel.rows_known_at(engine, contract, known_at, types)
+    if payers is not None or named:
+        heads = {row[0]: _head(row) for row in rows if row[3] == "ClaimSubmitted"}
+        found = [head for head in heads.values() if head is not None]
+        wanted = set(payers or ()) | {payer for claim, payer in found if claim in named}
+        ids = {claim for claim, payer in found if payer in wanted}
+        rows = [
+            row
+            for row in rows
+            if row[3] != "ClaimSubmitted" or (head := heads[row[0]]) is None or head[0] in ids
+        ]
+    return claims_from_facts(readmodel.facts_of_rows(rows), contract)
+
+
+def _head(row: Sequence[Any]) -> tuple[str, str] | None:
+    """A submission's (claim, payer) from its stored text alone, no line validated; None if
+    the text is damaged (the row is then decoded in full, which reports the damage)."""
+    try:
+        found = orjson.loads(open_text(row[5]))
+        return str(found["claim"]), str(found["payer"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
 
 
 def _owed(
@@ -74,7 +110,7 @@ def reconcile_many(
 ) -> list[Reconciliation]:
     """Several claims (default: every claim on the ledger at as_of), reading each state of
     knowledge once: the facts known now, and those known at each distinct recording instant."""
-    held = claims_at(engine, contract, known_at)
+    held = claims_at(engine, contract, known_at, None if claims is None else (), claims or ())
     ledger = on_ledger(held.values(), as_of)
     wanted = [c.claim for c in ledger] if claims is None else list(claims)
     for name in wanted:
@@ -92,8 +128,9 @@ def reconcile_many(
     own = queries.stream_events(engine, [stream_name(contract)], known_at)
     by_position = {e.position: e for e in own}
     targets = [held[name] for name in wanted]
-    instants = {c.claim: datetime.fromisoformat(by_position[c.position].recorded_on)
-                for c in targets}
+    instants = {
+        c.claim: datetime.fromisoformat(by_position[c.position].recorded_on) for c in targets
+    }
 
     lines = {line.case for c in targets for line in c.lines}
     now = _owed(engine, contract, known_at, max(c.period_end for c in targets), lines)
@@ -147,7 +184,7 @@ def reconcile_payer(
 ) -> list[Reconciliation]:
     """Every claim made to PAYER on the ledger at (as_of, known_at), reconciled (in order of
     period end, then of recording); a payer the contract does not know is an error."""
-    held = claims_at(engine, contract, known_at)
+    held = claims_at(engine, contract, known_at, [payer])
     _payers(engine, contract, known_at, held, [payer])
     mine = [c.claim for c in on_ledger(held.values(), as_of) if c.payer == payer]
     return reconcile_many(engine, contract, as_of, known_at, mine)
@@ -213,7 +250,7 @@ def statements(
 ) -> list[Statement]:
     """Statements of account at (as_of, known_at), reading the facts once (default: every
     payer: the boroughs, the top-up funder, and anyone a claim was made to)."""
-    held = claims_at(engine, contract, known_at)
+    held = claims_at(engine, contract, known_at, payers)
     terms, known = _payers(engine, contract, known_at, held, payers)
     ledger = on_ledger(held.values(), as_of)
     horizon = max([as_of] + [c.period_end for c in ledger])

@@ -233,6 +233,17 @@ def facts_known_at(
 
     With `case`, only that case's facts and the contract's own (no other case's).
     """
+    return facts_of_rows(rows_known_at(engine, contract, known_at, types, case))
+
+
+def rows_known_at(
+    engine: Engine,
+    contract: str,
+    known_at: KnownAt = EVERYTHING,
+    types: Iterable[str] = (),
+    case: str | None = None,
+) -> Sequence[Any]:
+    """`facts_known_at`'s rows (of `FACT_COLUMNS`), not yet decoded."""
     fv = fact_versions.c
     query = select(*FACT_COLUMNS)
     if case is not None:
@@ -260,8 +271,7 @@ def facts_known_at(
     if types:
         query = query.where(fv.type.in_(types))
     with engine.connect() as conn:
-        rows = conn.execute(query.order_by(fv.position)).all()
-    return facts_of_rows(rows)
+        return conn.execute(query.order_by(fv.position)).all()
 
 
 # The columns `facts_of_rows` reads, in its order: only what a `Fact` needs.

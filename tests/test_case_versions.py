@@ -256,13 +256,21 @@ def test_claims_from_the_versions_are_the_claims_from_every_week(
             for as_of, known in cases
         ]
     assert stored_answers == computed
-    # One borough's statement reads only its own cases' versions: the same statement.
+    # One payer's statement reads only its claims and (a borough's) its own cases' versions,
+    # one claim's reconciliation only its payer's claims: the same answers.
     monkeypatch.undo()
     with Ledger(url) as ledger:
-        for (as_of, known), (_, every) in zip(cases, computed, strict=True):
+        for (as_of, known), (all_claims, every) in zip(cases, stored_answers, strict=True):
             for whole in every:
                 alone = claims.statement(ledger.engine, demo.CONTRACT, whole.payer, as_of, known)
                 assert alone == whole, whole.payer
+            for whole in all_claims[::7]:
+                name = whole.claim.claim
+                one = claims.reconcile(ledger.engine, demo.CONTRACT, name, as_of, known)
+                assert one == whole, name
+            payer = all_claims[0].claim.payer
+            mine = [r for r in all_claims if r.claim.payer == payer]
+            assert claims.reconcile_payer(ledger.engine, demo.CONTRACT, payer, as_of, known) == mine
     moved = [x for r in stored_answers[0][0] for x in r.lines if x.because]
     assert len(moved) > 100  # lines whose due moved, their events named from the one case
 
