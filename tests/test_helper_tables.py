@@ -116,9 +116,7 @@ def test_an_index_row_whose_key_was_blanked_cannot_let_a_keyed_event_in_twice(
     assert log_events(db_url) == 11
 
 
-def test_an_index_row_added_behind_the_ledgers_back_is_refused(
-    db_url, tmp_path, quickstart_lines
-):
+def test_an_index_row_added_behind_the_ledgers_back_is_refused(db_url, tmp_path, quickstart_lines):
     assert recorded(db_url, quickstart_lines[:10], tmp_path).exit_code == 0
     # A copy of #10 as if it were #11: the next record would think its key recorded.
     columns = (
@@ -253,3 +251,23 @@ def test_a_read_model_ahead_of_a_log_cut_back_is_not_answered_from(
     sql(db_url, f"DELETE FROM {table} WHERE {position} = 11")
     error = one_line_error(liability(db_url))
     assert "it follows the log to #11, the log ends at #10" in error
+
+
+def test_a_claim_whose_stored_text_no_longer_parses_is_refused_not_read(
+    db_url, tmp_path, quickstart_lines
+):
+    # A statement reads each claim's payer from its stored text before it decodes the claims
+    # it wants: a text that no longer parses is the store's damage, named in one line.
+    from tests.test_claims import _claim
+
+    claim = _claim("SUT-2019Q1", "SUT", "2019-03-31", "2019-04-15", ("C001", 2, "338.00"))
+    assert recorded(db_url, [*quickstart_lines, claim], tmp_path).exit_code == 0
+    statement = run("statement", "SUT", "--db", db_url, "--as-of", "2019-12-31")
+    assert statement.exit_code == 0 and "SUT-2019Q1" in statement.output, statement.output
+    sql(db_url, "UPDATE fact_versions SET payload = 'not json' WHERE type = 'ClaimSubmitted'")
+    for result in (
+        run("statement", "SUT", "--db", db_url, "--as-of", "2019-12-31"),
+        run("reconcile", "--payer", "SUT", "--db", db_url, "--as-of", "2019-12-31"),
+    ):
+        error = one_line_error(result)
+        assert "the read model fact_versions does not match the log" in error
