@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, select
 from sqlalchemy import case as when
 
 from soc_ledger.domain.errors import QueryError
+from soc_ledger.domain.events import CASE_EVENTS
 from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt
 from soc_ledger.domain.outcomes.facts import (
     CaseFacts,
@@ -43,6 +44,9 @@ OUTCOME_TYPES = (
     "CareEpisodeStarted",
     "CareEpisodeEnded",
 )
+# A case's own facts, and the contract's (terms, boroughs, care data).
+CASE_TYPES = tuple(t for t in OUTCOME_TYPES if t in CASE_EVENTS)
+CONTRACT_TYPES = tuple(t for t in OUTCOME_TYPES if t not in CASE_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,10 +173,13 @@ def known_case_facts(
             continue
         found = list(group)
         facts = readmodel.facts_of_rows(row[first:] for row in found)
-        yield case_id, [
-            [f for f, row in zip(facts, found, strict=True) if row[1 + i]]
-            for i in range(len(flags))
-        ]
+        yield (
+            case_id,
+            [
+                [f for f, row in zip(facts, found, strict=True) if row[1 + i]]
+                for i in range(len(flags))
+            ],
+        )
 
 
 def _known_condition(known_at: KnownAt) -> ColumnElement[bool]:

@@ -9,7 +9,6 @@ from datetime import date
 from sqlalchemy import Engine, select
 
 from soc_ledger.domain.errors import QueryError
-from soc_ledger.domain.events import CASE_EVENTS
 from soc_ledger.domain.knowledge import EVERYTHING, EventRef, Fact, KnownAt
 from soc_ledger.domain.outcomes.assessment import Assessment, assess_case
 from soc_ledger.domain.outcomes.facts import (
@@ -26,7 +25,7 @@ from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.ledger.index import aware_utc, events_index, naive_utc
 from soc_ledger.projections import readmodel
 from soc_ledger.projections.outcome_facts import (
-    OUTCOME_TYPES,
+    CONTRACT_TYPES,
     Knowledge,
     knowledge,
     latest_case_facts,
@@ -47,7 +46,6 @@ def the_contract(engine: Engine, contract: str | None) -> str:
     return held[0]
 
 
-CONTRACT_TYPES = tuple(t for t in OUTCOME_TYPES if t not in CASE_EVENTS)
 
 
 def terms(engine: Engine, contract: str, known_at: KnownAt = EVERYTHING) -> ContractFacts:

@@ -88,7 +88,7 @@ from soc_ledger.projections.latest_row import (
     latest_case_weeks,
     to_pounds,
 )
-from soc_ledger.projections.outcome_facts import OUTCOME_TYPES, knowledge
+from soc_ledger.projections.outcome_facts import CASE_TYPES, CONTRACT_TYPES, OUTCOME_TYPES
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.store import EventLog
@@ -602,6 +602,7 @@ class StoredOwed:
         self.contract = terms
         self.timeline = TermsTimeline(terms)
         self.funder = self.timeline.top_up_funder
+        self._coverage: Coverage | None = None  # the care data known then, once `weeks` asks
         # case -> (borough, tracked from, outcome weeks' last days, running borough and
         # top-up pence)
         self.table: dict[str, tuple[str, date, list[int], list[int], list[int]]] = {}
@@ -662,10 +663,15 @@ class StoredOwed:
 
     def weeks(self, case: str, after: date | None, upto: date) -> list[Week]:
         """The case's weeks (any status) ending in (after, upto], as read at `upto`: that case
-        alone computed from its facts (no cap binds, so no other case changes its weeks)."""
-        k = knowledge(self.engine, self.name, self.known_at, case)
-        cases = {case: k.cases[case]} if case in k.cases else {}
-        result = liability(k.contract, cases, k.coverage, upto)
+        alone computed from its facts (no cap binds, so no other case changes its weeks). The
+        contract's own facts (its care data above all) are read once for every case asked."""
+        if self._coverage is None:
+            own = readmodel.facts_known_at(self.engine, self.name, self.known_at, CONTRACT_TYPES)
+            self._coverage = coverage_from_facts(own, self.name)
+        facts = readmodel.facts_known_at(self.engine, self.name, self.known_at, CASE_TYPES, case)
+        found = cases_from_facts(facts, self.name)
+        cases = {case: found[case]} if case in found else {}
+        result = liability(self.contract, cases, self._coverage, upto)
         return [
             w for w in result.weeks_of(case) if w.end <= upto and (after is None or w.end > after)
         ]
