@@ -31,7 +31,7 @@ from sqlalchemy import (
     update,
 )
 
-from soc_ledger.domain.events import EVENT_TYPES
+from soc_ledger.domain.events import CASE_EVENTS, EVENT_TYPES
 from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt, Recorded, known_facts
 from soc_ledger.ledger import index
 from soc_ledger.ledger.bulk import insert_rows
@@ -246,7 +246,13 @@ def rows_known_at(
     """`facts_known_at`'s rows (of `FACT_COLUMNS`), not yet decoded."""
     fv = fact_versions.c
     query = select(*FACT_COLUMNS)
-    if case is not None:
+    types = tuple(types)
+    if case is None and types and not CASE_EVENTS.intersection(types):
+        # The contract's own facts (terms, care data, claims...) all live in its stream: found
+        # through `ix_fact_versions_identity`, not by filtering every fact of the contract
+        # (half a million at scale 100) by type. As below, the stream stands for the contract.
+        query = query.where(fv.stream == stream_name(contract))
+    elif case is not None:
         # Every fact lives in its contract's stream or, for a case event, in its case's stream
         # (`ledger.index.stream_name`), and a stream names its contract: so these two
         # streams hold all the facts asked for, found through `ix_fact_versions_identity`
@@ -267,7 +273,6 @@ def rows_known_at(
         )
     else:
         query = query.where(fv.recorded_to.is_(None))
-    types = tuple(types)
     if types:
         query = query.where(fv.type.in_(types))
     with engine.connect() as conn:
