@@ -94,7 +94,7 @@ def catch_up(engine: Engine, log: EventLog) -> int:
     with engine.begin() as conn:
         started = seals.begin(conn, NAME)
         position = index.claim_position(conn, NAME)
-        touched: dict[str, _Touched] = {}
+        touched: dict[str, Touched] = {}
         if position == 0:
             _drop_old_layout(conn)
             # From the start every case of every contract is new: no need to read each event.
@@ -102,14 +102,14 @@ def catch_up(engine: Engine, log: EventLog) -> int:
                 select(func.max(events_index.c.position), func.count())
             ).one()
             for contract in conn.execute(select(events_index.c.contract).distinct()).scalars():
-                touched[contract] = _Touched(everything=True)
+                touched[contract] = Touched(everything=True)
             position = head or 0
         else:
-            new = _unindexed(conn, position)
+            new = unindexed(conn, position)
             handled = len(new)
             for r in new:
                 position = r.position
-                _touch(touched.setdefault(r.contract, _Touched()), r)
+                touch(touched.setdefault(r.contract, Touched()), r)
         for contract, what in sorted(touched.items()):
             if what.anything:
                 _refresh(conn, contract, what)
@@ -126,8 +126,8 @@ def _drop_old_layout(conn: Connection) -> None:
     conn.execute(delete(tracking).where(tracking.c.name == "latest_weeks"))
 
 
-def _unindexed(conn: Connection, after: int) -> Sequence[Any]:
-    """The indexed events after `after`, in log order, with only what `_touch` needs (a
+def unindexed(conn: Connection, after: int) -> Sequence[Any]:
+    """The indexed events after `after`, in log order, with only what `touch` needs (a
     payload only for care data and episodes)."""
     e = events_index.c
     wanted = e.type.in_(("CareDataReceived", *EPISODE_EVENTS))
@@ -146,7 +146,7 @@ EPISODE_EVENTS = frozenset({"CareEpisodeStarted", "CareEpisodeEnded"})
 
 
 @dataclass
-class _Touched:
+class Touched:
     everything: bool = False
     boroughs: set[str] = field(default_factory=set)
     cases: set[str] = field(default_factory=set)  # to assess again
@@ -159,7 +159,7 @@ class _Touched:
         return self.everything or bool(self.boroughs) or bool(self.cases) or bool(self.episodes)
 
 
-def _touch(what: _Touched, r) -> None:
+def touch(what: Touched, r) -> None:
     if r.target_version is not None:
         stream = json.loads(r.stream)
         if len(stream) == 2:
@@ -178,7 +178,7 @@ def _touch(what: _Touched, r) -> None:
         what.boroughs.add(index.payload_of(r)["borough"])
 
 
-def _episodes_matter(conn: Connection, contract: str, what: _Touched) -> set[str]:
+def _episodes_matter(conn: Connection, contract: str, what: Touched) -> set[str]:
     """The cases touched only by new care episodes whose row those episodes can change.
 
     A care episode never decides whether a case is tracked, so a case with no row stays
@@ -208,7 +208,7 @@ def _episodes_matter(conn: Connection, contract: str, what: _Touched) -> set[str
     return matter
 
 
-def _refresh(conn: Connection, contract: str, what: _Touched) -> None:
+def _refresh(conn: Connection, contract: str, what: Touched) -> None:
     t = latest_case_weeks.c
     own = latest_facts(conn, contract)
     terms = contract_from_facts(contract, own)

@@ -58,7 +58,6 @@ from sqlalchemy import (
 )
 
 from soc_ledger.domain.claims.owed import NOTHING, Share
-from soc_ledger.domain.events import CASE_EVENTS
 from soc_ledger.domain.knowledge import Fact, KnownAt
 from soc_ledger.domain.outcomes.assessment import week_statuses
 from soc_ledger.domain.outcomes.caps import CapAllocator
@@ -111,13 +110,6 @@ VERSION_COLUMNS = (*COLUMNS, "known_from", "known_until")
 # --- following the log -------------------------------------------------------------------------
 
 
-@dataclass
-class _Touched:
-    everything: bool = False
-    boroughs: set[str] = field(default_factory=set)
-    cases: set[str] = field(default_factory=set)
-
-
 def catch_up(engine: Engine, log: EventLog) -> int:
     """Bring the case versions up to the log's head (the latest cases first, which follow the
     facts, which follow the event index)."""
@@ -126,46 +118,24 @@ def catch_up(engine: Engine, log: EventLog) -> int:
     with engine.begin() as conn:
         started = seals.begin(conn, NAME)
         position = index.claim_position(conn, NAME)
-        touched: dict[str, _Touched] = {}
+        touched: dict[str, latest.Touched] = {}
         e = events_index.c
         if position == 0:
             head = conn.execute(select(func.max(e.position))).scalar()
             for contract in conn.execute(select(e.contract).distinct()).scalars():
-                touched[contract] = _Touched(everything=True)
+                touched[contract] = latest.Touched(everything=True)
             position = head or 0
         else:
-            new = conn.execute(
-                select(
-                    e.position, e.contract, e.stream, e.type, e.case_id, e.target_version, e.payload
-                )
-                .where(e.position > position)
-                .order_by(e.position)
-            )
-            for r in new:
+            # What an event reaches is what it reaches in the latest model (`latest.touch`).
+            for r in latest.unindexed(conn, position):
                 position = r.position
-                _touch(touched.setdefault(r.contract, _Touched()), r)
+                latest.touch(touched.setdefault(r.contract, latest.Touched()), r)
         for contract, what in sorted(touched.items()):
-            _refresh(conn, contract, what)
+            if what.anything:
+                _refresh(conn, contract, what)
         conn.execute(update(tracking).where(tracking.c.name == NAME).values(position=position))
         seals.seal(conn, NAME, started)
     return handled
-
-
-def _touch(what: _Touched, r: Any) -> None:
-    if what.everything:
-        return
-    if r.target_version is not None:
-        stream = json.loads(r.stream)
-        if len(stream) == 2:
-            what.cases.add(stream[1])
-        else:
-            what.everything = True  # a correction of the contract's terms or coverage
-    elif r.type in CASE_EVENTS:
-        what.cases.add(r.case_id)
-    elif r.type in latest.TERMS_EVENTS:
-        what.everything = True
-    elif r.type == "CareDataReceived":
-        what.boroughs.add(index.payload_of(r)["borough"])
 
 
 def rebuild(engine: Engine, log: EventLog) -> int:
@@ -278,14 +248,14 @@ def _contract_states(conn: Connection, contract: str) -> _States:
     return _States(instants, states)
 
 
-def _refresh(conn: Connection, contract: str, what: _Touched) -> None:
+def _refresh(conn: Connection, contract: str, what: latest.Touched) -> None:
     t = case_versions.c
-    states = _contract_states(conn, contract)
     if what.everything:
         conn.execute(delete(case_versions).where(t.contract == contract))
         wanted: set[str] | None = None
     else:
-        wanted = set(what.cases)
+        # A care episode may change any version of its case, not only the latest.
+        wanted = set(what.cases) | set(what.episodes)
         for borough in sorted(what.boroughs):
             wanted |= set(
                 conn.execute(
@@ -299,6 +269,7 @@ def _refresh(conn: Connection, contract: str, what: _Touched) -> None:
             conn.execute(
                 delete(case_versions).where(t.contract == contract, t.case_id.in_(ids[i : i + 500]))
             )
+    states = _contract_states(conn, contract)
     batch: list[tuple] = []
     for rows in _computed(contract, states, _case_versions_of(conn, contract, wanted)):
         batch.extend(rows)
