@@ -349,3 +349,11 @@ def store_settings(examples: int):
 
 # A day within the histories' span, as an `as_of`.
 as_of_days = st.integers(0, 2200).map(lambda n: date(2018, 3, 1) + timedelta(days=n))
+
+
+def knowledges(days: list[date], max_size: int) -> st.SearchStrategy[list[date]]:
+    """Knowledge dates where answers change: each on, a day before or a day after a day
+    something was recorded."""
+    one = timedelta(days=1)
+    around = st.sampled_from(days).flatmap(lambda d: st.sampled_from([d - one, d, d + one]))
+    return st.lists(around, min_size=2, max_size=max_size)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,14 @@ from soc_ledger.ledger.demo import cohort as demo
 from soc_ledger.ledger.service import Ledger
 from soc_ledger.projections import claims, diff, latest, outcome_facts, queries, readmodel, versions
 from tests.helpers import run
-from tests.history_strategies import CONTRACT, History, as_of_days, histories, store_settings
+from tests.history_strategies import (
+    CONTRACT,
+    History,
+    as_of_days,
+    histories,
+    knowledges,
+    store_settings,
+)
 from tests.test_streamed_reports import hand_history
 
 SETTINGS = store_settings(20)
@@ -113,16 +120,7 @@ def test_versions_answer_as_the_rules_at_any_knowledge(
     cases = sorted({json.loads(t)["case"] for t in history.texts if '"ReferralReceived"' in t})
     deferred = set(data.draw(st.lists(st.sampled_from(cases), max_size=3), label="deferred"))
     first, second = split(history, deferred)
-    days = history.recorded_days
-    one = timedelta(days=1)
-    ks = data.draw(
-        st.lists(
-            st.sampled_from(days).flatmap(lambda d: st.sampled_from([d - one, d, d + one])),
-            min_size=2,
-            max_size=4,
-        ),
-        label="known_at",
-    )
+    ks = data.draw(knowledges(history.recorded_days, 4), label="known_at")
     as_ofs = data.draw(st.lists(as_of_days, min_size=1, max_size=3), label="as_of")
     with Ledger(f"sqlite:///{tempfile.mkdtemp(dir=tmp_path)}/ledger.db") as ledger:
         engine = ledger.engine

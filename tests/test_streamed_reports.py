@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,15 @@ from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
 from soc_ledger.domain.outcomes.liability import Liability, liability
 from soc_ledger.ledger.service import Ledger
 from soc_ledger.projections import diff, latest, outcome_facts, queries
-from tests.history_strategies import CONTRACT, TERMS, History, as_of_days, histories, store_settings
+from tests.history_strategies import (
+    CONTRACT,
+    TERMS,
+    History,
+    as_of_days,
+    histories,
+    knowledges,
+    store_settings,
+)
 
 SETTINGS = store_settings(24)
 
@@ -132,16 +140,7 @@ def check_diff(engine: Engine, as_of: date, first: KnownAt, second: KnownAt) -> 
 def test_streamed_reports_answer_as_the_full_computation(
     tmp_path: Path, history: History, data: st.DataObject
 ) -> None:
-    days = history.recorded_days
-    one = timedelta(days=1)
-    ks = data.draw(
-        st.lists(
-            st.sampled_from(days).flatmap(lambda d: st.sampled_from([d - one, d, d + one])),
-            min_size=2,
-            max_size=3,
-        ),
-        label="known_at",
-    )
+    ks = data.draw(knowledges(history.recorded_days, 3), label="known_at")
     as_ofs = data.draw(st.lists(as_of_days, min_size=1, max_size=2), label="as_of")
     readings = [KnownAt.on(k) for k in ks]
     with Ledger(f"sqlite:///{tempfile.mkdtemp(dir=tmp_path)}/ledger.db") as ledger:
