@@ -203,19 +203,17 @@ def write_table(
     console = Console()
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(width=200)  # a pipe or file: do not wrap for an 80-column default
+    widths = [max([len(name), *(len(r[i]) for r in cells)]) for i, name in enumerate(columns)]
+    if len(cells) > LARGE:
+        for n, group in enumerate(_fold([2 + w for w in widths], console.width - 1)):
+            _plain(title if n == 0 else "(continued)", columns, cells, group, right, widths)
+        return
     text = [any(" " in r[i] for r in cells) for i in range(len(columns))]
     need = [
         # 3: a cell's padding and its border; text needs only a few characters to wrap in.
         3 + min(TEXT_WIDTH, w) if text[i] else 3 + w
-        for i, w in enumerate(
-            max([len(name), *(len(r[i]) for r in cells)]) for i, name in enumerate(columns)
-        )
+        for i, w in enumerate(widths)
     ]
-    if len(cells) > LARGE:
-        widths = [max([len(name), *(len(r[i]) for r in cells)]) for i, name in enumerate(columns)]
-        for n, group in enumerate(_fold([2 + w for w in widths], console.width - 1)):
-            _plain(title if n == 0 else "(continued)", columns, cells, group, right, widths)
-        return
     groups = _fold(need, console.width - 1)
     for n, group in enumerate(groups):
         heading = title if n == 0 else "(continued)"
