@@ -156,13 +156,9 @@ class _State:
 _Version = tuple[datetime, datetime | None, Fact]
 
 
-def _known(versions: Sequence[_Version], until: datetime) -> list[Fact]:
-    """`readmodel.facts_known_at`'s condition on stored versions, in log order."""
-    return [f for start, end, f in versions if start <= until and (end is None or end > until)]
-
-
 def _known_ids(versions: Sequence[_Version], moment: datetime) -> tuple[int, ...]:
-    """Which of a stream's versions are known at `moment` (as `_known`)."""
+    """Which of a stream's versions are known at `moment`: `readmodel.facts_known_at`'s
+    condition on stored versions, in log order."""
     return tuple(
         i
         for i, (start, end, _) in enumerate(versions)
@@ -229,13 +225,13 @@ def _contract_states(conn: Connection, contract: str) -> _States:
     ).all()
     facts = readmodel.facts_of_rows(row[2:] for row in rows)
     versions = [(row[0], row[1], f) for row, f in zip(rows, facts, strict=True)]
-    ids = {id(f): i for i, (_, _, f) in enumerate(versions)}
     instants = sorted(_instants(versions))
     states: list[_State] = []
     timelines: dict[tuple[int, ...], tuple[TermsTimeline | None, CapAllocator | None]] = {}
     for moment in instants:
-        known = _known(versions, moment)
-        terms_key = tuple(ids[id(f)] for f in known if f.event.type != "CareDataReceived")
+        known_ids = _known_ids(versions, moment)
+        known = [versions[i][2] for i in known_ids]
+        terms_key = tuple(i for i in known_ids if versions[i][2].event.type != "CareDataReceived")
         if terms_key not in timelines:
             folded = contract_from_facts(contract, known)
             if folded.agreed is None:
@@ -391,18 +387,18 @@ def _versions_of_case(
     bases, one per event of its own, and 12 versions.)
     """
     own = sorted(_instants(versions))
-    # The case folded from each set of its facts known (they change only at its own instants).
+    # The facts known at each of the case's own instants (they change only there), and the
+    # case folded from each set of them.
+    knowing = {moment: _known_ids(versions, moment) for moment in own}
     folds: dict[tuple[int, ...], CaseFacts | None] = {}
     boroughs: set[str] = set()
-    for moment in own:
-        known = _known_ids(versions, moment)
+    for known in knowing.values():
         if known not in folds:
             facts = [versions[i][2] for i in known]
             folds[known] = folded = cases_from_facts(facts, contract).get(case_id)
             if folded is not None:
                 boroughs.add(folded.borough)
-    moments = sorted(set(own) | states.moved(own[0], boroughs))
-    mine = set(own)
+    moments = sorted(knowing.keys() | states.moved(own[0], boroughs))
     answers: list[tuple[datetime, tuple | None]] = []
     known = ()
     # basis (facts known, terms) -> the case's row with every week verified (None: untracked)
@@ -411,8 +407,7 @@ def _versions_of_case(
     seen: int | None = None  # the coverage, clipped to the window, the last answer read
     for moment in moments:
         state = states.at(moment)
-        if moment in mine:
-            known = _known_ids(versions, moment)
+        known = knowing.get(moment, known)
         folded = folds.get(known)
         answer: tuple | None = None
         if state is not None and state.timeline is not None and folded is not None:
