@@ -276,16 +276,18 @@ class Ledger:
                     raise Rejected([problem]) from None
                 return
 
-    def follow(self, project: Callable[[Engine, EventLog], int], name: str) -> int:
-        """Bring a read model up to the head of the log.
+    def follow(self, project: Callable[[Engine, EventLog], int], *names: str) -> int:
+        """Bring a read model (named first; the others it follows before its own rows) up to
+        the head of the log.
 
         Only a model that is behind takes the writer lock (so two catching up at once cannot
-        both write the same rows); an up-to-date one is read without waiting.
+        both write the same rows); an up-to-date one is read without waiting. A model added
+        to the chain after a store was built is behind, so it is built on the next follow.
         """
         head = index.log_head(self.engine, self.location)
-        if head is not None and index.tracked_position(self.engine, name) >= head:
+        if head is not None and all(index.tracked_position(self.engine, n) >= head for n in names):
             return 0
-        with writer_lock(self.location), phase(self.progress, f"catching up {name}"):
+        with writer_lock(self.location), phase(self.progress, f"catching up {names[0]}"):
             return project(self.engine, self.log)
 
     def trail(

@@ -29,7 +29,7 @@ from soc_ledger.domain.outcomes.facts import ContractFacts, cases_from_facts
 from soc_ledger.domain.outcomes.terms import TermsTimeline
 from soc_ledger.ledger.encryption import open_text
 from soc_ledger.ledger.index import stream_name
-from soc_ledger.projections import queries, readmodel, versions
+from soc_ledger.projections import claims_made, queries, readmodel, versions
 from soc_ledger.projections.outcome_facts import knowledge
 from soc_ledger.projections.versions import StoredOwed
 
@@ -49,7 +49,16 @@ def claims_at(
     any other claim of the same id (the rules refuse a second submission of an id) are
     decoded: a claim lists a line per case, and a statement or a reconciliation reads one
     payer's. The rest of a claim's facts are few and all decoded; the rules leave out those
-    of a claim not read."""
+    of a claim not read. The submissions come from the claims read model (`claims_made`)
+    when it follows the log as far as the facts, else from the facts themselves."""
+    if claims_made.in_step(engine):
+        # The submissions from the claims read model (a payer's found by a column, lines read
+        # as rows); their disputes, resolutions and payments are few and all decoded.
+        types = ("ContractAgreed", *CLAIM_TYPES[1:])
+        facts = readmodel.facts_known_at(engine, contract, known_at, types)
+        facts += claims_made.submissions(engine, contract, known_at, payers, named)
+        facts.sort(key=lambda f: f.recorded.position)
+        return claims_from_facts(facts, contract)
     types = ("ContractAgreed", *CLAIM_TYPES)
     rows = readmodel.rows_known_at(engine, contract, known_at, types)
     if payers is not None or named:

@@ -60,7 +60,7 @@ from soc_ledger.domain.outcomes.tracking import Tracking
 from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.ledger import bulk, index
 from soc_ledger.ledger.index import events_index, metadata, tracking
-from soc_ledger.projections import readmodel, seals
+from soc_ledger.projections import claims_made, seals
 from soc_ledger.projections.latest_caps import recap
 from soc_ledger.projections.latest_row import (
     COLUMNS,
@@ -90,7 +90,8 @@ OLD_TABLES = ("latest_weeks", "latest_cases")
 def catch_up(engine: Engine, log: EventLog) -> int:
     """Refresh the rows of every case touched since the tracked position."""
     metadata.create_all(engine, tables=[latest_case_weeks])
-    readmodel.catch_up(engine, log)
+    # The followers run in one order: the event index, the facts, the claims, these rows.
+    claims_made.catch_up(engine, log)
     with engine.begin() as conn:
         started = seals.begin(conn, NAME)
         position = index.claim_position(conn, NAME)

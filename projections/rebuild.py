@@ -1,7 +1,8 @@
 """`rebuild`: every read model dropped and rebuilt from the event log, which is never touched.
 
-The event index first (the others read it), then the bitemporal facts, then the latest tracked
-cases, then the case versions; all under the writer lock, so no append lands half-way through.
+The event index first (the others read it), then the bitemporal facts, then the claims, then
+the latest tracked cases, then the case versions; all under the writer lock, so no append lands
+half-way through.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from soc_ledger.ledger import index
 from soc_ledger.ledger.locks import writer_lock
 from soc_ledger.ledger.progress import phase
 from soc_ledger.ledger.service import Ledger
-from soc_ledger.projections import latest, readmodel, versions
+from soc_ledger.projections import claims_made, latest, readmodel, versions
 
 
 def rebuild_read_models(ledger: Ledger) -> tuple[int, float]:
@@ -22,6 +23,8 @@ def rebuild_read_models(ledger: Ledger) -> tuple[int, float]:
         events = index.rebuild(ledger.engine, ledger.log)
         with phase(ledger.progress, f"rebuilding {readmodel.NAME}"):
             readmodel.rebuild(ledger.engine, ledger.log)
+        with phase(ledger.progress, f"rebuilding {claims_made.NAME}"):
+            claims_made.rebuild(ledger.engine, ledger.log)
         with phase(ledger.progress, f"rebuilding {latest.NAME}"):
             latest.rebuild(ledger.engine, ledger.log)
         with phase(ledger.progress, f"rebuilding {versions.NAME}"):

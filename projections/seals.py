@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from soc_ledger.ledger.store import EventLog
 
 TABLE = "readmodel_seals"
-GUARDED = ("fact_versions", "latest_case_weeks", "case_versions")
+GUARDED = (
+    "fact_versions", "claims_made", "claim_lines", "latest_case_weeks", "case_versions"
+)  # fmt: skip
 OPERATIONS = ("INSERT", "UPDATE", "DELETE")
 
 

@@ -35,7 +35,15 @@ from soc_ledger.ledger.integrity import AssertionProblem, Check, Report, check_l
 from soc_ledger.ledger.location import StoreError
 from soc_ledger.ledger.locks import writer_lock
 from soc_ledger.ledger.progress import Progress, noted, phase
-from soc_ledger.projections import latest, outcome_facts, queries, readmodel, seals, versions
+from soc_ledger.projections import (
+    claims_made,
+    latest,
+    outcome_facts,
+    queries,
+    readmodel,
+    seals,
+    versions,
+)
 from soc_ledger.projections.scratch import scratch_store
 
 if TYPE_CHECKING:
@@ -59,7 +67,7 @@ class Projection:
 
 
 # Read-model columns written with `seal_text` (encrypted when CIPHER_KEY is set: compared clear).
-SEALED = frozenset({"payload", "cap_gross"})
+SEALED = frozenset({"payload", "cap_gross", "header"})
 
 
 def projections() -> list[Projection]:
@@ -70,6 +78,14 @@ def projections() -> list[Projection]:
             readmodel.NAME,
             readmodel.catch_up,
             ((readmodel.fact_versions, ("stream", "version", "recorded_from")),),
+        ),
+        Projection(
+            claims_made.NAME,
+            claims_made.catch_up,
+            (
+                (claims_made.claims_made, ("stream", "version", "recorded_from")),
+                (claims_made.claim_lines, ("stream", "version", "recorded_from", "line")),
+            ),
         ),
         Projection(
             latest.NAME,
