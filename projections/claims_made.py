@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -37,16 +38,25 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    tuple_,
     update,
 )
 
 from soc_ledger.domain import events as ev
+from soc_ledger.domain.claims.claims import Line
 from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt, Recorded
 from soc_ledger.domain.values import parse_money
 from soc_ledger.ledger import index
 from soc_ledger.ledger.bulk import insert_rows
 from soc_ledger.ledger.encryption import open_text, seal_text
-from soc_ledger.ledger.index import aware_utc, events_index, metadata, naive_utc, tracking
+from soc_ledger.ledger.index import (
+    aware_utc,
+    events_index,
+    metadata,
+    naive_utc,
+    stream_name,
+    tracking,
+)
 from soc_ledger.ledger.location import canonical
 from soc_ledger.projections import readmodel, seals
 from soc_ledger.projections.readmodel import fact_versions
@@ -172,11 +182,12 @@ def _write(conn: Connection, reached: set[tuple[str, int]] | None) -> None:
                 conn.execute(
                     delete(table).where(table.c.stream == stream, table.c.version.in_(versions))
                 )
-    batches = (
-        [query]
-        if reached is None
-        else [query.where(fv.stream == s, fv.version.in_(v)) for s, v in streams.items()]
-    )
+    if reached is None:
+        # Every submission lives in its contract's stream: found through the identity index,
+        # never by reading every fact of the log for its type.
+        batches = [query.where(fv.stream == stream_name(c)) for c in readmodel.contracts_of(conn)]
+    else:
+        batches = [query.where(fv.stream == s, fv.version.in_(v)) for s, v in streams.items()]
     for batch in batches:
         heads, lines = [], []
         for row in conn.execute(batch):
@@ -252,45 +263,45 @@ def submissions(
         recorded_on = instants.get(h.recorded_from)
         if recorded_on is None:
             recorded_on = instants[h.recorded_from] = aware_utc(h.recorded_from)
-        found = lines.get((h.stream, h.version, h.recorded_from), [])
+        found = lines.get((h.stream, h.version), [])
         if len(found) != h.lines:
             raise seals.ReadModelDamaged(
                 f"the read model {LINES} does not match the log (claim {h.claim!r} lists "
                 f"{h.lines} lines, {len(found)} are stored): run `soc-ledger rebuild`"
             )
         event = ev.ClaimSubmitted.model_validate_json(open_text(h.header))
+        # Its lines as the rules read them (`Line`), not validated again as `ClaimLine`s.
         event = event.model_copy(update={"lines": found})
         recorded = Recorded(h.position, h.stream, h.version, recorded_on, recorded_on, event)
         facts.append(Fact(recorded, event, (recorded,)))
     return facts
 
 
-def _lines(
-    conn: Connection, heads: Sequence[Any]
-) -> dict[tuple[str, int, Any], list[ev.ClaimLine]]:
-    """The lines of the readings `heads`, in claim order, by reading."""
-    found: dict[tuple[str, int, Any], list[ev.ClaimLine]] = {}
+def _lines(conn: Connection, heads: Sequence[Any]) -> dict[tuple[str, int], list[Line]]:
+    """The lines of the readings `heads` (one reading per submission: readings of one never
+    overlap in recorded time), in claim order, by submission: plain `Line` records, each
+    amount read once however many lines share it (a line per case, tens of thousands)."""
+    found: dict[tuple[str, int], list[Line]] = {}
     cl = claim_lines.c
-    construct = ev.ClaimLine.model_construct
-    wanted = {(h.stream, h.version, h.recorded_from) for h in heads}
-    streams: dict[str, list[int]] = {}
+    streams: dict[str, list[tuple[int, Any]]] = {}
     for h in heads:
-        streams.setdefault(h.stream, []).append(h.version)
-    for stream, versions in streams.items():
-        for chunk in _chunks(sorted(set(versions)), 500):
+        streams.setdefault(h.stream, []).append((h.version, h.recorded_from))
+    amounts: dict[str, Decimal] = {}
+    for stream, readings in streams.items():
+        for chunk in _chunks(sorted(readings), 500):
             rows = conn.execute(
-                select(cl.stream, cl.version, cl.recorded_from, cl.case_id, cl.weeks, cl.amount)
-                .where(cl.stream == stream, cl.version.in_(chunk))
-                .order_by(cl.version, cl.recorded_from, cl.line)
+                select(cl.version, cl.case_id, cl.weeks, cl.amount)
+                .where(cl.stream == stream, tuple_(cl.version, cl.recorded_from).in_(chunk))
+                .order_by(cl.version, cl.line)
             )
-            for stream_, version, recorded_from, case_id, weeks, amount in rows:
-                key = (stream_, version, recorded_from)
-                if key not in wanted:  # another reading of a wanted submission
-                    continue
-                into = found.get(key)
+            for version, case_id, weeks, amount in rows:
+                into = found.get((stream, version))
                 if into is None:
-                    into = found[key] = []
-                into.append(construct(case=case_id, weeks=weeks, amount=parse_money(amount)))
+                    into = found[(stream, version)] = []
+                money = amounts.get(amount)
+                if money is None:
+                    money = amounts[amount] = parse_money(amount)
+                into.append(Line(case_id, weeks, money))
     return found
 
 

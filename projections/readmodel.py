@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Column,
+    Connection,
     DateTime,
     Engine,
     Index,
@@ -327,10 +328,15 @@ def contracts(engine: Engine) -> list[str]:
     A skip scan: each step asks the index for the next contract after the last (a few index
     probes), where `SELECT DISTINCT contract` reads every event's row on PostgreSQL.
     """
+    with engine.connect() as conn:
+        return contracts_of(conn)
+
+
+def contracts_of(conn: Connection) -> list[str]:
+    """`contracts`, read on a connection already open (inside a transaction, say)."""
     contract = events_index.c.contract
     held = select(func.min(contract).label("contract")).cte("held", recursive=True)
     following = select(func.min(contract)).where(contract > held.c.contract).scalar_subquery()
     held = held.union_all(select(following).where(held.c.contract.is_not(None)))
-    with engine.connect() as conn:
-        found = conn.execute(select(held.c.contract).where(held.c.contract.is_not(None)))
-        return sorted(found.scalars())  # Python's order, whatever the database's collation
+    found = conn.execute(select(held.c.contract).where(held.c.contract.is_not(None)))
+    return sorted(found.scalars())  # Python's order, whatever the database's collation

@@ -12,8 +12,8 @@ from datetime import date, datetime
 import pytest
 
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
-from soc_ledger.ledger.location import Location
 from soc_ledger.ledger.index import open_engine
+from soc_ledger.ledger.location import Location
 from soc_ledger.projections import claims, claims_made
 from tests.helpers import run
 from tests.test_claims import CLAIMS, MERTON_CASE, _event, _json, _record

@@ -32,7 +32,7 @@ over weeks 25-27, restated on 2019-09-02 to take in week 28 too):
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -144,6 +144,12 @@ class Owed:
     def due(self, case: str, payer: str, after: date | None, upto: date) -> Share:
         """A claim line's due: the share at `upto` less the share at `after`."""
         return self.share(case, payer, upto) - self.share(case, payer, after)
+
+    def claimed_due(
+        self, payer: str, lines: Iterable[tuple[str, date | None]], upto: date
+    ) -> Decimal:
+        """A claim's due: its lines' (case, where its weeks begin) `due`s to `upto`, added."""
+        return sum((self.due(case, payer, after, upto).amount for case, after in lines), ZERO)
 
     def weeks(self, case: str, after: date | None, upto: date) -> list[Week]:
         """The case's weeks (any status) ending in (after, upto], as read at `upto`."""

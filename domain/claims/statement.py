@@ -83,18 +83,15 @@ def statement_of(
     windows = Windows.of(mine, payer)
     accounts = []
     for claim in mine:
-        due = sum(
-            (
-                owed.due(line.case, payer, windows.previous[(claim.claim, line.case)],
-                         claim.period_end).amount
-                for line in claim.lines
-            ),
-            ZERO,
+        due = owed.claimed_due(
+            payer,
+            [(line.case, windows.previous[(claim.claim, line.case)]) for line in claim.lines],
+            claim.period_end,
         )
         disputed = sum(
             (
                 line.amount
-                for line in claim.lines
+                for line in (claim.lines if claim.disputes else ())  # most claims have none
                 if (d := claim.dispute(line.case, as_of)) is not None and d.open
             ),
             ZERO,
