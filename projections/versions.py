@@ -103,6 +103,9 @@ case_versions = Table(
     Column("known_from", DateTime, nullable=False),  # naive UTC, inclusive
     Column("known_until", DateTime),  # naive UTC, exclusive; NULL while current
     Index("ix_case_versions_known", "contract", "known_from", "known_until"),
+    # `caps_may_bind` reads every version's cap gross known at a time: from this index alone,
+    # never the rows (a tenth of a second, not a second, at scale 100).
+    Index("ix_case_versions_caps", "contract", "known_from", "known_until", "cap_gross"),
     Index("ix_case_versions_case", "contract", "case_id"),
     Index("ix_case_versions_borough", "contract", "borough"),
 )
@@ -116,6 +119,8 @@ def catch_up(engine: Engine, log: EventLog) -> int:
     """Bring the case versions up to the log's head (the latest cases first, which follow the
     facts, which follow the event index)."""
     metadata.create_all(engine, tables=[case_versions])
+    for added in case_versions.indexes:  # an index added since the store was built
+        added.create(engine, checkfirst=True)
     handled = latest.catch_up(engine, log)
     with engine.begin() as conn:
         started = seals.begin(conn, NAME)
