@@ -3,10 +3,12 @@ knowledge, and the events recorded between them that did it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import chain
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Engine
 
@@ -28,6 +30,38 @@ from soc_ledger.projections.queries import (
     refs_by_identity,
 )
 
+T = TypeVar("T")
+
+
+class Side(NamedTuple):
+    """What a diff keeps of a week on one side: its status, each payer's share and what the
+    caps took (a wide diff holds millions of changes: a `Week` each side would be gigabytes,
+    and equal sides are one object, `Sides`)."""
+
+    status: str
+    borough_amount: Decimal
+    top_up_amount: Decimal
+    capped: Decimal
+
+    @property
+    def owed(self) -> Decimal:
+        return self.borough_amount + self.top_up_amount
+
+
+class Sides:
+    """Each distinct side, date and tuple of one diff made once and shared."""
+
+    def __init__(self) -> None:
+        self._held: dict[Any, Any] = {}
+
+    def side(self, week: Week | None) -> Side | None:
+        if week is None:
+            return None
+        return self.one(Side(week.status, week.borough_amount, week.top_up_amount, week.capped))
+
+    def one(self, value: T) -> T:
+        return self._held.setdefault(value, value)
+
 
 @dataclass(frozen=True, slots=True)
 class WeekChange:
@@ -36,8 +70,8 @@ class WeekChange:
     week: int
     start: date
     end: date
-    before: Week | None
-    after: Week | None
+    before: Side | None
+    after: Side | None
     because: tuple[int, ...]  # events recorded between the two times that decided the change
 
     @property
@@ -71,12 +105,13 @@ class Diff:
 
 @dataclass(frozen=True, slots=True)
 class Moves:
-    """What a diff's changes move: the claims (`claims_moved`), and for each change (by case
-    and week end) the payers whose share it changed and the claims that ask for that share."""
+    """What a diff's changes move: the claims (`claims_moved`), and for each change (in the
+    order of the diff's changes) the payers whose share it changed and the claims that ask
+    for that share."""
 
     claims: list[ClaimMoved]
-    payers: dict[tuple[str, int, date], list[str]]
-    claims_of: dict[tuple[str, int, date], list[str]]
+    payers: list[tuple[str, ...]]
+    claims_of: list[tuple[str, ...]]
 
 
 def diff_and_moves(
@@ -102,30 +137,37 @@ def moves(engine: Engine, d: Diff, first: KnownAt, second: KnownAt) -> Moves:
     }
     windows = {payer: Windows.of(ledger, payer) for payer in {c.payer for c in ledger}}
     funder = d.after.top_up_funder or d.before.top_up_funder
-    shares: list[ShareChange] = []
-    payers: dict[tuple[str, int, date], list[str]] = {}
-    claims_of: dict[tuple[str, int, date], list[str]] = {}
-    for c in d.changes:
-        key = (c.case, c.week, c.end)
-        for payer, share in ((c.borough, _borough_share), (funder, _top_up_share)):
-            amount = share(c.after) - share(c.before)
-            if payer is None or amount == 0:
-                continue
-            change = ShareChange(c.case, c.end, payer, amount)
-            shares.append(change)
-            payers.setdefault(key, []).append(payer)
-            claim = covering(change, ledger, windows[payer]) if payer in windows else None
-            if claim is not None and claim.claim in made:
-                claims_of.setdefault(key, []).append(claim.claim)
-    return Moves(claims_moved(shares, ledger, made), payers, claims_of)
+    payers: list[tuple[str, ...]] = []
+    claims_of: list[tuple[str, ...]] = []
+    shared = Sides()
+
+    def shares() -> Iterator[ShareChange]:
+        # Made one at a time, as `claims_moved` takes them (never all at once: two a change).
+        for c in d.changes:
+            paying: list[str] = []
+            asking: list[str] = []
+            for payer, share in ((c.borough, _borough_share), (funder, _top_up_share)):
+                amount = share(c.after) - share(c.before)
+                if payer is None or amount == 0:
+                    continue
+                change = ShareChange(c.case, c.end, payer, amount)
+                paying.append(payer)
+                claim = covering(change, ledger, windows[payer]) if payer in windows else None
+                if claim is not None and claim.claim in made:
+                    asking.append(claim.claim)
+                yield change
+            payers.append(shared.one(tuple(paying)))
+            claims_of.append(shared.one(tuple(asking)))
+
+    return Moves(claims_moved(shares(), ledger, made), payers, claims_of)
 
 
-def _borough_share(week: Week | None) -> Decimal:
-    return week.borough_amount if week is not None else ZERO
+def _borough_share(side: Side | None) -> Decimal:
+    return side.borough_amount if side is not None else ZERO
 
 
-def _top_up_share(week: Week | None) -> Decimal:
-    return week.top_up_amount if week is not None else ZERO
+def _top_up_share(side: Side | None) -> Decimal:
+    return side.top_up_amount if side is not None else ZERO
 
 
 def _key(week: Week) -> tuple[str, int, date]:
@@ -159,12 +201,13 @@ def _full_diff(engine: Engine, contract: str, as_of: date, first: KnownAt, secon
         (e.stream, e.version): e for e in event_refs(engine, _positions(before, after)).values()
     }
     borough = {c.case: c.borough for c in (*before.cases, *after.cases)}
+    shared = Sides()
     found = [
-        (key, old.get(key), new.get(key), borough.get(key[0], ""))
+        _found(shared, key, old.get(key), new.get(key), borough.get(key[0], ""))
         for key in sorted(set(old) | set(new), key=_change_order)
         if not _unchanged(old.get(key), new.get(key))
     ]
-    changes = _explained(found, news, by_ref)
+    changes = _explained(found, news, by_ref, shared)
     refs = event_refs(engine, (p for c in changes for p in c.because))
     return Diff(contract, as_of, before, after, changes, refs)
 
@@ -235,7 +278,8 @@ def _compared(
     )
     wanted = {ref.position for ref in targets.values()}
     deciding: set[int] = set()
-    found: list[tuple[tuple[str, int, date], Week | None, Week | None, str]] = []
+    found: list[Found] = []
+    shared = Sides()
     with engine.connect() as conn:
         for _, readings in known_case_facts(conn, contract, (first, second), cases):
             assessed: list[Assessment | None] = []
@@ -261,13 +305,13 @@ def _compared(
             old = {_key(w): w for w in old_weeks}
             new = {_key(w): w for w in new_weeks}
             found.extend(
-                (key, old.get(key), new.get(key), tracked.case.borough)
+                _found(shared, key, old.get(key), new.get(key), tracked.case.borough)
                 for key in set(old) | set(new)
                 if not _unchanged(old.get(key), new.get(key))
             )
     found.sort(key=lambda item: _change_order(item[0]))
     by_ref = {identity: ref for identity, ref in targets.items() if ref.position in deciding}
-    changes = _explained(found, news, by_ref)
+    changes = _explained(found, news, by_ref, shared)
     return changes, event_refs(engine, (p for c in changes for p in c.because))
 
 
@@ -284,15 +328,38 @@ def _unchanged(a: Week | None, b: Week | None) -> bool:
     )
 
 
+# A changed week as found: (case, week, end), its sides before and after, its borough, the
+# week's first day, and the positions that decided it on either side.
+Found = tuple[tuple[str, int, date], Side | None, Side | None, str, date, tuple[int, ...]]
+
+
+def _found(
+    shared: Sides, key: tuple[str, int, date], a: Week | None, b: Week | None, borough: str
+) -> Found:
+    """A changed week kept small: its sides, not its weeks (`Side`)."""
+    w = b or a
+    assert w is not None
+    decided = tuple(sorted(set((a.because if a else ()) + (b.because if b else ()))))
+    return (
+        (key[0], key[1], shared.one(key[2])),
+        shared.side(a),
+        shared.side(b),
+        borough,
+        shared.one(w.start),
+        shared.one(decided),
+    )
+
+
 def _explained(
-    found: list[tuple[tuple[str, int, date], Week | None, Week | None, str]],
+    found: list[Found],
     news: list[EventRef],
     by_ref: dict[tuple[str, int], EventRef],
+    shared: Sides,
 ) -> list[WeekChange]:
-    """The changes `found` (key, week before, week after, borough; in `_change_order`), each
-    with the events recorded between the two times (`news`) responsible for it. `by_ref`
-    holds, by (stream, version), the events deciding some week on either side (at least
-    those the news correct or retract)."""
+    """The changes `found` (in `_change_order`), each with the events recorded between the
+    two times (`news`) responsible for it. `by_ref` holds, by (stream, version), the events
+    deciding some week on either side (at least those the news correct or retract). `found`
+    is emptied as it is read: a wide diff holds its changes once, not twice."""
     news_by_position = {e.position: e for e in news}
     lifecycle_news: dict[str, set[int]] = {}
     for e in news:
@@ -310,18 +377,16 @@ def _explained(
             if target is not None:
                 correctors.setdefault(target.position, []).append(e.position)
     changes = []
-    for key, a, b, borough in found:
-        decided = set((a.because if a else ()) + (b.because if b else ()))
+    found.reverse()
+    while found:
+        key, a, b, borough, start, decided = found.pop()
         responsible = {p for p in decided if p in news_by_position}
         responsible |= lifecycle_news.get(key[0], set())
         # Corrections and retractions of what decided the week are responsible too.
         for p in decided:
             responsible.update(correctors.get(p, ()))
-        w = b or a
-        assert w is not None
-        changes.append(
-            WeekChange(key[0], borough, w.index, w.start, w.end, a, b, tuple(sorted(responsible)))
-        )
+        because = shared.one(tuple(sorted(responsible)))
+        changes.append(WeekChange(key[0], borough, key[1], start, key[2], a, b, because))
     return changes
 
 

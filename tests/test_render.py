@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from soc_ledger.projections.views.render import write_json
+from soc_ledger.projections.views.render import Made, write_json
 
 
 def test_json_written_in_pieces_is_one_dumps(capsys) -> None:
@@ -20,6 +20,29 @@ def test_json_written_in_pieces_is_one_dumps(capsys) -> None:
     }
     write_json(data)
     assert capsys.readouterr().out == json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_a_made_list_is_written_as_the_list_it_makes(capsys) -> None:
+    # A wide diff's changes are made as they are written (`Made`): long ones an item at a
+    # time, short ones whole, at any depth; the bytes those of the made list's dumps. Every
+    # item is made afresh on each reading, from its index and item.
+    made: list[int] = []
+
+    def make(i: int, n: int) -> dict:
+        made.append(i)
+        return {"n": n, "square": n * n, "text": f"#{i}"}
+
+    long, short = Made(list(range(5000, 5200)), make), Made([7, 8], make)
+    data = {"changes": long, "few": short, "nested": [{"inner": short}], "total": "1.00"}
+    write_json(data)
+    as_lists = {
+        "changes": list(long), "few": list(short), "nested": [{"inner": list(short)}],
+        "total": "1.00",
+    }  # fmt: skip
+    assert capsys.readouterr().out == json.dumps(as_lists, indent=2, ensure_ascii=False) + "\n"
+    assert made == [*range(200), 0, 1, 0, 1] * 2  # written once, then listed once
+    assert len(long) == 200 and long[-1] == {"n": 5199, "square": 5199**2, "text": "#199"}
+    assert long[1:3] == [make(1, 5001), make(2, 5002)]
 
 
 def test_a_table_too_long_for_rich_is_printed_whole_as_aligned_columns(capsys) -> None:

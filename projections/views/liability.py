@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.domain.values import money
 from soc_ledger.projections.views.render import (
     TOTAL,
+    Made,
     for_people,
     write_for_machines,
     write_line,
@@ -20,7 +22,7 @@ from soc_ledger.projections.views.render import (
 )
 
 if TYPE_CHECKING:  # named for type hints only: `explain` need not load the diff module
-    from soc_ledger.projections.diff import Diff, Moves
+    from soc_ledger.projections.diff import Diff, Moves, Side, WeekChange
     from soc_ledger.projections.queries import CaseExplained
 
 
@@ -136,33 +138,34 @@ def week_json(week: Week) -> dict[str, Any]:
 def diff_json(
     d: Diff, first: KnownAt, second: KnownAt, k1: date, k2: date | None, moved: Moves
 ) -> dict:
-    def side(w: Week | None) -> dict[str, Any] | None:
+    def side(w: Side | None) -> dict[str, Any] | None:
         if w is None:
             return None
         return {"status": w.status, "owed": money(w.owed), "capped": money(w.capped)}
+
+    def change(i: int, c: WeekChange) -> dict[str, Any]:
+        return {
+            "case": c.case,
+            "borough": c.borough,
+            "week": c.week,
+            "start": c.start.isoformat(),
+            "end": c.end.isoformat(),
+            "before": side(c.before),
+            "after": side(c.after),
+            "owed_change": signed(c.owed_change),
+            "because": [f"#{p}" for p in c.because],
+            # Beyond SPEC's shape: whose share it changed, and the claims asking for it.
+            "payers": list(moved.payers[i]),
+            "claims": list(moved.claims_of[i]),
+        }
 
     return {
         "contract": d.contract,
         "as_of": d.as_of.isoformat(),
         "known_at": k1.isoformat(),
         "vs": known_at_text(k2),
-        "changes": [
-            {
-                "case": c.case,
-                "borough": c.borough,
-                "week": c.week,
-                "start": c.start.isoformat(),
-                "end": c.end.isoformat(),
-                "before": side(c.before),
-                "after": side(c.after),
-                "owed_change": signed(c.owed_change),
-                "because": [f"#{p}" for p in c.because],
-                # Beyond SPEC's shape: whose share it changed, and the claims asking for it.
-                "payers": moved.payers.get((c.case, c.week, c.end), []),
-                "claims": moved.claims_of.get((c.case, c.week, c.end), []),
-            }
-            for c in d.changes
-        ],
+        # Each change's object made as it is written: a wide diff has millions.
+        "changes": Made(d.changes, change),
         "events": {f"#{p}": ref_json(r) for p, r in sorted(d.refs.items())},
         "total_change": signed(d.total_change),
         "by_payer": {payer: signed(v) for payer, v in d.by_payer().items()},
@@ -179,7 +182,7 @@ def diff_json(
             }
             for m in moved.claims
         ],
-        "payers_moved": sorted({p for ps in moved.payers.values() for p in ps}),
+        "payers_moved": sorted({p for ps in set(moved.payers) for p in ps}),
     }
 
 
@@ -409,11 +412,12 @@ def render_explain(data: dict[str, Any], fmt: str) -> None:
     write_table("events", EVENT_REF_COLUMNS, list(data["events"].values()))
 
 
-def diff_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+def diff_rows(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """One row per changed week: its status before and after, the change, whose share and
-    which claims it moves, the events; then the total row (first column `total`)."""
-    rows = [
-        {
+    which claims it moves, the events; then the total row (first column `total`). Made as
+    they are read."""
+    for c in data["changes"]:
+        yield {
             "case": c["case"],
             "borough": c["borough"],
             "week": c["week"],
@@ -425,9 +429,7 @@ def diff_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             "claims": " ".join(c["claims"]),
             "because": " ".join(c["because"]),
         }
-        for c in data["changes"]
-    ]
-    return [*rows, {"case": TOTAL, "owed_change": data["total_change"]}]
+    yield {"case": TOTAL, "owed_change": data["total_change"]}
 
 
 def claims_moved_rows(data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -90,12 +90,54 @@ _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 _WHOLE = 64  # a list or object of at most this many items is one piece
 
 
+class Made(Sequence[Any]):
+    """A list whose items are made from `items` as they are read (`make(index, item)`), never
+    held: written as a JSON list, read by CSV rows, again each time. A wide diff's changes
+    are millions of objects; their report's are made one at a time."""
+
+    def __init__(self, items: Sequence[Any], make: Callable[[int, Any], Any]) -> None:
+        self.items = items
+        self.make = make
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self.make(n, self.items[n]) for n in range(*i.indices(len(self.items)))]
+        if i < 0:
+            i += len(self.items)
+        return self.make(i, self.items[i])
+
+    def __iter__(self) -> Iterator[Any]:
+        for i, item in enumerate(self.items):
+            yield self.make(i, item)
+
+
+def _made(value: Any) -> list[Any]:
+    """orjson's hook for what it does not know: a short `Made` list, as a list."""
+    if isinstance(value, Made):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _json_pieces(value: Any, pad: str) -> Iterator[str]:
     """`value` as indented JSON whose lines after the first start with `pad`: lists and
     objects of many items an item at a time, the rest whole."""
-    many = isinstance(value, dict | list | tuple) and len(value) > _WHOLE
+    many = isinstance(value, dict | list | tuple | Made) and (
+        len(value) > _WHOLE
+        # A few items, one of them a long `Made` list: written an item at a time too, or
+        # orjson would make the whole list at once.
+        or (
+            isinstance(value, dict | list | tuple)
+            and any(
+                isinstance(item, Made) and len(item) > _WHOLE
+                for item in (value.values() if isinstance(value, dict) else value)
+            )
+        )
+    )
     if not many:
-        text = orjson.dumps(value, option=_JSON_OPTIONS).decode()
+        text = orjson.dumps(value, default=_made, option=_JSON_OPTIONS).decode()
         yield text.replace("\n", "\n" + pad) if pad else text
         return
     inner = pad + "  "
