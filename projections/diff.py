@@ -63,13 +63,16 @@ class Sides:
         return self._held.setdefault(value, value)
 
 
-@dataclass(frozen=True, slots=True)
-class WeekChange:
+class WeekChange(NamedTuple):
+    """A week whose status or amount differs between the two readings. A tuple whose first
+    items are the order changes are listed in (the week's last day, case, week; unique), so
+    that millions of them sort as they are, with no key made for each."""
+
+    end: date  # the week's last day
     case: str
-    borough: str
     week: int
+    borough: str
     start: date
-    end: date
     before: Side | None
     after: Side | None
     because: tuple[int, ...]  # events recorded between the two times that decided the change
@@ -278,7 +281,7 @@ def _compared(
     )
     wanted = {ref.position for ref in targets.values()}
     deciding: set[int] = set()
-    found: list[Found] = []
+    found: list[WeekChange] = []
     shared = Sides()
     with engine.connect() as conn:
         for _, readings in known_case_facts(conn, contract, (first, second), cases):
@@ -309,7 +312,7 @@ def _compared(
                 for key in set(old) | set(new)
                 if not _unchanged(old.get(key), new.get(key))
             )
-    found.sort(key=lambda item: _change_order(item[0]))
+    found.sort()  # by their first items, `_change_order` (unique): no key made per change
     by_ref = {identity: ref for identity, ref in targets.items() if ref.position in deciding}
     changes = _explained(found, news, by_ref, shared)
     return changes, event_refs(engine, (p for c in changes for p in c.because))
@@ -328,38 +331,37 @@ def _unchanged(a: Week | None, b: Week | None) -> bool:
     )
 
 
-# A changed week as found: (case, week, end), its sides before and after, its borough, the
-# week's first day, and the positions that decided it on either side.
-Found = tuple[tuple[str, int, date], Side | None, Side | None, str, date, tuple[int, ...]]
-
-
 def _found(
     shared: Sides, key: tuple[str, int, date], a: Week | None, b: Week | None, borough: str
-) -> Found:
-    """A changed week kept small: its sides, not its weeks (`Side`)."""
+) -> WeekChange:
+    """A changed week kept small (its sides, not its weeks: `Side`), `because` for now the
+    positions that decided it on either side (`_explained` keeps the news among them)."""
     w = b or a
     assert w is not None
     decided = tuple(sorted(set((a.because if a else ()) + (b.because if b else ()))))
-    return (
-        (key[0], key[1], shared.one(key[2])),
-        shared.side(a),
-        shared.side(b),
+    return WeekChange(
+        shared.one(key[2]),
+        key[0],
+        key[1],
         borough,
         shared.one(w.start),
+        shared.side(a),
+        shared.side(b),
         shared.one(decided),
     )
 
 
 def _explained(
-    found: list[Found],
+    found: list[WeekChange],
     news: list[EventRef],
     by_ref: dict[tuple[str, int], EventRef],
     shared: Sides,
 ) -> list[WeekChange]:
-    """The changes `found` (in `_change_order`), each with the events recorded between the
-    two times (`news`) responsible for it. `by_ref` holds, by (stream, version), the events
-    deciding some week on either side (at least those the news correct or retract). `found`
-    is emptied as it is read: a wide diff holds its changes once, not twice."""
+    """The changes `found` (`_found`, in `_change_order`), each with the events recorded
+    between the two times (`news`) responsible for it in place of the positions that decided
+    it. `by_ref` holds, by (stream, version), the events deciding some week on either side
+    (at least those the news correct or retract). Changed in place: a wide diff holds its
+    changes once, not twice."""
     news_by_position = {e.position: e for e in news}
     lifecycle_news: dict[str, set[int]] = {}
     for e in news:
@@ -376,18 +378,15 @@ def _explained(
             target = by_ref.get((e.stream, e.target_version))
             if target is not None:
                 correctors.setdefault(target.position, []).append(e.position)
-    changes = []
-    found.reverse()
-    while found:
-        key, a, b, borough, start, decided = found.pop()
+    for i, change in enumerate(found):
+        decided = change.because
         responsible = {p for p in decided if p in news_by_position}
-        responsible |= lifecycle_news.get(key[0], set())
+        responsible |= lifecycle_news.get(change.case, set())
         # Corrections and retractions of what decided the week are responsible too.
         for p in decided:
             responsible.update(correctors.get(p, ()))
-        because = shared.one(tuple(sorted(responsible)))
-        changes.append(WeekChange(key[0], borough, key[1], start, key[2], a, b, because))
-    return changes
+        found[i] = change._replace(because=shared.one(tuple(sorted(responsible))))
+    return found
 
 
 def _computed(engine: Engine, contract: str, as_of: date, known_at: KnownAt) -> Liability:
