@@ -42,6 +42,7 @@ def claims_at(
     known_at: KnownAt = EVERYTHING,
     payers: Collection[str] | None = None,
     named: Collection[str] = (),
+    through_named: bool = False,
 ) -> dict[str, Claim]:
     """The contract's claims with what is recorded about them by `known_at`.
 
@@ -50,13 +51,17 @@ def claims_at(
     decoded: a claim lists a line per case, and a statement or a reconciliation reads one
     payer's. The rest of a claim's facts are few and all decoded; the rules leave out those
     of a claim not read. The submissions come from the claims read model (`claims_made`)
-    when it follows the log as far as the facts, else from the facts themselves."""
+    when it follows the log as far as the facts, else from the facts themselves; from the
+    read model, `through_named` leaves out the claims read after the last one `named`
+    (`claims_made.submissions`)."""
     if claims_made.in_step(engine):
         # The submissions from the claims read model (a payer's found by a column, lines read
         # as rows); their disputes, resolutions and payments are few and all decoded.
         types = ("ContractAgreed", *CLAIM_TYPES[1:])
         facts = readmodel.facts_known_at(engine, contract, known_at, types)
-        facts += claims_made.submissions(engine, contract, known_at, payers, named)
+        facts += claims_made.submissions(
+            engine, contract, known_at, payers, named, through_named
+        )
         facts.sort(key=lambda f: f.recorded.position)
         return claims_from_facts(facts, contract)
     types = ("ContractAgreed", *CLAIM_TYPES)
@@ -119,7 +124,10 @@ def reconcile_many(
 ) -> list[Reconciliation]:
     """Several claims (default: every claim on the ledger at as_of), reading each state of
     knowledge once: the facts known now, and those known at each distinct recording instant."""
-    held = claims_at(engine, contract, known_at, None if claims is None else (), claims or ())
+    # A claim's lines' windows are decided by the payer's claims before it: no later one.
+    held = claims_at(
+        engine, contract, known_at, None if claims is None else (), claims or (), True
+    )
     ledger = on_ledger(held.values(), as_of)
     wanted = [c.claim for c in ledger] if claims is None else list(claims)
     for name in wanted:

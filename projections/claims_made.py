@@ -234,15 +234,19 @@ def submissions(
     known_at: KnownAt = EVERYTHING,
     payers: Collection[str] | None = None,
     named: Collection[str] = (),
+    through_named: bool = False,
 ) -> list[Fact]:
     """The `ClaimSubmitted` facts of `contract` known at `known_at`, in log order, lines and
     all: every one, or (with `payers`) those made to them or to the payer of a claim `named`,
     and any other submission of the same id (the rules refuse a second one: which is first
-    decides)."""
+    decides). With `through_named`, only the claims up to the last named one in the order
+    claims are read in (period end, then recording; `on_ledger`), and any other submission
+    of their ids: a reconciliation reads no later claim."""
     c = claims_made.c
     query = select(
-        c.stream, c.version, c.recorded_from, c.position, c.claim, c.payer, c.lines, c.header
-    ).where(c.contract == contract)
+        c.stream, c.version, c.recorded_from, c.position, c.claim, c.payer, c.period_end,
+        c.lines, c.header,
+    ).where(c.contract == contract)  # fmt: skip
     if known_at.until is not None:
         until = naive_utc(known_at.until)
         query = query.where(
@@ -256,6 +260,12 @@ def submissions(
             wanted = set(payers or ()) | {h.payer for h in heads if h.claim in named}
             ids = {h.claim for h in heads if h.payer in wanted}
             heads = [h for h in heads if h.claim in ids]
+        if through_named and named:
+            ends = [(h.period_end, h.position) for h in heads if h.claim in named]
+            if ends:
+                last = max(ends)
+                ids = {h.claim for h in heads if (h.period_end, h.position) <= last}
+                heads = [h for h in heads if h.claim in ids]
         lines = _lines(conn, [h for h in heads if h.lines])
     facts = []
     instants: dict[Any, Any] = {}

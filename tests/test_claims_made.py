@@ -128,3 +128,18 @@ def test_a_line_missing_from_the_read_model_is_refused_not_left_out(restated, mo
         conn.exec_driver_sql("DELETE FROM claim_lines WHERE case_id = 'C002' AND line = 1")
     with pytest.raises(Exception, match="claim 'CBO-2019Q1' lists 2 lines, 1 are stored"):
         claims_made.submissions(engine, "plcip", KnownAt(datetime(2030, 1, 1)), ["CBO"])
+
+
+def test_a_reconciliation_reads_no_claim_after_the_ones_it_names(restated):
+    """SUT-2019Q1 (to 2019-03-31) is read before SUT-2019Q2 (to 2019-06-30): reconciling the
+    first needs only it, the second needs both (the first decides where its line begins)."""
+    engine = _engine(restated)
+    first = claims.claims_at(engine, "plcip", EVERYTHING, (), ["SUT-2019Q1"], True)
+    second = claims.claims_at(engine, "plcip", EVERYTHING, (), ["SUT-2019Q2"], True)
+    assert sorted(first) == ["SUT-2019Q1"]
+    assert sorted(second) == ["SUT-2019Q1", "SUT-2019Q2"]
+    every = claims.claims_at(engine, "plcip", EVERYTHING, (), ["SUT-2019Q2"])
+    assert second == every  # nothing SUT claimed comes after 2019Q2
+    alone = claims.reconcile(engine, "plcip", "SUT-2019Q2", date(2019, 12, 31))
+    together = claims.reconcile_many(engine, "plcip", date(2019, 12, 31))
+    assert alone == next(r for r in together if r.claim.claim == "SUT-2019Q2")
