@@ -593,6 +593,9 @@ class StoredOwed:
         self.timeline = TermsTimeline(terms)
         self.funder = self.timeline.top_up_funder
         self._coverage: Coverage | None = None  # the care data known then, once `weeks` asks
+        # case -> its facts known then, once `weeks` asks (a case moved in several claims is
+        # explained in each: `reconcile --payer`)
+        self._facts: dict[str, dict[str, CaseFacts]] = {}
         # case -> (borough, tracked from, first day, its outcome weeks' last days counted from
         # the first day, running borough and top-up pence)
         self.table: dict[str, tuple[str, date, int, list[int], list[int], list[int]]] = {}
@@ -673,13 +676,18 @@ class StoredOwed:
     def weeks(self, case: str, after: date | None, upto: date) -> list[Week]:
         """The case's weeks (any status) ending in (after, upto], as read at `upto`: that case
         alone computed from its facts (no cap binds, so no other case changes its weeks). The
-        contract's own facts (its care data above all) are read once for every case asked."""
+        contract's own facts (its care data above all) are read once for every case asked, and
+        each case's once however often it is asked."""
         if self._coverage is None:
             own = readmodel.facts_known_at(self.engine, self.name, self.known_at, CONTRACT_TYPES)
             self._coverage = coverage_from_facts(own, self.name)
-        facts = readmodel.facts_known_at(self.engine, self.name, self.known_at, CASE_TYPES, case)
-        found = cases_from_facts(facts, self.name)
-        cases = {case: found[case]} if case in found else {}
+        cases = self._facts.get(case)
+        if cases is None:
+            facts = readmodel.facts_known_at(
+                self.engine, self.name, self.known_at, CASE_TYPES, case
+            )
+            found = cases_from_facts(facts, self.name)
+            cases = self._facts[case] = {case: found[case]} if case in found else {}
         result = liability(self.contract, cases, self._coverage, upto)
         return [
             w for w in result.weeks_of(case) if w.end <= upto and (after is None or w.end > after)
