@@ -53,7 +53,6 @@ from soc_ledger.ledger.index import (
     aware_utc,
     events_index,
     metadata,
-    naive_utc,
     stream_name,
     tracking,
 )
@@ -217,15 +216,7 @@ def _rows_of(row: Sequence[Any]) -> tuple[tuple, list[tuple]]:
 
 def in_step(engine: Engine) -> bool:
     """Whether the claims follow the log exactly as far as the facts they are read from."""
-    with engine.connect() as conn:
-        found = dict(
-            conn.execute(
-                select(tracking.c.name, tracking.c.position).where(
-                    tracking.c.name.in_((NAME, readmodel.NAME))
-                )
-            ).all()
-        )
-    return found.get(NAME) is not None and found.get(NAME) == found.get(readmodel.NAME)
+    return readmodel.follows_facts(engine, NAME)
 
 
 def submissions(
@@ -247,13 +238,7 @@ def submissions(
         c.stream, c.version, c.recorded_from, c.position, c.claim, c.payer, c.period_end,
         c.lines, c.header,
     ).where(c.contract == contract)  # fmt: skip
-    if known_at.until is not None:
-        until = naive_utc(known_at.until)
-        query = query.where(
-            c.recorded_from <= until, or_(c.recorded_to.is_(None), c.recorded_to > until)
-        )
-    else:
-        query = query.where(c.recorded_to.is_(None))
+    query = query.where(readmodel.known_between(c.recorded_from, c.recorded_to, known_at))
     with engine.connect() as conn:
         heads = conn.execute(query.order_by(c.position)).all()
         if payers is not None or named:

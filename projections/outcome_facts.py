@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, or_, select
 from sqlalchemy import case as when
 
 from soc_ledger.domain.errors import QueryError
@@ -27,7 +27,7 @@ from soc_ledger.domain.outcomes.facts import (
     contract_from_facts,
     coverage_from_facts,
 )
-from soc_ledger.ledger.index import naive_utc, stream_name
+from soc_ledger.ledger.index import stream_name
 from soc_ledger.projections import readmodel
 
 OUTCOME_TYPES = (
@@ -185,7 +185,4 @@ def known_case_facts(
 def _known_condition(known_at: KnownAt) -> ColumnElement[bool]:
     """`readmodel.facts_known_at`'s condition: the fact version read at `known_at`."""
     fv = readmodel.fact_versions.c
-    if known_at.until is None:
-        return fv.recorded_to.is_(None)
-    until = naive_utc(known_at.until)
-    return and_(fv.recorded_from <= until, or_(fv.recorded_to.is_(None), fv.recorded_to > until))
+    return readmodel.known_between(fv.recorded_from, fv.recorded_to, known_at)

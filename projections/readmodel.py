@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
     Connection,
     DateTime,
     Engine,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     delete,
     func,
     insert,
@@ -266,14 +268,7 @@ def rows_known_at(
         )
     else:
         query = query.where(fv.contract == contract)
-    if known_at.until is not None:
-        until = naive_utc(known_at.until)
-        query = query.where(
-            fv.recorded_from <= until,
-            or_(fv.recorded_to.is_(None), fv.recorded_to > until),
-        )
-    else:
-        query = query.where(fv.recorded_to.is_(None))
+    query = query.where(known_between(fv.recorded_from, fv.recorded_to, known_at))
     if types:
         query = query.where(fv.type.in_(types))
     with engine.connect() as conn:
@@ -320,6 +315,32 @@ def facts_of_rows(rows: Iterable[Sequence[Any]]) -> list[Fact]:
             )
         )
     return facts
+
+
+def known_between(
+    start: ColumnElement[Any], end: ColumnElement[Any], known_at: KnownAt
+) -> ColumnElement[bool]:
+    """The version of a row read at `known_at`, for every read model that keeps versions over
+    recorded time in [start, end) (naive UTC; no end while current): the current one when
+    everything is known, else the one whose range holds the instant."""
+    if known_at.until is None:
+        return end.is_(None)
+    until = naive_utc(known_at.until)
+    return and_(start <= until, or_(end.is_(None), end > until))
+
+
+def follows_facts(engine: Engine, name: str) -> bool:
+    """Whether the read model `name` (made from the facts) follows the log exactly as far as
+    the facts do: never an answer from behind them."""
+    with engine.connect() as conn:
+        found = dict(
+            conn.execute(
+                select(tracking.c.name, tracking.c.position).where(
+                    tracking.c.name.in_((name, NAME))
+                )
+            ).all()
+        )
+    return found.get(name) is not None and found.get(name) == found.get(NAME)
 
 
 def contracts(engine: Engine) -> list[str]:

@@ -51,10 +51,8 @@ from sqlalchemy import (
     Engine,
     Index,
     Table,
-    and_,
     delete,
     func,
-    or_,
     select,
     update,
 )
@@ -77,7 +75,7 @@ from soc_ledger.domain.outcomes.terms import TermsTimeline
 from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.ledger import bulk, index
 from soc_ledger.ledger.encryption import open_text, seal_text
-from soc_ledger.ledger.index import events_index, metadata, naive_utc, stream_name, tracking
+from soc_ledger.ledger.index import events_index, metadata, stream_name, tracking
 from soc_ledger.projections import latest, readmodel, seals
 from soc_ledger.projections.latest_row import (
     COLUMNS,
@@ -465,23 +463,12 @@ def _sealed(answer: tuple) -> tuple:
 def known_condition(known_at: KnownAt) -> ColumnElement[bool]:
     """The version of each case read at `known_at` (as `fact_versions` is read)."""
     t = case_versions.c
-    if known_at.until is None:
-        return t.known_until.is_(None)
-    until = naive_utc(known_at.until)
-    return and_(t.known_from <= until, or_(t.known_until.is_(None), t.known_until > until))
+    return readmodel.known_between(t.known_from, t.known_until, known_at)
 
 
 def in_step(engine: Engine) -> bool:
     """Whether the versions follow the log exactly as far as the facts they are made from."""
-    with engine.connect() as conn:
-        found = dict(
-            conn.execute(
-                select(tracking.c.name, tracking.c.position).where(
-                    tracking.c.name.in_((NAME, readmodel.NAME))
-                )
-            ).all()
-        )
-    return found.get(NAME) is not None and found.get(NAME) == found.get(readmodel.NAME)
+    return readmodel.follows_facts(engine, NAME)
 
 
 def caps_may_bind(
