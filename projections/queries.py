@@ -223,11 +223,22 @@ def event_refs(engine: Engine, positions: Iterable[int]) -> dict[int, EventRef]:
     with engine.connect() as conn:
         for i in range(0, len(wanted), 500):
             rows = conn.execute(
-                select(events_index).where(events_index.c.position.in_(wanted[i : i + 500]))
+                select(*REF_COLUMNS).where(events_index.c.position.in_(wanted[i : i + 500]))
             )
             for r in rows:
                 found[r.position] = _ref(r)
     return found
+
+
+# What an `EventRef` is read from: never the event's payload (a claim's can be megabytes,
+# and a wide `diff` names hundreds of thousands of events).
+REF_COLUMNS = tuple(
+    events_index.c[name]
+    for name in (
+        "position", "type", "key", "effective", "recorded_on", "case_id", "stream", "version",
+        "target_version",
+    )
+)  # fmt: skip
 
 
 def _ref(r) -> EventRef:
@@ -248,7 +259,7 @@ def recorded_between(
     engine: Engine, contract: str, after: KnownAt, until: KnownAt
 ) -> list[EventRef]:
     """Events of the contract recorded after `after` and by `until`."""
-    query = select(events_index).where(events_index.c.contract == contract)
+    query = select(*REF_COLUMNS).where(events_index.c.contract == contract)
     if after.until is not None:
         query = query.where(events_index.c.recorded_on > naive_utc(after.until))
     if until.until is not None:
@@ -267,7 +278,7 @@ def stream_events(
     names = sorted(set(streams))
     with engine.connect() as conn:
         for i in range(0, len(names), 500):
-            query = select(events_index).where(e.stream.in_(names[i : i + 500]))
+            query = select(*REF_COLUMNS).where(e.stream.in_(names[i : i + 500]))
             if until.until is not None:
                 query = query.where(e.recorded_on <= naive_utc(until.until))
             found.extend(_ref(r) for r in conn.execute(query))
@@ -285,7 +296,7 @@ def refs_by_identity(
         for i in range(0, len(pairs), 500):
             chunk = pairs[i : i + 500]
             rows = conn.execute(
-                select(events_index).where(
+                select(*REF_COLUMNS).where(
                     e.stream.in_(sorted({s for s, _ in chunk})),
                     e.version.in_(sorted({v for _, v in chunk})),
                 )
