@@ -86,8 +86,11 @@ def latest_facts(conn: Connection, contract: str, cases: Iterable[str] | None = 
     stream) per 500 cases instead of one per case, and no other case's facts decoded.
     """
     fv = readmodel.fact_versions
+    # The stream stands for the contract (a stream names its contract): filtering on `contract`
+    # too leads PostgreSQL's planner to the wider index, every current fact of the contract
+    # read to find a few hundred cases' (15 s a query at scale 100, as `rows_known_at` found).
     base = select(*readmodel.FACT_COLUMNS).where(
-        fv.c.contract == contract, fv.c.recorded_to.is_(None), fv.c.type.in_(OUTCOME_TYPES)
+        fv.c.recorded_to.is_(None), fv.c.type.in_(OUTCOME_TYPES)
     )
     if cases is None:
         queries = [base.where(fv.c.stream == stream_name(contract))]
