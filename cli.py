@@ -255,8 +255,9 @@ def _known(day: date | None) -> KnownAt:
 
 
 def _catch_up(ledger: Ledger) -> None:
-    """Every read model brought up to the log after a write, by the writer (the next reader
-    should not pay for it); a crash before it leaves them behind, never wrong."""
+    """Every read model brought up to the log: after a write, by the writer (the next reader
+    should not pay for it; a crash before it leaves them behind, never wrong), and before a
+    report, for any left behind."""
     from soc_ledger.projections import claims_made, versions
 
     ledger.follow(versions.catch_up, versions.NAME, claims_made.NAME)
@@ -267,10 +268,10 @@ def _reporting(db: str, contract: str | None) -> Iterator[tuple[Engine, str]]:
     """The ledger's engine with its read models caught up to the log, and the contract named
     (or the store's only one)."""
     from soc_ledger.ledger import index
-    from soc_ledger.projections import claims_made, latest, queries, seals, versions
+    from soc_ledger.projections import latest, queries, seals
 
     with open_ledger(db) as ledger:
-        ledger.follow(versions.catch_up, versions.NAME, claims_made.NAME)
+        _catch_up(ledger)
         seals.check_followed(ledger)
         # The position the read models reached: what every CSV and JSON report says it read.
         click.get_current_context().meta[POSITION] = index.tracked_position(
