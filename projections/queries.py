@@ -46,8 +46,6 @@ def the_contract(engine: Engine, contract: str | None) -> str:
     return held[0]
 
 
-
-
 def terms(engine: Engine, contract: str, known_at: KnownAt = EVERYTHING) -> ContractFacts:
     """The contract's terms, variations and boroughs alone (no case facts read)."""
     return _own(engine, contract, known_at)[1]
