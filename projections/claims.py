@@ -15,7 +15,13 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
-from soc_ledger.domain.claims.claims import Claim, Windows, claims_from_facts, on_ledger
+from soc_ledger.domain.claims.claims import (
+    Claim,
+    Windows,
+    asked,
+    claims_from_facts,
+    on_ledger,
+)
 from soc_ledger.domain.claims.owed import Owed
 from soc_ledger.domain.claims.reconciliation import (
     Reconciliation,
@@ -68,9 +74,7 @@ def claims_at(
     rows = readmodel.rows_known_at(engine, contract, known_at, types)
     if payers is not None or named:
         heads = {row[0]: _head(row) for row in rows if row[3] == "ClaimSubmitted"}
-        found = [head for head in heads.values() if head is not None]
-        wanted = set(payers or ()) | {payer for claim, payer in found if claim in named}
-        ids = {claim for claim, payer in found if payer in wanted}
+        ids = asked((head for head in heads.values() if head is not None), payers, named)
         rows = [
             row
             for row in rows

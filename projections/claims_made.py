@@ -43,7 +43,7 @@ from sqlalchemy import (
 )
 
 from soc_ledger.domain import events as ev
-from soc_ledger.domain.claims.claims import Line
+from soc_ledger.domain.claims.claims import Line, asked
 from soc_ledger.domain.knowledge import EVERYTHING, Fact, KnownAt, Recorded
 from soc_ledger.domain.values import parse_money
 from soc_ledger.ledger import index
@@ -242,8 +242,7 @@ def submissions(
     with engine.connect() as conn:
         heads = conn.execute(query.order_by(c.position)).all()
         if payers is not None or named:
-            wanted = set(payers or ()) | {h.payer for h in heads if h.claim in named}
-            ids = {h.claim for h in heads if h.payer in wanted}
+            ids = asked(((h.claim, h.payer) for h in heads), payers, named)
             heads = [h for h in heads if h.claim in ids]
         if through_named and named:
             ends = [(h.period_end, h.position) for h in heads if h.claim in named]

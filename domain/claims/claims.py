@@ -39,7 +39,7 @@ Before and after, the quickstart's CBO-2019Q1 (tests/test_claims.py works it by 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -184,6 +184,17 @@ def claims_from_facts(facts: Iterable[Fact], contract: str) -> dict[str, Claim]:
         )
         for claim, draft in drafts.items()
     }
+
+
+def asked(
+    made: Iterable[tuple[str, str]], payers: Collection[str] | None, named: Collection[str]
+) -> set[str]:
+    """Of the submissions `made` (claim, payer), the claim ids a question about `payers` or
+    the claims `named` reads: those made to the payers or to a named claim's payer, every
+    submission of those ids (the rules refuse a second one: which came first decides)."""
+    made = list(made)
+    wanted = set(payers or ()) | {payer for claim, payer in made if claim in named}
+    return {claim for claim, payer in made if payer in wanted}
 
 
 def on_ledger(claims: Iterable[Claim], as_of: date) -> list[Claim]:
