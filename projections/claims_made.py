@@ -170,23 +170,21 @@ def _write(conn: Connection, reached: set[tuple[str, int]] | None) -> None:
         fv.contract, fv.stream, fv.version, fv.recorded_from, fv.recorded_to, fv.position,
         fv.payload,
     ).where(fv.type == SUBMITTED)  # fmt: skip
-    streams: dict[str, list[int]] = {}
-    for stream, version in sorted(reached or ()):
-        streams.setdefault(stream, []).append(version)
-    if reached is not None:
-        if not reached:
-            return
-        for stream, versions in streams.items():
-            for table in TABLES:
-                conn.execute(
-                    delete(table).where(table.c.stream == stream, table.c.version.in_(versions))
-                )
     if reached is None:
         # Every submission lives in its contract's stream: found through the identity index,
         # never by reading every fact of the log for its type.
         batches = [query.where(fv.stream == stream_name(c)) for c in readmodel.contracts_of(conn)]
     else:
-        batches = [query.where(fv.stream == s, fv.version.in_(v)) for s, v in streams.items()]
+        streams: dict[str, list[int]] = {}
+        for stream, version in sorted(reached):
+            streams.setdefault(stream, []).append(version)
+        batches = []
+        for stream, versions in streams.items():
+            for table in TABLES:
+                conn.execute(
+                    delete(table).where(table.c.stream == stream, table.c.version.in_(versions))
+                )
+            batches.append(query.where(fv.stream == stream, fv.version.in_(versions)))
     for batch in batches:
         heads, lines = [], []
         for row in conn.execute(batch):
