@@ -70,7 +70,6 @@ from soc_ledger.domain.outcomes.facts import (
     coverage_from_facts,
 )
 from soc_ledger.domain.outcomes.liability import Liability, liability
-from soc_ledger.domain.outcomes.prices import ZERO
 from soc_ledger.domain.outcomes.terms import TermsTimeline
 from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.ledger import bulk, index
@@ -301,17 +300,14 @@ def _computed(
     first = list(islice(cases, PARALLEL_CASES))
     tasks = _tasks(chain(first, cases))
     workers = min(os.cpu_count() or 1, 4)
-    if len(first) < PARALLEL_CASES or workers < 2 or "fork" not in get_all_start_methods():
-        _WORK = (contract, states)
-        try:
-            yield from map(_versions_of_cases, tasks)
-        finally:
-            _WORK = None
-        return
+    alone = len(first) < PARALLEL_CASES or workers < 2 or "fork" not in get_all_start_methods()
     _WORK = (contract, states)
     try:
-        with get_context("fork").Pool(workers) as pool:
-            yield from pool.imap(_versions_of_cases, tasks)
+        if alone:
+            yield from map(_versions_of_cases, tasks)
+        else:
+            with get_context("fork").Pool(workers) as pool:
+                yield from pool.imap(_versions_of_cases, tasks)
     finally:
         _WORK = None
 
@@ -551,6 +547,25 @@ def _runs(kinds_text: str, outline_text: str) -> tuple[list[int], list[int], lis
     )
 
 
+def _owed_pence(
+    entry: tuple[str, date, int, list[int], list[int], list[int]],
+    payer: str,
+    funder: str | None,
+    day: date,
+) -> tuple[int, int]:
+    """(pence, outcome weeks) a case (a `StoredOwed.table` entry) owes PAYER by `day`: its
+    share of the outcome weeks ended by then, nothing before the case is tracked, and nothing
+    to a payer neither its borough nor the top-up funder."""
+    borough, tracked_from, first, ends, on_borough, on_top_up = entry
+    if tracked_from > day or (payer != borough and payer != funder):
+        return 0, 0
+    i = bisect_right(ends, day.toordinal() - first)
+    pence = on_borough[i] if payer == borough else 0
+    if payer == funder:
+        pence += on_top_up[i]
+    return pence, i
+
+
 class StoredOwed:
     """`domain.claims.owed.Owed`'s answers (`share`, `due`, `weeks`) at one knowledge, read
     from the case versions known then instead of every week of the contract computed.
@@ -620,20 +635,12 @@ class StoredOwed:
         if as_of is None:
             return NOTHING
         entry = self.table.get(case)
-        if entry is None or entry[1] > as_of:
+        if entry is None:
             return NOTHING
-        borough, _, first, ends, on_borough, on_top_up = entry
-        if payer != borough and payer != self.funder:
-            return NOTHING
-        i = bisect_right(ends, as_of.toordinal() - first)
-        if not i:
-            return Share(ZERO, 0)
+        pence, weeks = _owed_pence(entry, payer, self.funder, as_of)
         # As `Owed` adds them: each week's amount (2 places) once one is owed. Pence add
         # exactly, so one conversion gives the same Decimal as adding the two shares' pounds.
-        pence = on_borough[i] if payer == borough else 0
-        if payer == self.funder:
-            pence += on_top_up[i]
-        return Share(to_pounds(pence), i)
+        return Share(to_pounds(pence), weeks) if weeks else NOTHING
 
     def due(self, case: str, payer: str, after: date | None, upto: date) -> Share:
         """A claim line's due: the share at `upto` less the share at `after`."""
@@ -645,19 +652,14 @@ class StoredOwed:
         """`Owed.claimed_due`: the lines' `due`s added, in pence (exact), converted once. A
         claim to the top-up funder lists every case: this is most of its statement."""
         pence = 0
-        last = upto.toordinal()
+        table, funder = self.table, self.funder
         for case, after in lines:
-            entry = self.table.get(case)
+            entry = table.get(case)
             if entry is None:
                 continue
-            borough, tracked_from, first, ends, on_borough, on_top_up = entry
-            for pays, running in ((borough, on_borough), (self.funder, on_top_up)):
-                if payer != pays:
-                    continue
-                if tracked_from <= upto:  # as `share`: nothing before the case is tracked
-                    pence += running[bisect_right(ends, last - first)]
-                if after is not None and tracked_from <= after:
-                    pence -= running[bisect_right(ends, after.toordinal() - first)]
+            pence += _owed_pence(entry, payer, funder, upto)[0]
+            if after is not None:
+                pence -= _owed_pence(entry, payer, funder, after)[0]
         return to_pounds(pence)
 
     def weeks(self, case: str, after: date | None, upto: date) -> list[Week]:
