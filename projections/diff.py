@@ -36,7 +36,7 @@ T = TypeVar("T")
 class Side(NamedTuple):
     """What a diff keeps of a week on one side: its status, each payer's share and what the
     caps took (a wide diff holds millions of changes: a `Week` each side would be gigabytes,
-    and equal sides are one object, `Sides`)."""
+    and equal sides are one object, `Shared`)."""
 
     status: str
     borough_amount: Decimal
@@ -48,8 +48,9 @@ class Side(NamedTuple):
         return self.borough_amount + self.top_up_amount
 
 
-class Sides:
-    """Each distinct side, date and tuple of one diff made once and shared."""
+class Shared:
+    """Each distinct side, date and tuple of one diff held once: a wide diff's millions of
+    changes share far fewer of each."""
 
     def __init__(self) -> None:
         self._held: dict[Any, Any] = {}
@@ -142,7 +143,7 @@ def moves(engine: Engine, d: Diff, first: KnownAt, second: KnownAt) -> Moves:
     funder = d.after.top_up_funder or d.before.top_up_funder
     payers: list[tuple[str, ...]] = []
     claims_of: list[tuple[str, ...]] = []
-    shared = Sides()
+    shared = Shared()
 
     def shares() -> Iterator[ShareChange]:
         # Made one at a time, as `claims_moved` takes them (never all at once: two a change).
@@ -204,7 +205,7 @@ def _full_diff(engine: Engine, contract: str, as_of: date, first: KnownAt, secon
         (e.stream, e.version): e for e in event_refs(engine, _positions(before, after)).values()
     }
     borough = {c.case: c.borough for c in (*before.cases, *after.cases)}
-    shared = Sides()
+    shared = Shared()
     found = [
         _found(shared, key, old.get(key), new.get(key), borough.get(key[0], ""))
         for key in sorted(set(old) | set(new), key=_change_order)
@@ -282,7 +283,7 @@ def _compared(
     wanted = {ref.position for ref in targets.values()}
     deciding: set[int] = set()
     found: list[WeekChange] = []
-    shared = Sides()
+    shared = Shared()
     with engine.connect() as conn:
         for _, readings in known_case_facts(conn, contract, (first, second), cases):
             assessed: list[Assessment | None] = []
@@ -332,7 +333,7 @@ def _unchanged(a: Week | None, b: Week | None) -> bool:
 
 
 def _found(
-    shared: Sides, key: tuple[str, int, date], a: Week | None, b: Week | None, borough: str
+    shared: Shared, key: tuple[str, int, date], a: Week | None, b: Week | None, borough: str
 ) -> WeekChange:
     """A changed week kept small (its sides, not its weeks: `Side`), `because` for now the
     positions that decided it on either side (`_explained` keeps the news among them)."""
@@ -355,7 +356,7 @@ def _explained(
     found: list[WeekChange],
     news: list[EventRef],
     by_ref: dict[tuple[str, int], EventRef],
-    shared: Sides,
+    shared: Shared,
 ) -> list[WeekChange]:
     """The changes `found` (`_found`, in `_change_order`), each with the events recorded
     between the two times (`news`) responsible for it in place of the positions that decided
