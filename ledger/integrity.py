@@ -89,6 +89,9 @@ class Report:
     head: tuple[int, str]
     checkpoints: list[tuple[int, str]]
     contract_heads: dict[str, tuple[int, str]]
+    # Every stream the log holds, as the walk found them (not as any helper table says):
+    # what `verify --sample` draws from.
+    streams: list[str] = field(default_factory=list)
 
     @property
     def findings(self) -> list[Finding]:
@@ -166,6 +169,7 @@ def check_log(
         (walk.last_position, walk.prev),
         walk.checkpoints,
         walk.contract_heads,
+        list(walk.first),
     )
     if against is not None:
         report.checks.append(_against(walk, against))

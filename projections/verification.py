@@ -16,6 +16,7 @@ computes the figure an auditor signs off; the ledger records the sign-off
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -23,7 +24,7 @@ from decimal import Decimal
 from itertools import zip_longest
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, String, Table, select
+from sqlalchemy import ColumnElement, Engine, String, Table, select
 
 from soc_ledger.domain.errors import QueryError
 from soc_ledger.domain.knowledge import EVERYTHING, KnownAt
@@ -41,6 +42,7 @@ from soc_ledger.projections import (
     outcome_facts,
     queries,
     readmodel,
+    sampled,
     seals,
     versions,
 )
@@ -103,8 +105,17 @@ def projections() -> list[Projection]:
 # --- verify -------------------------------------------------------------------------------------
 
 
-def verify(ledger: Ledger, against: dict[str, Any] | None = None) -> Report:
-    """Every check, under the writer lock; later checks are skipped once the chain is broken."""
+def verify(
+    ledger: Ledger,
+    against: dict[str, Any] | None = None,
+    sample: int | None = None,
+    rng: random.Random | None = None,
+) -> Report:
+    """Every check, under the writer lock; later checks are skipped once the chain is broken.
+
+    With `sample`, the read models are compared with a rebuild for that many cases drawn by
+    `rng` (the operating system's randomness by default), not for every case
+    (`projections/sampled.py` says what that does and does not prove)."""
     with writer_lock(ledger.location):
         if not index.log_head(ledger.engine, ledger.location):
             # Nothing appended is nothing proven: an empty store must not read as verified.
@@ -115,40 +126,67 @@ def verify(ledger: Ledger, against: dict[str, Any] | None = None) -> Report:
         if not further:
             return report
         with scratch_store(ledger.location) as scratch:
-            report.checks.append(_projections(ledger, scratch))
-            report.checks.append(_assertions(scratch))
+            if sample is None:
+                report.checks.append(_projections(ledger, scratch))
+                report.checks.append(_assertions(scratch))
+            else:
+                drawn = sampled.draw(report.streams, sample, rng or random.SystemRandom())
+                report.checks.append(_projections(ledger, scratch, drawn))
+                report.checks.append(_assertions(ledger.engine))
         return report
 
 
 # --- projections -------------------------------------------------------------------------------
 
 
-def _projections(ledger: Ledger, scratch: Engine) -> Check:
+def _projections(ledger: Ledger, scratch: Engine, drawn: sampled.Sample | None = None) -> Check:
     """The stored read models against a rebuild, compared as two streams of rows in the same
     order (pages of PAGE rows from each side, in lockstep): memory holds two pages, never a
-    table. Row by row, not hashed per page, so that a difference is named by its row."""
+    table. Row by row, not hashed per page, so that a difference is named by its row.
+
+    With `drawn` streams (`sampled.draw`), the rebuild follows only their events and the
+    stored rows compared are theirs; every guarded model's seal is checked as well, for the
+    rows not drawn."""
     check = Check("projections")
     progress = ledger.progress
     models = projections()
     for model in models:  # the stored models, brought up to the log's head
         with phase(progress, f"verify: catching up {model.name}"):
             model.catch_up(ledger.engine, ledger.log)
+    log: EventLog | sampled.DrawnLog = ledger.log
+    if drawn is not None:
+        log = sampled.DrawnLog(ledger.log, drawn.streams)
+        try:
+            seals.check_followed(ledger)
+        except seals.ReadModelDamaged as exc:
+            check.fail(str(exc))
     index.metadata.create_all(scratch)
     for model in models:  # and the same from position 0, elsewhere
         with phase(progress, f"verify: rebuilding {model.name}"):
-            model.catch_up(scratch, ledger.log)
+            model.catch_up(scratch, log)  # type: ignore[arg-type]
     sizes = []
     tracked = [m.name for m in models]
-    tables = [t for m in models for t in m.tables] + [(index.tracking, ("name",))]
+    tables = [t for m in models for t in m.tables]
+    if drawn is None:  # a sample's rebuild stops at its last drawn event, not the head
+        tables.append((index.tracking, ("name",)))
     for table, key in tables:
-        stored = _rows(ledger.engine, table, key, tracked)
-        rebuilt = _rows(scratch, table, key, tracked)
+        where = None if drawn is None else sampled.restricted(table, drawn.streams)
+        stored = _rows(ledger.engine, table, key, tracked, where)
+        rebuilt = _rows(scratch, table, key, tracked, where)
         count, difference = _compare(table, key, stored, rebuilt, progress)
         sizes.append(f"{table.name} {count}")
         if difference is not None:
             message, position = difference
             check.fail(message, position)
-    check.summary = "identical to a rebuild from the log: " + ", ".join(sizes) + " rows"
+    rows = ", ".join(sizes) + " rows"
+    if drawn is None:
+        check.summary = "identical to a rebuild from the log: " + rows
+    else:
+        check.summary = (
+            f"{drawn.cases} of {counted(drawn.of, 'case')} drawn at random, with every "
+            f"contract's own events, identical to a rebuild of them from the log: {rows}; "
+            "every read model sealed as the ledger left it"
+        )
     return check
 
 
@@ -156,7 +194,11 @@ PAGE = 2000
 
 
 def _rows(
-    engine: Engine, table: Table, key: tuple[str, ...], tracked: list[str]
+    engine: Engine,
+    table: Table,
+    key: tuple[str, ...],
+    tracked: list[str],
+    where: ColumnElement[Any] | None = None,
 ) -> Iterator[tuple]:
     """A table's rows (key columns first, sealed ones opened) in the order of their keys, then
     of the other columns: text in code-point order on either database (PostgreSQL's collation
@@ -169,6 +211,8 @@ def _rows(
     query = select(*picked).order_by(*order)
     if table is index.tracking:
         query = query.where(index.tracking.c.name.in_(tracked))
+    if where is not None:
+        query = query.where(where)
     sealed = [i for i, c in enumerate(picked) if c.name in SEALED]
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=PAGE).execute(query)
