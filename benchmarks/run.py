@@ -383,6 +383,7 @@ def liability(url: str, as_of: str, known_at: str | None = None) -> list[str]:
 # range wide enough to touch most cases (the issue's own examples).
 PAYER = "TWH"
 CLAIM = "TWH-2019Q3"
+SAMPLE = 1000  # cases `verify --sample` draws (every case below scale 10)
 WIDE_DIFF = ("2020-06-30", "2021-06-30")  # --known-at, --as-of (against everything known)
 
 
@@ -549,6 +550,13 @@ def measure(scale: int, kind: str, repeats: int, folder: Path, seed: int) -> dic
             lambda: cli("verify", "--db", urls[-1], "--format", "json"),
         )
 
+    def verify_sample() -> None:
+        timed(
+            "verify_sample",
+            repeats,
+            lambda: cli("verify", "--db", urls[-1], "--sample", str(SAMPLE), "--format", "json"),
+        )
+
     def after_record() -> None:
         # A one-event record, then the first read (it pays any catch-up), then a second.
         line = folder / f"one-{uuid.uuid4().hex[:8]}.jsonl"
@@ -623,6 +631,7 @@ def measure(scale: int, kind: str, repeats: int, folder: Path, seed: int) -> dic
             ("reconcile", reconcile),
             ("week-rule what-if", week_rule),
             ("verify", verify),
+            ("verify --sample", verify_sample),
             ("first read after a record", after_record),
             ("import-903", import_903),
             ("read after 903", after_903),
@@ -744,6 +753,7 @@ TIMES = (
     "reconcile_s",
     "week_rule_s",
     "verify_s",
+    "verify_sample_s",
     "first_read_after_record_s",
     "import_903_s",
     "catch_up_after_903_s",
@@ -785,6 +795,7 @@ READS = (
     "reconcile_s",
     "week_rule_s",
     "verify_s",
+    "verify_sample_s",
     "first_read_after_record_s",
     "catch_up_after_903_s",
     "repeated_liability_s",
@@ -845,6 +856,7 @@ COMMANDS = [
     ("reconcile", "reconcile"),
     ("week_rule", "week-rule what-if"),
     ("verify", "verify"),
+    ("verify_sample", "verify --sample 1000"),
     ("first_read_after_record", "first read after record"),
     ("import_903", "import-903"),
     ("rebuild", "rebuild"),
