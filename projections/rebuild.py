@@ -13,7 +13,7 @@ from soc_ledger.ledger import index
 from soc_ledger.ledger.locks import writer_lock
 from soc_ledger.ledger.progress import phase
 from soc_ledger.ledger.service import Ledger
-from soc_ledger.projections import claims_made, latest, readmodel, versions
+from soc_ledger.projections import claims_made, latest, readmodel, statistics, versions
 
 
 def rebuild_read_models(ledger: Ledger) -> tuple[int, float]:
@@ -29,4 +29,5 @@ def rebuild_read_models(ledger: Ledger) -> tuple[int, float]:
             latest.rebuild(ledger.engine, ledger.log)
         with phase(ledger.progress, f"rebuilding {versions.NAME}"):
             versions.rebuild(ledger.engine, ledger.log)
+        statistics.gathered(ledger.engine, events)
         return events, time.perf_counter() - started

@@ -75,7 +75,7 @@ from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.ledger import bulk, index
 from soc_ledger.ledger.encryption import open_text, seal_text
 from soc_ledger.ledger.index import events_index, metadata, stream_name, tracking
-from soc_ledger.projections import latest, readmodel, seals
+from soc_ledger.projections import latest, readmodel, seals, statistics
 from soc_ledger.projections.latest_row import (
     COLUMNS,
     EVERY_DAY,
@@ -139,6 +139,7 @@ def catch_up(engine: Engine, log: EventLog) -> int:
                 _refresh(conn, contract, what)
         conn.execute(update(tracking).where(tracking.c.name == NAME).values(position=position))
         seals.seal(conn, NAME, started)
+    statistics.gathered(engine, handled)
     return handled
 
 
