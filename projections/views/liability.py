@@ -39,24 +39,26 @@ def figures(f: Figures) -> dict[str, Any]:
     (contract, borough, case), as in the tables and CSVs; each share has its own name
     (`…_by_borough`, `…_by_top_up`). A borough's own bill is `owed_by_borough`: until issue 14
     a borough row's `owed` was that share, one name with two meanings."""
+    owed, provisional, capped = money(f.owed), money(f.provisional), money(f.capped)
+    borough, top_up = money(f.owed_borough), money(f.owed_top_up)
     return {
         "weeks": f.weeks.as_dict(),
-        "owed": money(f.owed),
-        "provisional": money(f.provisional),
-        "capped": money(f.capped),
-        "owed_borough": money(f.owed_borough),
-        "owed_top_up": money(f.owed_top_up),
-        "owed_total": money(f.owed),
+        "owed": owed,
+        "provisional": provisional,
+        "capped": capped,
+        "owed_borough": borough,
+        "owed_top_up": top_up,
+        "owed_total": owed,
         "days_in_care": f.days_in_care,
         "days_out_of_care": f.days_out_of_care,
         "share_out_of_care": share(f.share_out_of_care),
         # Beyond SPEC's shape (nothing renamed): one name, one meaning, on every row.
-        "owed_by_borough": money(f.owed_borough),
-        "owed_by_top_up": money(f.owed_top_up),
-        "provisional_total": money(f.provisional),
+        "owed_by_borough": borough,
+        "owed_by_top_up": top_up,
+        "provisional_total": provisional,
         "provisional_by_borough": money(f.provisional_borough),
         "provisional_by_top_up": money(f.provisional_top_up),
-        "capped_total": money(f.capped),
+        "capped_total": capped,
         "capped_by_borough": money(f.capped_borough),
         "capped_by_top_up": money(f.capped_top_up),
     }
