@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from soc_ledger.domain import case as case_rules
 from soc_ledger.domain.contract import ContractState, DomainError
 from soc_ledger.domain.errors import LedgerError
-from soc_ledger.domain.knowledge import Recorded, known_facts
+from soc_ledger.domain.knowledge import Recorded, known_facts, known_facts_read_twice
 from soc_ledger.ledger.privacy import is_pseudonym
 from soc_ledger.ledger.progress import Progress, noted
 from soc_ledger.ledger.store import (
@@ -318,12 +318,15 @@ def _personal(check: Check, fields: Any, position: int, reading: str) -> None:
 
 def _history(log: EventLog, events: Iterable[tuple[int, StoredEvent]]) -> list[Recorded]:
     """A stream's events decoded, in log order (the order the walk checked its versions in)."""
-    history = [
-        recorded_at(log.mapper.decode_state(stored), position, f"at #{position}")
-        for position, stored in events
-    ]
+    history = list(_decoded(log, events))
     history.sort(key=lambda r: r.position)
     return history
+
+
+def _decoded(log: EventLog, events: Iterable[tuple[int, StoredEvent]]) -> Iterator[Recorded]:
+    """A stream's events decoded one at a time, as they are read (by version: log order)."""
+    for position, stored in events:
+        yield recorded_at(log.mapper.decode_state(stored), position, f"at #{position}")
 
 
 def _privacy_as_read(check: Check, log: EventLog, w: _Walk) -> None:
@@ -386,21 +389,22 @@ def _aggregates(
     skip = {stream_id(s) for s in first if len(json.loads(s)) == 1}
     return replay_aggregates(
         first,
-        lambda stream: _history(log, log.by_stream(stream)),
+        lambda stream: _decoded(log, log.by_stream(stream)),
         _streams(log, skip, progress, total),
     )
 
 
 def replay_aggregates(
     first: dict[str, int],
-    contract_stream: Callable[[str], list[Recorded]],
+    contract_stream: Callable[[str], Iterable[Recorded]],
     case_streams: Iterable[list[Recorded]],
 ) -> Check:
-    """Every contract (its stream from `contract_stream`), then every case of `case_streams`
-    (each one stream's whole history; other streams are passed over) on its contract's state.
-    `first` maps every stream to its first position: findings come in the order of a
-    contract's name, then of a case's first event in the log."""
-    from soc_ledger.ledger.recording import fold_case, fold_contract
+    """Every contract (its stream from `contract_stream`, read twice and never held: its
+    claims' lines are most of a large log's bytes, `known_facts_read_twice`), then every case
+    of `case_streams` (each one stream's whole history; other streams are passed over) on its
+    contract's state. `first` maps every stream to its first position: findings come in the
+    order of a contract's name, then of a case's first event in the log."""
+    from soc_ledger.ledger.recording import contract_of, fold_case
 
     check = Check("aggregates")
     contracts = sorted({json.loads(s)[0] for s in first})
@@ -409,16 +413,15 @@ def replay_aggregates(
     states: dict[str, ContractState] = {}
     for contract in contracts:
         own = json.dumps([contract])
-        history = contract_stream(own) if own in first else []
-        where = history[-1].position if history else None
+        read = _Reading(contract_stream, own if own in first else None)
         try:
-            states[contract] = fold_contract(contract, history)
+            states[contract] = contract_of(contract, known_facts_read_twice(read))
         except DomainError as exc:
             found.append(
                 (
                     (rank[contract], 0),
                     f"contract {contract!r} does not replay: {exc.message}",
-                    where,
+                    read.last,
                 )
             )
         except ValueError as exc:  # pydantic's ValidationError: a stored reading no event has
@@ -426,7 +429,7 @@ def replay_aggregates(
                 (
                     (rank[contract], 0),
                     f"contract {contract!r} does not replay: {_unreadable(exc)}",
-                    where,
+                    read.last,
                 )
             )
     cases = 0
@@ -461,6 +464,22 @@ def replay_aggregates(
         check.fail(message, where)
     check.summary = f"{counted(len(contracts), 'contract')} and {counted(cases, 'case')} replayed"
     return check
+
+
+class _Reading:
+    """A stream to read as often as asked (`contract_stream`), noting its last position: where
+    a contract that does not replay is named."""
+
+    def __init__(self, read: Callable[[str], Iterable[Recorded]], stream: str | None) -> None:
+        self.read, self.stream = read, stream
+        self.last: int | None = None
+
+    def __call__(self) -> Iterator[Recorded]:
+        if self.stream is None:
+            return
+        for r in self.read(self.stream):
+            self.last = max(self.last or 0, r.position)
+            yield r
 
 
 def _streams(

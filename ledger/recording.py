@@ -28,7 +28,7 @@ from soc_ledger.domain.events import (
     EventCorrected,
     ReferralReceived,
 )
-from soc_ledger.domain.knowledge import Recorded, corrected_reading, known_facts
+from soc_ledger.domain.knowledge import Fact, Recorded, corrected_reading, known_facts
 from soc_ledger.ledger import index
 from soc_ledger.ledger.index import stream_name, stream_parts
 from soc_ledger.ledger.privacy import Pseudonymiser
@@ -491,8 +491,13 @@ class Batch:
 
 
 def fold_contract(contract: str, history: list[Recorded]) -> ContractState:
+    return contract_of(contract, known_facts(history))
+
+
+def contract_of(contract: str, facts: Iterable[Fact]) -> ContractState:
+    """The contract aggregate from its facts, taken one at a time."""
     state = ContractState(contract)
-    for fact in known_facts(history):
+    for fact in facts:
         contract_rules.apply(state, fact.event)
     return state
 
