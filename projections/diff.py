@@ -14,11 +14,12 @@ from sqlalchemy import Engine
 
 from soc_ledger.domain.claims.claims import Windows, on_ledger
 from soc_ledger.domain.claims.moved import ClaimMoved, ShareChange, claims_moved, covering
-from soc_ledger.domain.knowledge import KnownAt
-from soc_ledger.domain.outcomes.assessment import Assessment
+from soc_ledger.domain.knowledge import Fact, KnownAt
+from soc_ledger.domain.outcomes.assessment import Assessment, Statuses, priced
 from soc_ledger.domain.outcomes.facts import cases_from_facts
 from soc_ledger.domain.outcomes.liability import Liability, LiabilityStream, liability
 from soc_ledger.domain.outcomes.prices import ZERO
+from soc_ledger.domain.outcomes.terms import TermsTimeline
 from soc_ledger.domain.outcomes.tracking import LIFECYCLE
 from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.projections.outcome_facts import knowledge, known_case_facts
@@ -284,8 +285,20 @@ def _compared(
     deciding: set[int] = set()
     found: list[WeekChange] = []
     shared = Shared()
+    # With the totals read from the case versions (`cases` given), a case's weeks are priced
+    # only where its two readings differ (`_priced_changes`), so which positions decide some
+    # week is not known. `_explained` asks it only of a lifecycle event corrected by the news
+    # (what decides any week of a case moves all of them): such cases are priced whole below.
+    # A correction of any other event only matters to the weeks that event decides, which
+    # then name it themselves: every such target may be kept.
+    whole = {ref.case for ref in targets.values() if ref.type in LIFECYCLE}
+    if cases is not None:
+        deciding = {ref.position for ref in targets.values() if ref.type not in LIFECYCLE}
     with engine.connect() as conn:
-        for _, readings in known_case_facts(conn, contract, (first, second), cases):
+        for case_id, readings in known_case_facts(conn, contract, (first, second), cases):
+            if cases is not None and case_id not in whole:
+                found.extend(_priced_changes(shared, contract, sides, readings))
+                continue
             assessed: list[Assessment | None] = []
             for side, facts in zip(sides, readings, strict=True):
                 a = None
@@ -317,6 +330,68 @@ def _compared(
     by_ref = {identity: ref for identity, ref in targets.items() if ref.position in deciding}
     changes = _explained(found, news, by_ref, shared)
     return changes, event_refs(engine, (p for c in changes for p in c.because))
+
+
+def _priced_changes(
+    shared: Shared,
+    contract: str,
+    sides: tuple[LiabilityStream, LiabilityStream],
+    readings: list[list[Fact]],
+) -> Iterator[WeekChange]:
+    """The changed weeks of one case between its two readings, as `_compared` finds them from
+    every week of both, with only those weeks priced: the others are compared by status and
+    amount owed (before caps: none can bind), not made into `Week`s."""
+    statuses: list[Statuses | None] = []
+    for side, facts in zip(sides, readings, strict=True):
+        found = None
+        for facts_of_case in cases_from_facts(facts, contract).values():
+            found = side.statuses(facts_of_case)
+        statuses.append(found)
+    before, after = statuses
+    tracked = after or before
+    if tracked is None:
+        return
+    pairs = zip(statuses, sides, strict=True)
+    owed = [_owed_by_week(s, side.timeline) if s else {} for s, side in pairs]
+    old, new = owed
+    changed = [
+        key
+        for key in old.keys() | new.keys()
+        if key not in old or key not in new or old[key][:2] != new[key][:2]
+    ]
+    if not changed:
+        return
+    weeks = [
+        {
+            (w.index, w.end.toordinal()): w
+            for w in priced(s, side.timeline, side.coverage, (by[k][2] for k in changed if k in by))
+        }
+        if s
+        else {}
+        for s, side, by in zip(statuses, sides, owed, strict=True)
+    ]
+    borough = tracked.case.borough
+    for key in changed:
+        a, b = weeks[0].get(key), weeks[1].get(key)
+        w = b or a
+        assert w is not None
+        yield _found(shared, (w.case, w.index, w.end), a, b, borough)
+
+
+def _owed_by_week(found: Statuses, timeline: TermsTimeline) -> dict[tuple[int, int], tuple]:
+    """Each week of a case by (block, last day): its status, what it owes before caps (as
+    `Week.owed`), and its dated status."""
+    index, segments = timeline.index, timeline.segments
+    by: dict[tuple[int, int], tuple] = {}
+    for dated in found.dated:
+        status, end = dated[3], dated[2]
+        if status == "outcome":
+            seg = segments[index(end)]
+            owed = seg.borough_price + seg.top_up_price
+        else:
+            owed = ZERO
+        by[(dated[0], end)] = (status, owed, dated)
+    return by
 
 
 def _change_order(key: tuple[str, int, date]) -> tuple[date, str, int]:

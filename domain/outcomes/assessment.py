@@ -19,7 +19,7 @@ stay 2019-05-15 .. 2019-05-20:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -120,14 +120,31 @@ def assess_case(
     found = week_statuses(case, timeline, coverage, as_of, week_rule)
     if found is None:
         return None
-    window, spells = found.tracking, found.spells
+    weeks = priced(found, timeline, coverage, found.dated)
+    first = found.tracking.start.toordinal()
+    days_in_care = sum(b - a for a, b in found.care)
+    elapsed = max(0, found.upto - first + 1)
+    return Assessment(
+        case, found.tracking, found.week_rule, tuple(weeks), days_in_care, elapsed - days_in_care
+    )
+
+
+def priced(
+    found: Statuses,
+    timeline: TermsTimeline,
+    coverage: Mapping[str, date],
+    dated: Iterable[Dated],
+) -> list[Week]:
+    """The `Week`s of some of a case's dated statuses (all of `found.dated`, or the few a
+    `diff` finds changed), each as `assess_case` makes it."""
+    case, window, spells = found.case, found.tracking, found.spells
     maker = WeekMaker(
         case.case,
         timeline,
         merge_refs(case.refs, window.refs),
         getattr(coverage, "refs", {}).get(case.borough, ()),
     )
-    weeks = [
+    return [
         maker.week(
             k,
             start,
@@ -137,11 +154,5 @@ def assess_case(
             days_out,
             touching(spells, start, end) if run is None else unit_refs(spells, run, start, end),
         )
-        for k, start, end, status, days_in, days_out, run in found.dated
+        for k, start, end, status, days_in, days_out, run in dated
     ]
-    first = window.start.toordinal()
-    days_in_care = sum(b - a for a, b in found.care)
-    elapsed = max(0, found.upto - first + 1)
-    return Assessment(
-        case, window, found.week_rule, tuple(weeks), days_in_care, elapsed - days_in_care
-    )

@@ -37,7 +37,7 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from soc_ledger.domain.contract import ContractState
-from soc_ledger.domain.outcomes.assessment import Assessment, assess_case
+from soc_ledger.domain.outcomes.assessment import Assessment, Statuses, assess_case, week_statuses
 from soc_ledger.domain.outcomes.caps import CapAllocator, apply_caps
 from soc_ledger.domain.outcomes.facts import CaseFacts
 from soc_ledger.domain.outcomes.prices import ZERO
@@ -385,6 +385,16 @@ class LiabilityStream:
             (replace(assessed, weeks=()), tally_weeks(assessed, assessed.weeks), ())
         )
         return assessed
+
+    def statuses(self, case: CaseFacts) -> Statuses | None:
+        """The case's dated statuses as `add` would assess it (None if not tracked), added to
+        no total: for a `diff` whose totals are read from the case versions, which prices only
+        the weeks that differ (`assessment.priced`)."""
+        if engagement(case, self.timeline, self.as_of) != "tracked":
+            return None
+        found = week_statuses(case, self.timeline, self.coverage, self.as_of, self.week_rule)
+        assert found is not None
+        return found
 
     def _count_gross(self, assessed: Assessment) -> None:
         """Add the case's outcome weeks to the gross of the caps that cover them, as
