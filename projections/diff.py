@@ -157,7 +157,7 @@ def moves(engine: Engine, d: Diff, first: KnownAt, second: KnownAt) -> Moves:
                     continue
                 change = ShareChange(c.case, c.end, payer, amount)
                 paying.append(payer)
-                claim = covering(change, ledger, windows[payer]) if payer in windows else None
+                claim = covering(change, windows[payer]) if payer in windows else None
                 if claim is not None and claim.claim in made:
                     asking.append(claim.claim)
                 yield change

@@ -39,6 +39,7 @@ Before and after, the quickstart's CBO-2019Q1 (tests/test_claims.py works it by 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -210,16 +211,33 @@ class Windows:
 
     previous: dict[tuple[str, str], date | None]  # (claim, case) -> the previous line's end
     last: dict[str, date]  # case -> the period end of its latest line
+    # case -> the period ends of its lines and their claims, in order (never decreasing)
+    lines: dict[str, tuple[list[date], list[Claim]]]
 
     @classmethod
     def of(cls, claims: Iterable[Claim], payer: str) -> Windows:
         """`claims` in order of period end, then of recording (`on_ledger`)."""
         previous: dict[tuple[str, str], date | None] = {}
         last: dict[str, date] = {}
+        lines: dict[str, tuple[list[date], list[Claim]]] = {}
         for claim in claims:
             if claim.payer != payer:
                 continue
             for line in claim.lines:
                 previous[(claim.claim, line.case)] = last.get(line.case)
                 last[line.case] = claim.period_end
-        return cls(previous, last)
+                ends, made = lines.setdefault(line.case, ([], []))
+                ends.append(claim.period_end)
+                made.append(claim)
+        return cls(previous, last, lines)
+
+    def covering(self, case: str, end: date) -> Claim | None:
+        """The claim whose line for `case` covers the week ending `end`: its window runs from
+        the previous line's period end (exclusive) to its own (inclusive), so it is the first
+        line whose period end is not before `end`."""
+        found = self.lines.get(case)
+        if found is None:
+            return None
+        ends, made = found
+        i = bisect_left(ends, end)
+        return made[i] if i < len(made) else None

@@ -65,17 +65,10 @@ class ClaimMoved:
         return sum((amount for _, amount in self.lines), ZERO)
 
 
-def covering(change: ShareChange, claims: Sequence[Claim], windows: Windows) -> Claim | None:
-    """The claim whose line for the change's case and payer covers the change's week."""
-    for claim in claims:
-        if claim.payer != change.payer or change.end > claim.period_end:
-            continue
-        if (claim.claim, change.case) not in windows.previous:
-            continue
-        after = windows.previous[(claim.claim, change.case)]
-        if after is None or change.end > after:
-            return claim
-    return None
+def covering(change: ShareChange, windows: Windows) -> Claim | None:
+    """The claim whose line for the change's case and payer (`windows` are the payer's)
+    covers the change's week."""
+    return windows.covering(change.case, change.end)
 
 
 def claims_moved(
@@ -89,7 +82,7 @@ def claims_moved(
     for change in changes:
         if change.amount == 0 or change.payer not in windows:
             continue
-        claim = covering(change, claims, windows[change.payer])
+        claim = covering(change, windows[change.payer])
         if claim is None or claim.claim not in made:
             continue
         lines = moved.setdefault(claim.claim, {})
