@@ -22,6 +22,19 @@ def test_json_written_in_pieces_is_one_dumps(capsys) -> None:
     assert capsys.readouterr().out == json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
+def test_a_long_list_of_short_and_long_items_at_any_depth_is_one_dumps(capsys) -> None:
+    # Long lists are written a run of items at a time, as one orjson list whose brackets are
+    # cut off; a run holding an item written piece by piece (a long list, a long object) is
+    # written an item at a time. Both kinds mixed, at depths 0 to 2.
+    items = [
+        list(range(n)) if n % 7 == 0 else {"n": n, "list": [n] * (n % 3), "none": None}
+        for n in range(700)
+    ]
+    for data in (items, {"a": items}, {"a": {"b": items[:300]}, "c": [items[:65], []]}):
+        write_json(data)
+        assert capsys.readouterr().out == json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
 def test_a_made_list_is_written_as_the_list_it_makes(capsys) -> None:
     # A wide diff's changes are made as they are written (`Made`): long ones an item at a
     # time, short ones whole, at any depth; the bytes those of the made list's dumps. Every

@@ -121,13 +121,11 @@ def _made(value: Any) -> list[Any]:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _json_pieces(value: Any, pad: str) -> Iterator[str]:
-    """`value` as indented JSON whose lines after the first start with `pad`: lists and
-    objects of many items an item at a time, the rest whole."""
-    many = isinstance(value, dict | list | tuple | Made) and (
+def _many(value: Any) -> bool:
+    """Whether `value` is written an item at a time: a list or object of many items, or of a
+    few, one of them a long `Made` list (else orjson would make the whole list at once)."""
+    return isinstance(value, dict | list | tuple | Made) and (
         len(value) > _WHOLE
-        # A few items, one of them a long `Made` list: written an item at a time too, or
-        # orjson would make the whole list at once.
         or (
             isinstance(value, dict | list | tuple)
             and any(
@@ -136,7 +134,12 @@ def _json_pieces(value: Any, pad: str) -> Iterator[str]:
             )
         )
     )
-    if not many:
+
+
+def _json_pieces(value: Any, pad: str) -> Iterator[str]:
+    """`value` as indented JSON whose lines after the first start with `pad`: lists and
+    objects of many items an item at a time, the rest whole."""
+    if not _many(value):
         text = orjson.dumps(value, default=_made, option=_JSON_OPTIONS).decode()
         yield text.replace("\n", "\n" + pad) if pad else text
         return
@@ -149,10 +152,35 @@ def _json_pieces(value: Any, pad: str) -> Iterator[str]:
         yield "\n" + pad + "}"
         return
     yield "["
-    for n, item in enumerate(value):
-        yield ("\n" if n == 0 else ",\n") + inner
-        yield from _json_pieces(item, inner)
+    n = 0
+    for run in _runs(value):
+        if all(not _many(item) for item in run):
+            # A run of items each written whole: one orjson list, its brackets cut off, is
+            # the same text as the items one by one (orjson indents a list's items by two).
+            text = orjson.dumps(run, default=_made, option=_JSON_OPTIONS).decode()
+            text = text.replace("\n", "\n" + pad) if pad else text
+            yield ("" if n == 0 else ",") + text[1 : -len(pad) - 2]
+            n += len(run)
+            continue
+        for item in run:
+            yield ("\n" if n == 0 else ",\n") + inner
+            yield from _json_pieces(item, inner)
+            n += 1
     yield "\n" + pad + "]"
+
+
+_RUN = 256  # items of a long list written as one orjson list
+
+
+def _runs(items: Iterable[Any]) -> Iterator[list[Any]]:
+    run: list[Any] = []
+    for item in items:
+        run.append(item)
+        if len(run) == _RUN:
+            yield run
+            run = []
+    if run:
+        yield run
 
 
 def _json_key(key: Any) -> str:
