@@ -77,13 +77,19 @@ def write_json(data: Any) -> None:
     encoder, with the same layout); a float would be spelled as orjson spells it (`1e16`,
     not `1e+16`), the same number."""
     pieces: list[str] = []
+    held = 0
     for piece in _json_pieces(data, ""):
         pieces.append(piece)
-        if len(pieces) >= 4096:
+        held += len(piece)
+        if held >= _FLUSH:
             sys.stdout.write("".join(pieces))
             pieces.clear()
+            held = 0
     pieces.append("\n")
     sys.stdout.write("".join(pieces))
+
+
+_FLUSH = 1 << 20  # characters held before they are written
 
 
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
