@@ -3,7 +3,7 @@ knowledge, and the events recorded between them that did it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from soc_ledger.domain.claims.claims import Windows, on_ledger
 from soc_ledger.domain.claims.moved import ClaimMoved, ShareChange, claims_moved, covering
 from soc_ledger.domain.knowledge import Fact, KnownAt
-from soc_ledger.domain.outcomes.assessment import Assessment, Statuses, priced
-from soc_ledger.domain.outcomes.facts import cases_from_facts
+from soc_ledger.domain.outcomes.assessment import Statuses, priced
+from soc_ledger.domain.outcomes.facts import CaseFacts, cases_from_facts
 from soc_ledger.domain.outcomes.liability import Liability, LiabilityStream, liability
 from soc_ledger.domain.outcomes.prices import ZERO
 from soc_ledger.domain.outcomes.terms import TermsTimeline
@@ -299,12 +299,7 @@ def _compared(
             if cases is not None and case_id not in whole:
                 found.extend(_priced_changes(shared, contract, sides, readings))
                 continue
-            assessed: list[Assessment | None] = []
-            for side, facts in zip(sides, readings, strict=True):
-                a = None
-                for facts_of_case in cases_from_facts(facts, contract).values():
-                    a = side.add(facts_of_case)
-                assessed.append(a)
+            assessed = _each_side(contract, sides, readings, LiabilityStream.add)
             if sides[0].binds or sides[1].binds:
                 return None
             before, after = assessed
@@ -341,12 +336,7 @@ def _priced_changes(
     """The changed weeks of one case between its two readings, as `_compared` finds them from
     every week of both, with only those weeks priced: the others are compared by status and
     amount owed (before caps: none can bind), not made into `Week`s."""
-    statuses: list[Statuses | None] = []
-    for side, facts in zip(sides, readings, strict=True):
-        found = None
-        for facts_of_case in cases_from_facts(facts, contract).values():
-            found = side.statuses(facts_of_case)
-        statuses.append(found)
+    statuses = _each_side(contract, sides, readings, LiabilityStream.statuses)
     before, after = statuses
     tracked = after or before
     if tracked is None:
@@ -376,6 +366,23 @@ def _priced_changes(
         w = b or a
         assert w is not None
         yield _found(shared, (w.case, w.index, w.end), a, b, borough)
+
+
+def _each_side(
+    contract: str,
+    sides: tuple[LiabilityStream, LiabilityStream],
+    readings: list[list[Fact]],
+    take: Callable[[LiabilityStream, CaseFacts], T | None],
+) -> list[T | None]:
+    """What `take` gives on each side for the case whose facts each reading holds (None for
+    a reading with none)."""
+    found: list[T | None] = []
+    for side, facts in zip(sides, readings, strict=True):
+        taken = None
+        for facts_of_case in cases_from_facts(facts, contract).values():
+            taken = take(side, facts_of_case)
+        found.append(taken)
+    return found
 
 
 def _owed_by_week(found: Statuses, timeline: TermsTimeline) -> dict[tuple[int, int], tuple]:

@@ -73,6 +73,7 @@ from soc_ledger.domain.outcomes.liability import Liability, liability
 from soc_ledger.domain.outcomes.terms import TermsTimeline
 from soc_ledger.domain.outcomes.weeks import Week
 from soc_ledger.ledger import bulk, index
+from soc_ledger.ledger.batches import batched
 from soc_ledger.ledger.encryption import open_text, seal_text
 from soc_ledger.ledger.index import events_index, metadata, stream_name, tracking
 from soc_ledger.projections import latest, readmodel, seals, statistics
@@ -299,7 +300,7 @@ def _computed(
     while this process reads the facts and writes the rows."""
     global _WORK
     first = list(islice(cases, PARALLEL_CASES))
-    tasks = _tasks(chain(first, cases))
+    tasks = batched(chain(first, cases), PER_TASK)
     workers = min(os.cpu_count() or 1, 4)
     alone = len(first) < PARALLEL_CASES or workers < 2 or "fork" not in get_all_start_methods()
     _WORK = (contract, states)
@@ -311,17 +312,6 @@ def _computed(
                 yield from pool.imap(_versions_of_cases, tasks)
     finally:
         _WORK = None
-
-
-def _tasks(cases: Iterable[tuple[str, list[tuple]]]) -> Iterator[list[tuple[str, list[tuple]]]]:
-    task: list[tuple[str, list[tuple]]] = []
-    for case in cases:
-        task.append(case)
-        if len(task) == PER_TASK:
-            yield task
-            task = []
-    if task:
-        yield task
 
 
 def _versions_of_cases(task: list[tuple[str, list[tuple]]]) -> list[tuple]:

@@ -15,6 +15,7 @@ import click
 import orjson
 
 from soc_ledger.domain.errors import LedgerError
+from soc_ledger.ledger.batches import batched
 
 
 class OutputError(LedgerError):
@@ -159,7 +160,7 @@ def _json_pieces(value: Any, pad: str) -> Iterator[str]:
         return
     yield "["
     n = 0
-    for run in _runs(value):
+    for run in batched(value, _RUN):
         if all(not _many(item) for item in run):
             # A run of items each written whole: one orjson list, its brackets cut off, is
             # the same text as the items one by one (orjson indents a list's items by two).
@@ -176,17 +177,6 @@ def _json_pieces(value: Any, pad: str) -> Iterator[str]:
 
 
 _RUN = 256  # items of a long list written as one orjson list
-
-
-def _runs(items: Iterable[Any]) -> Iterator[list[Any]]:
-    run: list[Any] = []
-    for item in items:
-        run.append(item)
-        if len(run) == _RUN:
-            yield run
-            run = []
-    if run:
-        yield run
 
 
 def _json_key(key: Any) -> str:
