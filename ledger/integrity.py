@@ -73,6 +73,8 @@ class Check:
     summary: str = ""
     findings: list[Finding] = field(default_factory=list)
     skipped: bool = False
+    # The cases a sampled check read (`verify --sample`), for the auditor's working papers.
+    cases: list[dict[str, str]] | None = None
 
     @property
     def ok(self) -> bool:
@@ -120,6 +122,7 @@ class Report:
                     "skipped": c.skipped,
                     "summary": c.summary,
                     "findings": [_finding_json(f) for f in c.findings],
+                    **({} if c.cases is None else {"cases": c.cases}),
                 }
                 for c in self.checks
             ],

@@ -51,6 +51,11 @@ class Sample(NamedTuple):
     cases: int
     of: int
 
+    def drawn(self) -> list[dict[str, str]]:
+        """The cases drawn, each as its contract and case id, in order."""
+        pairs = sorted(tuple(p) for p in map(stream_parts, self.streams) if len(p) == 2)
+        return [{"contract": contract, "case": case} for contract, case in pairs]
+
 
 def draw(streams: Sequence[str], n: int, rng: random.Random) -> Sample:
     """Every contract's own stream and `n` case streams picked by `rng` (every case stream

@@ -182,6 +182,7 @@ def _projections(ledger: Ledger, scratch: Engine, drawn: sampled.Sample | None =
     if drawn is None:
         check.summary = "identical to a rebuild from the log: " + rows
     else:
+        check.cases = drawn.drawn()
         check.summary = (
             f"{drawn.cases} of {counted(drawn.of, 'case')} drawn at random, with every "
             f"contract's own events, identical to a rebuild of them from the log: {rows}; "

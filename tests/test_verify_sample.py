@@ -68,6 +68,12 @@ def test_a_sample_of_every_case_rebuilds_the_rows_the_whole_verify_does(restated
         for r in (whole, sampled)
     ]
     assert summaries[1].startswith("2 of 2 cases drawn at random")
+    (sampled_check,) = [c for c in sampled["checks"] if c["check"] == "projections"]
+    assert sampled_check["cases"] == [
+        {"contract": "plcip", "case": "C001"},
+        {"contract": "plcip", "case": "C002"},
+    ]  # named for the auditor's papers; a whole verify names none
+    assert all("cases" not in c for c in whole["checks"])
     expected = _rows(summaries[0])
     del expected["ledger_tracking"]  # a sample's rebuild stops at its last drawn event
     assert _rows(summaries[1]) == expected
