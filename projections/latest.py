@@ -97,7 +97,7 @@ def catch_up(engine: Engine, log: EventLog) -> int:
         position = index.claim_position(conn, NAME)
         touched: dict[str, Touched] = {}
         if position == 0:
-            _drop_old_layout(conn)
+            drop_old_layout(conn)
             # From the start every case of every contract is new: no need to read each event.
             head, handled = conn.execute(
                 select(func.max(events_index.c.position), func.count())
@@ -119,7 +119,7 @@ def catch_up(engine: Engine, log: EventLog) -> int:
     return handled
 
 
-def _drop_old_layout(conn: Connection) -> None:
+def drop_old_layout(conn: Connection) -> None:
     """A ledger built before this layout still holds a week per row: millions of rows read by
     nothing now."""
     for name in OLD_TABLES:

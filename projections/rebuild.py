@@ -1,8 +1,8 @@
 """`rebuild`: every read model dropped and rebuilt from the event log, which is never touched.
 
 The event index first (the others read it), then the bitemporal facts, then the claims, then
-the latest tracked cases, then the case versions; all under the writer lock, so no append lands
-half-way through.
+the case versions with the latest tracked cases copied from them; all under the writer lock, so
+no append lands half-way through.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ def rebuild_read_models(ledger: Ledger) -> tuple[int, float]:
             readmodel.rebuild(ledger.engine, ledger.log)
         with phase(ledger.progress, f"rebuilding {claims_made.NAME}"):
             claims_made.rebuild(ledger.engine, ledger.log)
-        with phase(ledger.progress, f"rebuilding {latest.NAME}"):
-            latest.rebuild(ledger.engine, ledger.log)
-        with phase(ledger.progress, f"rebuilding {versions.NAME}"):
+        # The latest cases are their versions known now: built together (`versions.rebuild`).
+        with phase(ledger.progress, f"rebuilding {versions.NAME} and {latest.NAME}"):
             versions.rebuild(ledger.engine, ledger.log)
         statistics.gathered(ledger.engine, events)
         return events, time.perf_counter() - started

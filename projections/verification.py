@@ -73,7 +73,8 @@ SEALED = frozenset({"payload", "cap_gross", "header"})
 
 
 def projections() -> list[Projection]:
-    """Every read model, in the order they are followed (the event index first)."""
+    """Every read model, in the order they are followed (the event index first; the case
+    versions before the latest cases, which a build from nothing copies from them)."""
     return [
         Projection(index.INDEX, index.catch_up, ((index.events_index, ("position",)),)),
         Projection(
@@ -90,14 +91,14 @@ def projections() -> list[Projection]:
             ),
         ),
         Projection(
-            latest.NAME,
-            latest.catch_up,
-            ((latest.latest_case_weeks, ("contract", "case_id")),),
-        ),
-        Projection(
             versions.NAME,
             versions.catch_up,
             ((versions.case_versions, ("contract", "case_id", "known_from")),),
+        ),
+        Projection(
+            latest.NAME,
+            latest.catch_up,
+            ((latest.latest_case_weeks, ("contract", "case_id")),),
         ),
     ]
 

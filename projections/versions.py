@@ -53,6 +53,7 @@ from sqlalchemy import (
     Table,
     delete,
     func,
+    insert,
     select,
     update,
 )
@@ -76,7 +77,8 @@ from soc_ledger.ledger import bulk, index
 from soc_ledger.ledger.batches import batched
 from soc_ledger.ledger.encryption import open_text, seal_text
 from soc_ledger.ledger.index import events_index, metadata, stream_name, tracking
-from soc_ledger.projections import latest, readmodel, seals, statistics
+from soc_ledger.projections import claims_made, latest, readmodel, seals, statistics
+from soc_ledger.projections.latest_caps import recap
 from soc_ledger.projections.latest_row import (
     COLUMNS,
     EVERY_DAY,
@@ -87,7 +89,12 @@ from soc_ledger.projections.latest_row import (
     latest_case_weeks,
     to_pounds,
 )
-from soc_ledger.projections.outcome_facts import CASE_TYPES, CONTRACT_TYPES, OUTCOME_TYPES
+from soc_ledger.projections.outcome_facts import (
+    CASE_TYPES,
+    CONTRACT_TYPES,
+    OUTCOME_TYPES,
+    latest_facts,
+)
 
 if TYPE_CHECKING:
     from soc_ledger.ledger.store import EventLog
@@ -115,10 +122,13 @@ VERSION_COLUMNS = (*COLUMNS, "known_from", "known_until")
 
 def catch_up(engine: Engine, log: EventLog) -> int:
     """Bring the case versions up to the log's head (the latest cases first, which follow the
-    facts, which follow the event index)."""
-    metadata.create_all(engine, tables=[case_versions])
+    facts, which follow the event index). Built from nothing together with the latest cases,
+    those are copied from the versions (`_built_with_latest`)."""
+    metadata.create_all(engine, tables=[case_versions, latest.latest_case_weeks])
     for added in case_versions.indexes:  # an index added since the store was built
         added.create(engine, checkfirst=True)
+    if not index.tracked_position(engine, latest.NAME) and not index.tracked_position(engine, NAME):
+        return _built_with_latest(engine, log)
     handled = latest.catch_up(engine, log)
     with engine.begin() as conn:
         started = seals.begin(conn, NAME)
@@ -145,7 +155,69 @@ def catch_up(engine: Engine, log: EventLog) -> int:
 
 
 def rebuild(engine: Engine, log: EventLog) -> int:
-    return seals.refollow(engine, log, case_versions, catch_up)
+    """The case versions and the latest cases dropped and built again together from the
+    log's first event, then sealed as the ledger's."""
+    tables = (latest.latest_case_weeks, case_versions)
+    metadata.create_all(engine, tables=list(tables))
+    with engine.begin() as conn:
+        for table in tables:
+            conn.execute(delete(table))
+        conn.execute(delete(tracking).where(tracking.c.name.in_([t.name for t in tables])))
+    handled = catch_up(engine, log)
+    with engine.begin() as conn:
+        for table in tables:
+            seals.reset(conn, table.name)
+    return handled
+
+
+def _built_with_latest(engine: Engine, log: EventLog) -> int:
+    """The case versions and the latest cases of a store that has neither yet (a first
+    `record`, a `rebuild`), in one pass: every case's versions computed, then each case's
+    latest row copied from its version known now (`known_until` NULL), then the caps
+    allocated over them as the latest model's own refresh does (`latest_caps.recap`).
+
+    The two are the same row: the version known now reads the facts, terms and care data
+    known now, as the latest row does, column for column (`verify` compares both with a
+    rebuild; a property test, the rows followed event by event with the rows built so). The
+    latest model's own computation would assess every case a second time: a sixth of a
+    rebuild at scale 10. Later catch-ups follow the log as before, each model its own way."""
+    claims_made.catch_up(engine, log)  # what the latest model follows first
+    with engine.begin() as conn:
+        started = {t: seals.begin(conn, t) for t in (latest.NAME, NAME)}
+        for name in started:
+            index.claim_position(conn, name)
+        latest.drop_old_layout(conn)
+        e = events_index.c
+        head, handled = conn.execute(select(func.max(e.position), func.count())).one()
+        for contract in sorted(conn.execute(select(e.contract).distinct()).scalars()):
+            _refresh(conn, contract, latest.Touched(everything=True))
+            _latest_copied(conn, contract)
+        conn.execute(
+            update(tracking).where(tracking.c.name.in_(list(started))).values(position=head or 0)
+        )
+        for name, edits in started.items():
+            seals.seal(conn, name, edits)
+    statistics.gathered(engine, handled)
+    return handled
+
+
+def _latest_copied(conn: Connection, contract: str) -> None:
+    """The contract's latest rows, each its case's version known now, then capped."""
+    lw = latest.latest_case_weeks
+    terms = contract_from_facts(contract, latest_facts(conn, contract))
+    conn.execute(delete(lw).where(lw.c.contract == contract))
+    if terms.agreed is None:  # not agreed as now known: nothing is tracked (nor versioned)
+        return
+    t = case_versions.c
+    conn.execute(
+        insert(lw).from_select(
+            list(COLUMNS),
+            select(*(t[c] for c in COLUMNS)).where(t.contract == contract, t.known_until.is_(None)),
+        )
+    )
+    timeline = TermsTimeline(terms)
+    if CapAllocator(timeline).any:
+        recap(conn, contract, timeline)
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ def test_record_verify_and_rebuild_count_every_event(db_url, quickstart_lines):
         told.done.clear()
         rebuild_read_models(ledger)
         assert told.done["indexing the log"] == n
-        assert "rebuilding latest_case_weeks" in told.finished
+        assert "rebuilding case_versions and latest_case_weeks" in told.finished
 
 
 def test_a_readers_rows_are_told_as_they_grow():
