@@ -21,7 +21,7 @@ from soc_ledger.domain.outcomes.liability import Liability, LiabilityStream, lia
 from soc_ledger.domain.outcomes.prices import ZERO
 from soc_ledger.domain.outcomes.terms import TermsTimeline
 from soc_ledger.domain.outcomes.tracking import LIFECYCLE
-from soc_ledger.domain.outcomes.weeks import Week
+from soc_ledger.domain.outcomes.weeks import Week, week_amounts
 from soc_ledger.projections.outcome_facts import knowledge, known_case_facts
 from soc_ledger.projections.queries import (
     EventRef,
@@ -387,17 +387,13 @@ def _each_side(
 
 def _owed_by_week(found: Statuses, timeline: TermsTimeline) -> dict[tuple[int, int], tuple]:
     """Each week of a case by (block, last day): its status, what it owes before caps (as
-    `Week.owed`), and its dated status."""
+    `Week.owed`: the week's price, `week_amounts`), and its dated status."""
     index, segments = timeline.index, timeline.segments
     by: dict[tuple[int, int], tuple] = {}
     for dated in found.dated:
         status, end = dated[3], dated[2]
-        if status == "outcome":
-            seg = segments[index(end)]
-            owed = seg.borough_price + seg.top_up_price
-        else:
-            owed = ZERO
-        by[(dated[0], end)] = (status, owed, dated)
+        borough, top_up, _, _ = week_amounts(segments[index(end)], status)
+        by[(dated[0], end)] = (status, borough + top_up, dated)
     return by
 
 
