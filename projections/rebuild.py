@@ -13,7 +13,7 @@ from soc_ledger.ledger import index
 from soc_ledger.ledger.locks import writer_lock
 from soc_ledger.ledger.progress import phase
 from soc_ledger.ledger.service import Ledger
-from soc_ledger.projections import claims_made, latest, readmodel, statistics, versions
+from soc_ledger.projections import claims_made, latest, readmodel, versions
 
 
 def rebuild_read_models(ledger: Ledger) -> tuple[int, float]:
@@ -27,6 +27,5 @@ def rebuild_read_models(ledger: Ledger) -> tuple[int, float]:
             claims_made.rebuild(ledger.engine, ledger.log)
         # The latest cases are their versions known now: built together (`versions.rebuild`).
         with phase(ledger.progress, f"rebuilding {versions.NAME} and {latest.NAME}"):
-            versions.rebuild(ledger.engine, ledger.log)
-        statistics.gathered(ledger.engine, events)
+            versions.rebuild(ledger.engine, ledger.log)  # then PostgreSQL's statistics
         return events, time.perf_counter() - started
