@@ -147,8 +147,7 @@ def _json_pieces(value: Any, pad: str) -> Iterator[str]:
     """`value` as indented JSON whose lines after the first start with `pad`: lists and
     objects of many items an item at a time, the rest whole."""
     if not _many(value):
-        text = orjson.dumps(value, default=_made, option=_JSON_OPTIONS).decode()
-        yield text.replace("\n", "\n" + pad) if pad else text
+        yield _whole(value, pad)
         return
     inner = pad + "  "
     if isinstance(value, dict):
@@ -164,9 +163,7 @@ def _json_pieces(value: Any, pad: str) -> Iterator[str]:
         if all(not _many(item) for item in run):
             # A run of items each written whole: one orjson list, its brackets cut off, is
             # the same text as the items one by one (orjson indents a list's items by two).
-            text = orjson.dumps(run, default=_made, option=_JSON_OPTIONS).decode()
-            text = text.replace("\n", "\n" + pad) if pad else text
-            yield ("" if n == 0 else ",") + text[1 : -len(pad) - 2]
+            yield ("" if n == 0 else ",") + _whole(run, pad)[1 : -len(pad) - 2]
             n += len(run)
             continue
         for item in run:
@@ -177,6 +174,12 @@ def _json_pieces(value: Any, pad: str) -> Iterator[str]:
 
 
 _RUN = 256  # items of a long list written as one orjson list
+
+
+def _whole(value: Any, pad: str) -> str:
+    """`value` as one piece of indented JSON whose lines after the first start with `pad`."""
+    text = orjson.dumps(value, default=_made, option=_JSON_OPTIONS).decode()
+    return text.replace("\n", "\n" + pad) if pad else text
 
 
 def _json_key(key: Any) -> str:
